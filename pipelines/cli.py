@@ -1,0 +1,95 @@
+"""Command line: `python -m pipelines <command> ...`.
+
+Each command is one module under `pipelines.steps` (or a sibling module) with a
+`register(subparsers)` function; imports are lazy so `--help` and `validate` stay fast.
+Errors become one line on stderr and an exit code (see `pipelines.errors`).
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import logging
+import os
+import sys
+from collections.abc import Callable, Sequence
+
+from pipelines import __version__
+from pipelines.errors import EXIT_BAD_INPUT, EXIT_INFRA, PipelineError
+
+log = logging.getLogger("pipelines")
+
+# command name -> module that defines `register(subparsers)`; order is the help order.
+COMMANDS: dict[str, str] = {
+    "validate": "pipelines.steps.validate",
+    "check-data": "pipelines.steps.check_data",
+    "train": "pipelines.steps.train",
+    "build-index": "pipelines.steps.build_index",
+    "evaluate": "pipelines.steps.evaluate",
+    "publish": "pipelines.steps.publish",
+    "report": "pipelines.steps.report",
+    "run": "pipelines.steps.run",
+    "promote": "pipelines.steps.promote",
+    "smoke": "pipelines.steps.smoke",
+    "rollback": "pipelines.steps.rollback",
+    "schema": "pipelines.steps.schema",
+}
+
+Handler = Callable[[argparse.Namespace], int]
+
+
+def build_parser(only: str | None = None) -> argparse.ArgumentParser:
+    """The full parser; with `only`, just that command's module is imported."""
+    parser = argparse.ArgumentParser(
+        prog="pipelines", description="GitOps model pipeline (see README.md)."
+    )
+    parser.add_argument("--version", action="version", version=f"pipelines {__version__}")
+    parser.add_argument("-v", "--verbose", action="store_true", help="debug logging")
+    parser.add_argument("-q", "--quiet", action="store_true", help="warnings and errors only")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    for name, module_name in COMMANDS.items():
+        if only is not None and name != only:
+            sub.add_parser(name, add_help=False)
+            continue
+        module = importlib.import_module(module_name)
+        module.register(sub)
+    return parser
+
+
+def _setup_logging(verbose: bool, quiet: bool) -> None:
+    level = logging.DEBUG if verbose else logging.WARNING if quiet else logging.INFO
+    logging.basicConfig(level=level, format="%(levelname)s %(name)s: %(message)s", stream=sys.stderr)
+    for noisy in ("mlflow", "alembic", "urllib3", "git", "matplotlib", "numexpr"):
+        logging.getLogger(noisy).setLevel(max(level, logging.WARNING))
+    # MLflow prints tips and emojis to stdout; keep stdout for results.
+    os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
+    os.environ.setdefault("GIT_PYTHON_REFRESH", "quiet")
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run one command and return its exit code."""
+    args_list = list(sys.argv[1:] if argv is None else argv)
+    command = next((a for a in args_list if a in COMMANDS), None)
+    parser = build_parser(only=command)
+    args = parser.parse_args(args_list)
+    _setup_logging(args.verbose, args.quiet)
+    handler: Handler = args.handler
+    try:
+        return handler(args)
+    except PipelineError as exc:
+        sys.stderr.write(f"error: {exc}\n")
+        return exc.exit_code
+    except KeyboardInterrupt:
+        sys.stderr.write("error: interrupted\n")
+        return 130
+    except MemoryError:
+        sys.stderr.write("error: out of memory\n")
+        return EXIT_INFRA
+    except OSError as exc:
+        where = f"{exc.filename}: " if exc.filename else ""
+        sys.stderr.write(f"error: {where}{exc.strerror or exc}\n")
+        return EXIT_BAD_INPUT
+
+
+if __name__ == "__main__":  # pragma: no cover
+    raise SystemExit(main())

@@ -1,0 +1,64 @@
+"""Project configuration from `[tool.pipelines]` in the repository's pyproject.toml."""
+
+from __future__ import annotations
+
+import os
+import tomllib
+from dataclasses import dataclass, field
+from functools import lru_cache
+from pathlib import Path
+
+from pipelines.errors import BadInput
+
+DEFAULT_ALLOWED_PREFIXES = ("sklearn.",)
+
+
+@dataclass(frozen=True)
+class ProjectConfig:
+    """Settings a repository can change without touching code."""
+
+    root: Path
+    allowed_estimator_prefixes: tuple[str, ...] = DEFAULT_ALLOWED_PREFIXES
+    experiment_prefix: str = "gitops-ml/"
+    runs_dir: Path = field(default=Path(".runs"))
+
+    def run_dir(self, model_name: str) -> Path:
+        """Where the steps of one model read and write (`PIPELINES_RUNS_DIR` overrides)."""
+        base = os.environ.get("PIPELINES_RUNS_DIR")
+        root = Path(base) if base else self.root / self.runs_dir
+        return root / model_name
+
+
+def find_root(start: Path) -> Path:
+    """The nearest folder at or above `start` that holds a pyproject.toml."""
+    start = start.resolve()
+    for folder in [start, *start.parents]:
+        if (folder / "pyproject.toml").is_file():
+            return folder
+    return start if start.is_dir() else start.parent
+
+
+@lru_cache(maxsize=8)
+def load_config(root: Path) -> ProjectConfig:
+    """Read `[tool.pipelines]`; a missing table gives the defaults."""
+    pyproject = root / "pyproject.toml"
+    table: dict[str, object] = {}
+    if pyproject.is_file():
+        try:
+            data = tomllib.loads(pyproject.read_text(encoding="utf-8"))
+        except tomllib.TOMLDecodeError as exc:
+            raise BadInput(str(exc), file=pyproject) from exc
+        table = data.get("tool", {}).get("pipelines", {})
+    prefixes = table.get("allowed_estimator_prefixes", list(DEFAULT_ALLOWED_PREFIXES))
+    if not isinstance(prefixes, list) or not all(isinstance(p, str) for p in prefixes):
+        raise BadInput(
+            "must be a list of strings",
+            file=pyproject,
+            field="tool.pipelines.allowed_estimator_prefixes",
+        )
+    return ProjectConfig(
+        root=root,
+        allowed_estimator_prefixes=tuple(prefixes),
+        experiment_prefix=str(table.get("experiment_prefix", "gitops-ml/")),
+        runs_dir=Path(str(table.get("runs_dir", ".runs"))),
+    )

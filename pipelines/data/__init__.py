@@ -1,0 +1,1 @@
+"""Data: load sources, run the spec's checks, profile for drift."""

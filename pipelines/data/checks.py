@@ -1,0 +1,162 @@
+"""The spec's data checks: schema, dtypes, ranges, nulls, duplicates, rows, drift."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from pipelines.data.profile import profile_frame, psi
+from pipelines.data.sources import LoadedData
+from pipelines.spec import LoadedSpec
+
+
+@dataclass(frozen=True)
+class CheckResult:
+    """One check: what was measured against what was allowed."""
+
+    name: str
+    field: str  # the spec field the check comes from
+    passed: bool
+    detail: str
+    blocking: bool = True
+
+
+def run_checks(
+    loaded: LoadedSpec, data: LoadedData, reference_profile: dict[str, Any] | None
+) -> tuple[list[CheckResult], dict[str, Any]]:
+    """All checks in spec order, and the profile of this data."""
+    spec_data = loaded.spec.data
+    frame = data.frame
+    results: list[CheckResult] = [
+        CheckResult("sha256", "data.sha256", True, f"{data.origin} sha256 {data.sha256[:12]}…"),
+    ]
+    results += _row_checks(loaded, frame)
+    for name, column in spec_data.columns.items():
+        results += _column_checks(name, column.dtype, column.min, column.max, column.nullable, frame[name])
+    results.append(_null_fraction(loaded, frame))
+    results.append(_duplicates(loaded, frame))
+    profile = profile_frame(frame)
+    results += _drift(loaded, frame, reference_profile)
+    return results, profile
+
+
+def _row_checks(loaded: LoadedSpec, frame: pd.DataFrame) -> list[CheckResult]:
+    checks = loaded.spec.data.checks
+    rows = len(frame)
+    return [
+        CheckResult(
+            "min_rows", "data.checks.min_rows", rows >= checks.min_rows,
+            f"{rows} rows (at least {checks.min_rows})",
+        ),
+        CheckResult(
+            "max_rows", "data.checks.max_rows", rows <= checks.max_rows,
+            f"{rows} rows (at most {checks.max_rows})",
+        ),
+    ]
+
+
+def _column_checks(
+    name: str, dtype: str, low: float | None, high: float | None, nullable: bool, series: pd.Series
+) -> list[CheckResult]:
+    field = f"data.columns.{name}"
+    out: list[CheckResult] = []
+    ok, detail = _dtype_ok(dtype, series)
+    out.append(CheckResult(f"{name}.dtype", f"{field}.dtype", ok, detail))
+    if not ok:
+        return out
+    nulls = int(series.isna().sum())
+    if not nullable:
+        out.append(CheckResult(f"{name}.nulls", f"{field}.nullable", nulls == 0, f"{nulls} missing"))
+    if dtype in {"int64", "float64"}:
+        values = series.dropna().to_numpy(dtype=np.float64)
+        finite = np.isfinite(values)
+        bad = int((~finite).sum())
+        out.append(CheckResult(f"{name}.finite", f"{field}.dtype", bad == 0, f"{bad} infinite"))
+        values = values[finite]
+        if low is not None:
+            below = int((values < low).sum())
+            lo_seen = f"{values.min():g}" if len(values) else "n/a"
+            out.append(CheckResult(f"{name}.min", f"{field}.min", below == 0,
+                                   f"{below} below {low:g} (min {lo_seen})"))
+        if high is not None:
+            above = int((values > high).sum())
+            hi_seen = f"{values.max():g}" if len(values) else "n/a"
+            out.append(CheckResult(f"{name}.max", f"{field}.max", above == 0,
+                                   f"{above} above {high:g} (max {hi_seen})"))
+    return out
+
+
+def _dtype_ok(dtype: str, series: pd.Series) -> tuple[bool, str]:
+    found = str(series.dtype)
+    if dtype == "int64":
+        if pd.api.types.is_integer_dtype(series):
+            return True, found
+        if pd.api.types.is_float_dtype(series):
+            values = series.dropna()
+            if np.isfinite(values).all() and (values == np.round(values)).all():
+                return True, f"{found} holding whole numbers"
+        return False, f"expected int64, found {_describe(series)}"
+    if dtype == "float64":
+        ok = pd.api.types.is_numeric_dtype(series) and not pd.api.types.is_bool_dtype(series)
+        return ok, found if ok else f"expected float64, found {_describe(series)}"
+    if dtype == "bool":
+        ok = pd.api.types.is_bool_dtype(series)
+        return ok, found if ok else f"expected bool, found {_describe(series)}"
+    return True, found
+
+
+def _describe(series: pd.Series) -> str:
+    if pd.api.types.is_object_dtype(series) or pd.api.types.is_string_dtype(series):
+        sample = next((v for v in series.dropna() if not _is_number(v)), None)
+        return f"text (e.g. {sample!r})" if sample is not None else "text"
+    return str(series.dtype)
+
+
+def _is_number(value: Any) -> bool:
+    try:
+        float(value)
+    except (TypeError, ValueError):
+        return False
+    return True
+
+
+def _null_fraction(loaded: LoadedSpec, frame: pd.DataFrame) -> CheckResult:
+    limit = loaded.spec.data.checks.max_null_fraction
+    cells = frame.size or 1
+    fraction = float(frame.isna().to_numpy().sum() / cells)
+    return CheckResult("null_fraction", "data.checks.max_null_fraction", fraction <= limit,
+                       f"{fraction:.4f} of cells missing (at most {limit:g})")
+
+
+def _duplicates(loaded: LoadedSpec, frame: pd.DataFrame) -> CheckResult:
+    limit = loaded.spec.data.checks.max_duplicate_fraction
+    fraction = float(frame.duplicated().mean()) if len(frame) else 0.0
+    return CheckResult("duplicate_fraction", "data.checks.max_duplicate_fraction",
+                       fraction <= limit, f"{fraction:.4f} of rows duplicated (at most {limit:g})")
+
+
+def _drift(
+    loaded: LoadedSpec, frame: pd.DataFrame, reference: dict[str, Any] | None
+) -> list[CheckResult]:
+    limit = loaded.spec.data.checks.max_drift_psi
+    if reference is None or limit is None:
+        why = "no champion profile to compare" if reference is None else "drift check off"
+        return [CheckResult("drift", "data.checks.max_drift_psi", True, why, blocking=False)]
+    out = []
+    for name in frame.columns:
+        if name not in reference:
+            continue
+        value = psi(reference[name], frame[name])
+        if value is None:
+            continue
+        out.append(CheckResult(f"{name}.drift", "data.checks.max_drift_psi", value <= limit,
+                               f"PSI {value:.4f} (at most {limit:g})"))
+    return out
+
+
+def as_dicts(results: list[CheckResult]) -> list[dict[str, Any]]:
+    """JSON-ready check results."""
+    return [asdict(r) for r in results]

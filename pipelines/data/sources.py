@@ -1,0 +1,233 @@
+"""Load a spec's data source into a DataFrame, checking the sha256 pin first.
+
+Sources: a path inside the repository, `sklearn:<loader>` for datasets that ship with
+scikit-learn, or an https URL (always pinned by sha256).
+"""
+
+from __future__ import annotations
+
+import csv
+import hashlib
+import io
+import logging
+import urllib.error
+import urllib.request
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from pipelines.errors import BadInput, InfraError
+from pipelines.spec import LoadedSpec
+
+log = logging.getLogger(__name__)
+
+SKLEARN_LOADERS = ("load_wine", "load_breast_cancer", "load_iris", "load_diabetes")
+MAX_DOWNLOAD_BYTES = 2 * 1024**3
+_CHUNK = 1 << 20
+
+
+@dataclass(frozen=True)
+class LoadedData:
+    """A frame with the identity of the bytes it came from."""
+
+    frame: pd.DataFrame
+    sha256: str
+    origin: str  # what to name in messages: a repo path, sklearn:..., or a URL
+
+
+def load_data(loaded: LoadedSpec) -> LoadedData:
+    """Read the spec's source; raise BadInput naming the spec field on any problem."""
+    source = loaded.spec.data.source
+    if source.startswith("sklearn:"):
+        return _load_sklearn(loaded, source.removeprefix("sklearn:"))
+    if source.startswith(("https://", "http://")):
+        path = _download(loaded, source)
+        return _load_csv(loaded, path, origin=source)
+    if "://" in source:
+        raise loaded.error("only repository paths, sklearn: and https URLs", "data", "source")
+    path = resolve_in_repo(loaded, source)
+    return _load_csv(loaded, path, origin=source)
+
+
+def data_sha256(loaded: LoadedSpec) -> str:
+    """The sha256 of the source's bytes without parsing it (for the content hash)."""
+    spec_data = loaded.spec.data
+    if spec_data.sha256 is not None:
+        return spec_data.sha256
+    return load_data(loaded).sha256
+
+
+def resolve_in_repo(loaded: LoadedSpec, source: str) -> Path:
+    """Resolve a repo-relative path; refuse absolute paths, `..` and symlink escapes."""
+    root = loaded.config.root.resolve()
+    raw = Path(source)
+    if raw.is_absolute():
+        raise loaded.error("must be a path inside the repository, not absolute", "data", "source")
+    if ".." in raw.parts:
+        raise loaded.error("must not leave the repository ('..')", "data", "source")
+    candidate = root / raw
+    resolved = candidate.resolve()
+    if not resolved.is_relative_to(root):
+        raise loaded.error("resolves outside the repository (symlink)", "data", "source")
+    if not resolved.is_file():
+        raise loaded.error(f"data file not found: {source}", "data", "source")
+    return resolved
+
+
+def sha256_file(path: Path) -> str:
+    """Hex sha256 of a file, read in chunks."""
+    digest = hashlib.sha256()
+    with path.open("rb") as handle:
+        while chunk := handle.read(_CHUNK):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def _check_pin(loaded: LoadedSpec, actual: str, origin: str) -> None:
+    expected = loaded.spec.data.sha256
+    if expected is not None and expected != actual:
+        raise loaded.error(
+            f"sha256 of {origin} is {actual}, the spec pins {expected}", "data", "sha256"
+        )
+
+
+def _load_csv(loaded: LoadedSpec, path: Path, origin: str) -> LoadedData:
+    actual = sha256_file(path)
+    _check_pin(loaded, actual, origin)
+    header = _read_header(loaded, path, origin)
+    columns = loaded.spec.data.columns
+    missing = [c for c in columns if c not in header]
+    if missing:
+        raise loaded.error(f"{origin} has no column '{missing[0]}'", "data", "columns", missing[0])
+    dtypes = {name: _pandas_dtype(col.dtype) for name, col in columns.items()}
+    try:
+        frame = pd.read_csv(
+            path,
+            usecols=list(columns),
+            dtype={k: v for k, v in dtypes.items() if v is not None},
+            encoding="utf-8",
+            keep_default_na=True,
+            low_memory=False,
+        )
+    except UnicodeDecodeError as exc:
+        line = _byte_line(path, exc.start)
+        raise BadInput("file is not UTF-8 text", file=origin, line=line) from exc
+    except (ValueError, pd.errors.ParserError) as exc:
+        raise _parse_error(loaded, path, origin, exc) from exc
+    return LoadedData(frame=frame[list(columns)], sha256=actual, origin=origin)
+
+
+def _read_header(loaded: LoadedSpec, path: Path, origin: str) -> list[str]:
+    try:
+        with path.open(encoding="utf-8", newline="") as handle:
+            header = next(csv.reader(handle), None)
+    except UnicodeDecodeError as exc:
+        raise BadInput("file is not UTF-8 text", file=origin, line=1) from exc
+    except csv.Error as exc:
+        raise BadInput(f"unreadable CSV header: {exc}", file=origin, line=1) from exc
+    if not header:
+        raise loaded.error(f"{origin} is empty (no header row)", "data", "source")
+    seen: set[str] = set()
+    for name in header:
+        if name in seen:
+            raise BadInput(f"duplicate column '{name}' in the header", file=origin, line=1)
+        seen.add(name)
+    return header
+
+
+def _pandas_dtype(dtype: str) -> str | None:
+    # Integers and booleans are parsed loosely then checked, so a bad cell can be located.
+    return {"string": "string", "category": "category", "float64": "float64"}.get(dtype)
+
+
+def _parse_error(loaded: LoadedSpec, path: Path, origin: str, exc: Exception) -> BadInput:
+    message = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+    for name, column in loaded.spec.data.columns.items():
+        if column.dtype != "float64":
+            continue
+        row = _first_non_number(path, name)
+        if row is not None:
+            line, value = row
+            return BadInput(
+                f"column '{name}': {value!r} is not a number (spec says float64)",
+                file=origin,
+                line=line,
+                field=f"data.columns.{name}",
+            )
+    return BadInput(f"cannot parse CSV: {message}", file=origin)
+
+
+def _first_non_number(path: Path, column: str) -> tuple[int, str] | None:
+    with path.open(encoding="utf-8", newline="") as handle:
+        reader = csv.reader(handle)
+        header = next(reader)
+        index = header.index(column)
+        for line, row in enumerate(reader, start=2):
+            if index >= len(row):
+                continue
+            cell = row[index].strip()
+            if cell == "" or cell.lower() in {"nan", "na", "null", "n/a", "none"}:
+                continue
+            try:
+                float(cell)
+            except ValueError:
+                return line, cell
+    return None
+
+
+def _byte_line(path: Path, offset: int) -> int:
+    with path.open("rb") as handle:
+        return handle.read(offset).count(b"\n") + 1
+
+
+def _load_sklearn(loaded: LoadedSpec, loader_name: str) -> LoadedData:
+    if loader_name not in SKLEARN_LOADERS:
+        allowed = ", ".join(f"sklearn:{n}" for n in SKLEARN_LOADERS)
+        raise loaded.error(f"unknown dataset '{loader_name}' (known: {allowed})", "data", "source")
+    from sklearn import datasets
+
+    bunch = getattr(datasets, loader_name)(as_frame=True)
+    frame: pd.DataFrame = bunch.frame.copy()
+    frame.columns = [str(c).replace(" ", "_").replace("/", "_") for c in frame.columns]
+    if "target" in frame and np.issubdtype(frame["target"].dtype, np.integer):
+        frame["target"] = frame["target"].astype("int64")
+    buffer = io.StringIO()
+    frame.to_csv(buffer, index=False, float_format="%.10g")
+    digest = hashlib.sha256(buffer.getvalue().encode()).hexdigest()
+    _check_pin(loaded, digest, f"sklearn:{loader_name}")
+    columns = loaded.spec.data.columns
+    missing = [c for c in columns if c not in frame.columns]
+    if missing:
+        raise loaded.error(
+            f"sklearn:{loader_name} has no column '{missing[0]}'", "data", "columns", missing[0]
+        )
+    return LoadedData(frame=frame[list(columns)], sha256=digest, origin=f"sklearn:{loader_name}")
+
+
+def _download(loaded: LoadedSpec, url: str) -> Path:
+    expected = loaded.spec.data.sha256
+    if expected is None:  # the spec model already refuses this; keep the guard for callers
+        raise loaded.error("a URL source needs a sha256 pin", "data", "sha256")
+    if not url.startswith("https://"):
+        raise loaded.error("URL sources must use https", "data", "source")
+    cache = loaded.config.root / ".runs" / ".cache"
+    target = cache / expected
+    if target.is_file() and sha256_file(target) == expected:
+        return target
+    cache.mkdir(parents=True, exist_ok=True)
+    partial = target.with_suffix(".part")
+    try:
+        with urllib.request.urlopen(url, timeout=60) as response, partial.open("wb") as out:  # noqa: S310
+            size = 0
+            while chunk := response.read(_CHUNK):
+                size += len(chunk)
+                if size > MAX_DOWNLOAD_BYTES:
+                    raise loaded.error("download exceeds 2 GiB", "data", "source")
+                out.write(chunk)
+    except urllib.error.URLError as exc:
+        partial.unlink(missing_ok=True)
+        raise InfraError(f"cannot download {url}: {exc.reason}") from exc
+    partial.replace(target)
+    return target

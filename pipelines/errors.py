@@ -1,0 +1,64 @@
+"""Error types, each mapped to one exit code of the CLI contract.
+
+0 pass, 1 gate failed, 2 bad input (spec, data, config), 3 infrastructure.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+EXIT_OK = 0
+EXIT_GATE_FAILED = 1
+EXIT_BAD_INPUT = 2
+EXIT_INFRA = 3
+
+
+class PipelineError(Exception):
+    """Base class: an error the CLI reports as one line and an exit code."""
+
+    exit_code = EXIT_BAD_INPUT
+
+
+class BadInput(PipelineError):
+    """A spec, data file or configuration is wrong. Names file, line and field."""
+
+    exit_code = EXIT_BAD_INPUT
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        file: str | Path | None = None,
+        line: int | None = None,
+        field: str | None = None,
+    ) -> None:
+        self.file = str(file) if file is not None else None
+        self.line = line
+        self.field = field
+        self.message = message
+        super().__init__(self.one_line())
+
+    def one_line(self) -> str:
+        """`file:line: field: message`, leaving out the parts that are unknown."""
+        where = ""
+        if self.file:
+            where = self.file + (f":{self.line}" if self.line else "")
+        parts = [p for p in (where, self.field) if p]
+        text = " ".join(self.message.split())
+        return ": ".join([*parts, text])
+
+
+class GateFailed(PipelineError):
+    """A gate said no: a verdict, not a crash."""
+
+    exit_code = EXIT_GATE_FAILED
+
+
+class InfraError(PipelineError):
+    """MLflow (or another service) could not be reached after retries."""
+
+    exit_code = EXIT_INFRA
+
+
+class StepOrderError(BadInput):
+    """A step ran before the step whose output it reads."""

@@ -1,0 +1,178 @@
+"""usearch index: build, exact ground truth, recall@k, latency, size.
+
+Ground truth uses a BLAS matrix product with argpartition, measured ~5× faster than
+usearch's `exact=True` search at 100k–1M vectors (see DESIGN.md and `nox -s bench`).
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from tqdm import tqdm
+
+log = logging.getLogger(__name__)
+
+_BATCH_FLOATS = 1 << 25  # scores matrix budget per batch (~128 MB of float32)
+
+
+@dataclass(frozen=True)
+class IndexSettings:
+    """usearch construction and search settings."""
+
+    metric: str = "cos"
+    dtype: str = "f32"
+    connectivity: int = 16
+    expansion_add: int = 128
+    expansion_search: int = 64
+
+
+@dataclass(frozen=True)
+class IndexMeasurement:
+    """What the gate and the report look at."""
+
+    recall_at_10: float
+    p50_ms: float
+    p99_ms: float
+    batch_qps: float
+    build_seconds: float
+    size_bytes: int
+    vectors: int
+    dimensions: int
+    queries: int
+
+    def as_dict(self) -> dict[str, Any]:
+        """JSON-ready."""
+        return asdict(self)
+
+
+def build_index(keys: np.ndarray, vectors: np.ndarray, settings: IndexSettings) -> Any:
+    """A usearch index over `vectors` with `keys`, built in chunks with a progress bar."""
+    from usearch.index import Index
+
+    index = Index(
+        ndim=vectors.shape[1],
+        metric=settings.metric,
+        dtype=settings.dtype,
+        connectivity=settings.connectivity,
+        expansion_add=settings.expansion_add,
+        expansion_search=settings.expansion_search,
+    )
+    if len(vectors) == 0:
+        return index
+    chunk = max(10_000, len(vectors) // 20)
+    with tqdm(total=len(vectors), desc="index", unit="vec", disable=len(vectors) < 50_000) as bar:
+        for start in range(0, len(vectors), chunk):
+            stop = start + chunk
+            index.add(keys[start:stop].astype(np.uint64), vectors[start:stop], threads=0)
+            bar.update(min(stop, len(vectors)) - start)
+    return index
+
+
+def restore_index(path: Path, view: bool = False) -> Any:
+    """Load an index saved with `index.save`."""
+    from usearch.index import Index
+
+    index = Index.restore(str(path), view=view)
+    if index is None:
+        raise ValueError(f"{path} is not a usearch index")
+    return index
+
+
+def search_index(index: Any, queries: np.ndarray, count: int) -> tuple[np.ndarray, np.ndarray]:
+    """Batch search returning (keys, distances) as 2-D arrays; missing hits have key -1."""
+    count = min(count, len(index))
+    if count == 0 or len(queries) == 0:
+        return np.empty((len(queries), 0), np.int64), np.empty((len(queries), 0), np.float32)
+    matches = index.search(queries, count)
+    keys = np.asarray(matches.keys, dtype=np.int64).reshape(len(queries), -1)
+    distances = np.asarray(matches.distances, dtype=np.float32).reshape(len(queries), -1)
+    counts = np.asarray(matches.counts).reshape(-1)
+    mask = np.arange(keys.shape[1])[None, :] >= counts[:, None]
+    keys[mask] = -1
+    return keys, distances
+
+
+def prepare(metric: str, vectors: np.ndarray) -> np.ndarray:
+    """Vectors as exact search compares them (unit length for cosine)."""
+    vectors = np.ascontiguousarray(vectors, dtype=np.float32)
+    if metric == "cos":
+        norms = np.linalg.norm(vectors, axis=1, keepdims=True)
+        return vectors / np.maximum(norms, 1e-12)
+    return vectors
+
+
+def exact_topk(
+    base: np.ndarray, queries: np.ndarray, k: int, metric: str, desc: str = "exact"
+) -> tuple[np.ndarray, np.ndarray]:
+    """Exact top-k positions into `base` and their similarity (higher is closer)."""
+    base_p = prepare(metric, base)
+    queries_p = prepare(metric, queries)
+    k = min(k, len(base_p))
+    norms = (base_p * base_p).sum(axis=1) if metric == "l2sq" else None
+    rows = max(1, _BATCH_FLOATS // max(1, len(base_p)))
+    out_idx = np.empty((len(queries_p), k), dtype=np.int64)
+    out_sim = np.empty((len(queries_p), k), dtype=np.float32)
+    batches = range(0, len(queries_p), rows)
+    for start in tqdm(batches, desc=desc, disable=len(batches) < 20):
+        sims = queries_p[start : start + rows] @ base_p.T
+        if norms is not None:
+            sims = 2 * sims - norms[None, :]
+        top = np.argpartition(-sims, k - 1, axis=1)[:, :k] if k < sims.shape[1] else np.tile(
+            np.arange(sims.shape[1]), (len(sims), 1)
+        )
+        top_sims = np.take_along_axis(sims, top, axis=1)
+        order = np.argsort(-top_sims, axis=1, kind="stable")
+        out_idx[start : start + rows] = np.take_along_axis(top, order, axis=1)
+        out_sim[start : start + rows] = np.take_along_axis(top_sims, order, axis=1)
+    return out_idx, out_sim
+
+
+def recall_at_k(found: np.ndarray, truth: np.ndarray) -> float:
+    """Mean share of the exact top-k that the index returned."""
+    if truth.size == 0:
+        return 1.0
+    hits = [len(np.intersect1d(f[f >= 0], t, assume_unique=False)) for f, t in zip(found, truth, strict=True)]
+    return float(np.sum(hits) / truth.size)
+
+
+def measure(
+    index: Any,
+    keys: np.ndarray,
+    vectors: np.ndarray,
+    queries: np.ndarray,
+    metric: str,
+    build_seconds: float,
+    size_bytes: int,
+    latency_queries: int = 200,
+) -> IndexMeasurement:
+    """Recall@10 against exact search, single-query p50/p99 and batch QPS."""
+    k = min(10, len(vectors))
+    truth_pos, _ = exact_topk(vectors, queries, k, metric, desc="ground truth")
+    truth = keys[truth_pos]
+    started = time.perf_counter()
+    found, _ = search_index(index, queries, k)
+    batch_seconds = time.perf_counter() - started
+    recall = recall_at_k(found, truth)
+    sample = queries[: min(latency_queries, len(queries))]
+    timings = []
+    for query in sample:
+        t0 = time.perf_counter()
+        index.search(query, k)
+        timings.append((time.perf_counter() - t0) * 1000)
+    p50, p99 = (np.percentile(timings, [50, 99]) if timings else (0.0, 0.0))
+    return IndexMeasurement(
+        recall_at_10=round(recall, 6),
+        p50_ms=round(float(p50), 4),
+        p99_ms=round(float(p99), 4),
+        batch_qps=round(len(queries) / batch_seconds, 1) if batch_seconds > 0 else 0.0,
+        build_seconds=round(build_seconds, 4),
+        size_bytes=size_bytes,
+        vectors=len(vectors),
+        dimensions=int(vectors.shape[1]) if vectors.ndim == 2 else 0,
+        queries=len(queries),
+    )

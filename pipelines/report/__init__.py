@@ -1,0 +1,51 @@
+"""Render the PR comment / job summary markdown from the run directory with jinja2."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from jinja2 import Environment, PackageLoader, StrictUndefined
+
+MARKER = "<!-- pipelines-report:{name} -->"
+
+
+def environment() -> Environment:
+    """The template environment (markdown: no HTML autoescape)."""
+    env = Environment(
+        loader=PackageLoader("pipelines", "report/templates"),
+        undefined=StrictUndefined,
+        trim_blocks=True,
+        lstrip_blocks=True,
+        keep_trailing_newline=True,
+        autoescape=False,  # noqa: S701 - markdown output, values are numbers and our own names
+    )
+    env.filters["num"] = _num
+    env.filters["signed"] = _signed
+    env.filters["mark"] = lambda ok: "✅" if ok else "❌"
+    return env
+
+
+def render_report(context: dict[str, Any]) -> str:
+    """The PR comment markdown for one model (first line: the hidden marker)."""
+    text = environment().get_template("pr_comment.md.j2").render(marker=MARKER.format(name=context["model"]), **context)
+    return text
+
+
+def _num(value: Any, digits: int = 4) -> str:
+    if value is None:
+        return "–"
+    if isinstance(value, bool):
+        return str(value)
+    if isinstance(value, int):
+        return f"{value:,}"
+    if isinstance(value, float):
+        if value != value:
+            return "n/a"
+        return f"{value:.{digits}f}"
+    return str(value)
+
+
+def _signed(value: Any, digits: int = 4) -> str:
+    if value is None:
+        return "–"
+    return f"{value:+.{digits}f}"

@@ -1,0 +1,160 @@
+"""Load a spec file into a validated `Spec`, with file:line:field errors."""
+
+from __future__ import annotations
+
+import difflib
+import hashlib
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from pydantic import BaseModel, ValidationError
+
+from pipelines.config import ProjectConfig, find_root, load_config
+from pipelines.errors import BadInput
+from pipelines.spec.model import LocatedError, Spec
+from pipelines.spec.yaml_source import Path_, read_yaml
+
+
+@dataclass(frozen=True)
+class LoadedSpec:
+    """A validated spec with where it came from."""
+
+    spec: Spec
+    path: Path
+    display: str
+    lines: dict[Path_, int]
+    sha256: str
+    config: ProjectConfig
+
+    def line_of(self, *loc: str | int) -> int | None:
+        """The line of the deepest known key on `loc`."""
+        return line_for(self.lines, tuple(loc))
+
+    def error(self, message: str, *loc: str | int) -> BadInput:
+        """A BadInput located at field `loc` of this spec."""
+        return BadInput(
+            message,
+            file=self.display,
+            line=self.line_of(*loc),
+            field=".".join(str(p) for p in loc) or None,
+        )
+
+    @property
+    def run_dir(self) -> Path:
+        """This model's run directory."""
+        return self.config.run_dir(self.spec.name)
+
+
+def display_path(path: Path) -> str:
+    """The path as a user typed it, relative to the working folder when inside it."""
+    try:
+        return os.path.relpath(path.resolve(), Path.cwd())
+    except ValueError:
+        return str(path)
+
+
+def load_spec(path: str | Path, config: ProjectConfig | None = None) -> LoadedSpec:
+    """Read, parse and validate one spec file."""
+    path = Path(path)
+    display = display_path(path)
+    if path.suffix not in {".yaml", ".yml"}:
+        raise BadInput("a spec must be a .yaml or .yml file", file=display)
+    data, lines = read_yaml(path, display)
+    config = config or load_config(find_root(path.parent))
+    context = {"allowed_prefixes": config.allowed_estimator_prefixes}
+    try:
+        spec = Spec.model_validate(data, context=context)
+    except ValidationError as exc:
+        raise _first_error(exc, lines, display, data) from None
+    digest = hashlib.sha256(path.read_bytes()).hexdigest()
+    return LoadedSpec(spec, path.resolve(), display, lines, digest, config)
+
+
+def line_for(lines: dict[Path_, int], loc: Path_) -> int | None:
+    """Line of `loc`, or of its nearest ancestor that has one."""
+    for end in range(len(loc), -1, -1):
+        if loc[:end] in lines:
+            return lines[loc[:end]]
+    return None
+
+
+def _first_error(
+    exc: ValidationError, lines: dict[Path_, int], display: str, data: dict[str, Any]
+) -> BadInput:
+    errors = sorted(exc.errors(), key=lambda e: line_for(lines, tuple(e["loc"])) or 0)
+    error = errors[0]
+    loc: Path_ = tuple(p for p in error["loc"] if not _is_union_branch(p))
+    original = (error.get("ctx") or {}).get("error")
+    if isinstance(original, LocatedError):
+        loc = original.loc
+        message = str(original)
+    elif error["type"] == "extra_forbidden":
+        message = _unknown_key_message(loc, data)
+    elif error["type"] == "missing":
+        message = "required key is missing"
+    else:
+        message = _clean(error["msg"])
+        if "input" in error and error["type"] not in {"value_error", "assertion_error"}:
+            message += f" (got {_short(error['input'])})"
+    more = f" (+{len(errors) - 1} more)" if len(errors) > 1 else ""
+    field = ".".join(str(p) for p in loc)
+    return BadInput(message + more, file=display, line=line_for(lines, loc), field=field)
+
+
+def _is_union_branch(part: str | int) -> bool:
+    return isinstance(part, str) and ("[" in part or part in _UNION_TAGS)
+
+
+_UNION_TAGS = {"str", "int", "float", "bool", "none", "list", "dict", "TuneSpec", "function-after"}
+
+
+def _unknown_key_message(loc: Path_, data: dict[str, Any]) -> str:
+    key = str(loc[-1])
+    allowed = _allowed_keys(loc[:-1], data)
+    hint = ""
+    close = difflib.get_close_matches(key, allowed, n=1, cutoff=0.6)
+    if close:
+        hint = f" (did you mean '{close[0]}'?)"
+    elif allowed:
+        hint = f" (allowed: {', '.join(sorted(allowed))})"
+    return f"unknown key '{key}'{hint}"
+
+
+def _allowed_keys(parent: Path_, data: dict[str, Any]) -> list[str]:
+    """Field names of the model that sits at `parent`."""
+    model: type[BaseModel] | None = Spec
+    skip_key = False
+    for part in parent:
+        if skip_key:  # the key of a dict of models (columns, thresholds)
+            skip_key = False
+            continue
+        if model is None:
+            return []
+        field = model.model_fields.get(str(part))
+        if field is None:
+            return []
+        skip_key = getattr(field.annotation, "__origin__", None) is dict
+        model = _model_of(field.annotation)
+    return list(model.model_fields) if model is not None else []
+
+
+def _model_of(annotation: Any) -> type[BaseModel] | None:
+    if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+        return annotation
+    for arg in getattr(annotation, "__args__", ()):
+        found = _model_of(arg)
+        if found is not None:
+            return found
+    return None
+
+
+def _clean(message: str) -> str:
+    message = message.removeprefix("Value error, ").removeprefix("Assertion failed, ")
+    return message[:1].lower() + message[1:]
+
+
+def _short(value: Any) -> str:
+    text = repr(value)
+    return text if len(text) <= 60 else text[:57] + "..."

@@ -1,0 +1,252 @@
+"""The model spec: the desired state of one model, as a strict pydantic model.
+
+The generated JSON schema (`model_specs/spec.schema.json`) comes from these classes.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator, model_validator
+
+from pipelines.metrics import METRICS
+
+TaskKind = Literal["retrieval", "classification", "regression"]
+ColumnDtype = Literal["int64", "float64", "bool", "string", "category"]
+JsonScalar = str | int | float | bool | None
+ParamValue = JsonScalar | list[JsonScalar] | dict[str, JsonScalar]
+
+_DOTTED = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)+$")
+
+
+class Strict(BaseModel):
+    """Base: unknown keys are errors, values are not coerced across types."""
+
+    model_config = ConfigDict(extra="forbid", strict=True, frozen=True)
+
+
+class ColumnSpec(Strict):
+    """Expected dtype and range of one column."""
+
+    dtype: ColumnDtype
+    min: float | None = Field(default=None, description="smallest allowed value")
+    max: float | None = Field(default=None, description="largest allowed value")
+    nullable: bool = Field(default=False, description="allow missing values in this column")
+
+    @field_validator("min", "max", mode="before")
+    @classmethod
+    def _number(cls, value: Any) -> Any:
+        if isinstance(value, bool):
+            raise ValueError("must be a number")
+        return float(value) if isinstance(value, int) else value
+
+    @model_validator(mode="after")
+    def _ordered(self) -> ColumnSpec:
+        if self.min is not None and self.max is not None and self.min > self.max:
+            raise ValueError(f"min ({self.min}) is greater than max ({self.max})")
+        return self
+
+
+class ChecksSpec(Strict):
+    """Blocking data checks."""
+
+    min_rows: int = Field(default=1, ge=1, description="fewest rows accepted")
+    max_rows: int = Field(default=50_000_000, ge=1, description="most rows accepted")
+    max_null_fraction: float = Field(default=0.0, ge=0, le=1)
+    max_duplicate_fraction: float = Field(default=0.0, ge=0, le=1)
+    max_drift_psi: float | None = Field(
+        default=0.2, ge=0, description="largest PSI of any column against the champion's data"
+    )
+
+
+class SplitSpec(Strict):
+    """A deterministic holdout split."""
+
+    strategy: Literal["random", "stratified"] = "random"
+    test_fraction: float = Field(default=0.2, gt=0, lt=1)
+    seed: int = 0
+
+
+class DataSpec(Strict):
+    """Where the data comes from and what it must look like."""
+
+    source: str = Field(description="repo-relative path, `sklearn:<loader>`, or https URL")
+    sha256: str | None = Field(default=None, description="pin of the source file's bytes")
+    columns: dict[str, ColumnSpec] = Field(min_length=1)
+    checks: ChecksSpec = ChecksSpec()
+    split: SplitSpec = SplitSpec()
+    target: str | None = Field(default=None, description="label column (classification)")
+    user: str | None = Field(default=None, description="user column (retrieval)")
+    item: str | None = Field(default=None, description="item column (retrieval)")
+    weight: str | None = Field(default=None, description="interaction strength (retrieval)")
+
+    @field_validator("sha256")
+    @classmethod
+    def _hex(cls, value: str | None) -> str | None:
+        if value is not None and not re.fullmatch(r"[0-9a-f]{64}", value):
+            raise ValueError("must be 64 lowercase hex characters")
+        return value
+
+    @model_validator(mode="after")
+    def _source_pinned(self) -> DataSpec:
+        if self.source.startswith("sklearn:"):
+            return self
+        if self.sha256 is None:
+            raise ValueError("sha256 is required for file and URL sources")
+        return self
+
+
+class ModelSection(Strict):
+    """The estimator to fit, by allow-listed import path."""
+
+    estimator: str = Field(description="import path, e.g. sklearn.decomposition.TruncatedSVD")
+    params: dict[str, ParamValue] = Field(default_factory=dict)
+    standardize: bool = Field(default=True, description="scale features first (tabular tasks)")
+
+    @field_validator("estimator")
+    @classmethod
+    def _allowed(cls, value: str, info: ValidationInfo) -> str:
+        if not _DOTTED.fullmatch(value):
+            raise ValueError("must be a dotted import path like sklearn.linear_model.Ridge")
+        if any(part.startswith("_") for part in value.split(".")):
+            raise ValueError("private modules and names are not allowed")
+        prefixes = (info.context or {}).get("allowed_prefixes", ("sklearn.",))
+        if not value.startswith(tuple(prefixes)):
+            allowed = ", ".join(prefixes)
+            raise ValueError(f"'{value}' is not allow-listed (allowed prefixes: {allowed})")
+        return value
+
+
+class Threshold(Strict):
+    """An absolute bound on one metric."""
+
+    min: float | None = None
+    max: float | None = None
+
+    @model_validator(mode="after")
+    def _one_bound(self) -> Threshold:
+        if (self.min is None) == (self.max is None):
+            raise ValueError("give exactly one of min or max")
+        return self
+
+
+class ChampionSpec(Strict):
+    """Non-inferiority against the current champion, by paired bootstrap."""
+
+    metric: str | None = Field(default=None, description="defaults to evaluation.primary")
+    margin: float = Field(default=0.0, ge=0, description="allowed loss: no worse than champion - m")
+    confidence: float = Field(default=0.95, gt=0.5, lt=1)
+    resamples: int = Field(default=1000, ge=100, le=100_000)
+    seed: int = 0
+
+
+class EvaluationSpec(Strict):
+    """Metrics, absolute thresholds and the champion comparison."""
+
+    primary: str
+    thresholds: dict[str, Threshold] = Field(default_factory=dict)
+    champion: ChampionSpec = ChampionSpec()
+
+
+class IndexGate(Strict):
+    """Bounds the built index must meet."""
+
+    min_recall_at_10: float = Field(default=0.9, ge=0, le=1)
+    max_p99_ms: float = Field(default=10.0, gt=0)
+
+
+class TuneSpec(Strict):
+    """Search for the fastest usearch settings that meet the recall target."""
+
+    max_build_seconds: float = Field(default=60.0, gt=0)
+    target_recall_at_10: float | None = Field(default=None, ge=0, le=1)
+
+
+class IndexSpec(Strict):
+    """The usearch index built over the model's vectors."""
+
+    metric: Literal["cos", "ip", "l2sq"] = "cos"
+    dtype: Literal["f32", "f16", "bf16", "i8"] = "f32"
+    connectivity: int = Field(default=16, ge=2, le=256)
+    expansion_add: int = Field(default=128, ge=1, le=4096)
+    expansion_search: int = Field(default=64, ge=1, le=4096)
+    gate: IndexGate = IndexGate()
+    tune: bool | TuneSpec = False
+
+
+class Spec(Strict):
+    """One model: data, estimator, evaluation and index."""
+
+    model_config = ConfigDict(
+        extra="forbid",
+        strict=True,
+        frozen=True,
+        json_schema_extra={"$schema": "https://json-schema.org/draft/2020-12/schema"},
+    )
+
+    name: Annotated[str, Field(pattern=r"^[a-z0-9][a-z0-9-]{0,62}$")]
+    task: TaskKind
+    description: str = ""
+    data: DataSpec
+    model: ModelSection
+    evaluation: EvaluationSpec
+    index: IndexSpec = IndexSpec()
+
+    @model_validator(mode="after")
+    def _consistent(self) -> Spec:
+        known = METRICS[self.task]
+        names = ", ".join(sorted(known))
+        if self.evaluation.primary not in known:
+            raise _located(
+                ("evaluation", "primary"),
+                f"unknown metric '{self.evaluation.primary}' for {self.task} (known: {names})",
+            )
+        for metric in self.evaluation.thresholds:
+            if metric not in known:
+                raise _located(
+                    ("evaluation", "thresholds", metric),
+                    f"unknown metric '{metric}' for {self.task} (known: {names})",
+                )
+        champion_metric = self.champion_metric
+        per_unit = sorted(m for m, info in known.items() if info.per_unit)
+        if champion_metric not in per_unit:
+            loc = ("evaluation", "champion", "metric")
+            if self.evaluation.champion.metric is None:
+                loc = ("evaluation", "primary")
+            raise _located(
+                loc,
+                f"'{champion_metric}' cannot be compared by paired bootstrap; set "
+                f"evaluation.champion.metric to one of: {', '.join(per_unit)}",
+            )
+        self._check_roles()
+        return self
+
+    def _check_roles(self) -> None:
+        data = self.data
+        needed = ("user", "item") if self.task == "retrieval" else ("target",)
+        for role in needed:
+            column = getattr(data, role)
+            if column is None:
+                raise _located(("data", role), f"required for a {self.task} spec")
+        for role in ("target", "user", "item", "weight"):
+            column = getattr(data, role)
+            if column is not None and column not in data.columns:
+                raise _located(("data", role), f"column '{column}' is not in data.columns")
+
+    @property
+    def champion_metric(self) -> str:
+        """The metric compared against the champion."""
+        return self.evaluation.champion.metric or self.evaluation.primary
+
+
+class LocatedError(ValueError):
+    """A cross-field error that knows which field it belongs to."""
+
+    def __init__(self, loc: tuple[str, ...], message: str) -> None:
+        super().__init__(message)
+        self.loc = loc
+
+
+def _located(loc: tuple[str, ...], message: str) -> LocatedError:
+    return LocatedError(loc, message)

@@ -1,0 +1,126 @@
+"""What the steps of one model share: the spec, the run directory, and cached loads.
+
+A step run alone reads earlier outputs from the run directory; steps run in one process
+(`pipelines run`) reuse what is already in memory instead of reading it again.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import pickle
+from functools import cached_property
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+import pipelines
+from pipelines.data.sources import LoadedData, data_sha256, load_data
+from pipelines.rundir import MODEL_DIR, RunDir
+from pipelines.spec import LoadedSpec
+from pipelines.tasks import Bundle, Split, Task, get_task
+
+BUNDLE_FILE = f"{MODEL_DIR}/bundle.pkl"
+SPLIT_FILE = f"{MODEL_DIR}/split.npz"
+META_FILE = f"{MODEL_DIR}/meta.json"
+
+_registries: dict[tuple[str, str], Any] = {}
+
+
+def code_version() -> str:
+    """Package version plus a hash of the package's source files."""
+    root = Path(pipelines.__file__).parent
+    digest = hashlib.sha256(pipelines.__version__.encode())
+    for path in sorted(root.rglob("*")):
+        if path.suffix in {".py", ".j2"} and path.is_file():
+            digest.update(path.relative_to(root).as_posix().encode())
+            digest.update(path.read_bytes())
+    return f"{pipelines.__version__}+{digest.hexdigest()[:12]}"
+
+
+class ModelState:
+    """One spec's state across steps."""
+
+    def __init__(self, loaded: LoadedSpec, run_dir: Path | None = None) -> None:
+        self.loaded = loaded
+        self.spec = loaded.spec
+        self.run = RunDir(run_dir or loaded.run_dir)
+        self.task: Task = get_task(loaded.spec.task)
+        self._data: LoadedData | None = None
+        self._bundle: Bundle | None = None
+        self._split: Split | None = None
+        self.index: Any = None  # the usearch index, once built or restored
+
+    # -- data -----------------------------------------------------------------------------
+    def data(self) -> LoadedData:
+        """The spec's data, loaded and pin-checked once."""
+        if self._data is None:
+            self._data = load_data(self.loaded)
+        return self._data
+
+    @cached_property
+    def data_sha256(self) -> str:
+        """sha256 of the data (the pin, or of the bytes when there is no pin)."""
+        return self._data.sha256 if self._data is not None else data_sha256(self.loaded)
+
+    @cached_property
+    def content_hash(self) -> str:
+        """What defines the model: spec, data and code."""
+        canonical = json.dumps(self.spec.model_dump(mode="json"), sort_keys=True)
+        digest = hashlib.sha256()
+        for part in (canonical, self.data_sha256, code_version()):
+            digest.update(part.encode())
+            digest.update(b"\0")
+        return digest.hexdigest()
+
+    # -- train outputs ----------------------------------------------------------------------
+    def save_model(self, bundle: Bundle, split: Split, meta: dict[str, Any]) -> None:
+        """Write the fitted bundle, the split and metadata into the run directory."""
+        self.run.file(MODEL_DIR).mkdir(parents=True, exist_ok=True)
+        with self.run._atomic(self.run.file(BUNDLE_FILE)) as tmp:
+            tmp.write_bytes(pickle.dumps(bundle, protocol=pickle.HIGHEST_PROTOCOL))
+        with self.run._atomic(self.run.file(SPLIT_FILE)) as tmp:
+            with tmp.open("wb") as handle:
+                np.savez(handle, train=split.train, test=split.test)
+        self.run.write_json(META_FILE, meta)
+        self._bundle, self._split = bundle, split
+
+    def bundle(self) -> Bundle:
+        """The fitted bundle from `train`."""
+        if self._bundle is None:
+            path = self.run.require(MODEL_DIR) / "bundle.pkl"
+            self._bundle = load_bundle(path)
+        return self._bundle
+
+    def split(self) -> Split:
+        """The holdout split from `train`."""
+        if self._split is None:
+            with np.load(self.run.require(MODEL_DIR) / "split.npz") as arrays:
+                self._split = Split(train=arrays["train"], test=arrays["test"])
+        return self._split
+
+    def meta(self) -> dict[str, Any]:
+        """Metadata written by `train`."""
+        result: dict[str, Any] = self.run.read_json(META_FILE)
+        return result
+
+    # -- registry ----------------------------------------------------------------------------
+    def registry(self) -> Any:
+        """A connected MLflow registry (one per process and store)."""
+        from pipelines.registry import Registry, tracking_uri
+
+        config = self.loaded.config
+        key = (tracking_uri(config.root), config.experiment_prefix)
+        if key not in _registries:
+            _registries[key] = Registry(config.root, config.experiment_prefix)
+        return _registries[key]
+
+
+def load_bundle(path: Path) -> Bundle:
+    """Unpickle a bundle this project wrote (run directory or logged model)."""
+    with path.open("rb") as handle:
+        bundle = pickle.load(handle)  # noqa: S301 - our own artifact, from our own registry
+    if not isinstance(bundle, Bundle):
+        raise TypeError(f"{path} does not hold a model bundle")
+    return bundle

@@ -1,0 +1,1 @@
+"""One module per pipeline step; each reads and writes the run directory."""

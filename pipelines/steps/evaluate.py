@@ -1,0 +1,100 @@
+"""`evaluate`: score candidate and champion on the candidate's holdout; thresholds; bootstrap."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+from typing import Any
+
+import numpy as np
+
+from pipelines import gate
+from pipelines.errors import EXIT_GATE_FAILED, EXIT_OK
+from pipelines.index import restore_index, search_index
+from pipelines.registry import CHAMPION, TAG_CONTENT
+from pipelines.rundir import EVALUATION, INDEX_FILE
+from pipelines.state import ModelState
+from pipelines.steps.common import add_step_parser
+from pipelines.tasks.base import Scores
+
+log = logging.getLogger("pipelines")
+
+
+def evaluate(state: ModelState, args: argparse.Namespace | None = None) -> int:
+    """Write evaluation.json; exit 1 when the gate fails."""
+    spec = state.spec
+    frame = state.data().frame
+    split = state.split()
+    index = state.index if state.index is not None else restore_index(state.run.require(INDEX_FILE))
+    candidate = state.task.score(
+        state.loaded, state.bundle(), frame, split, lambda q, k: search_index(index, q, k)
+    )
+    champion_info, champion_scores = _score_champion(state, frame, split)
+    comparison = None
+    metric = spec.champion_metric
+    if champion_scores is not None:
+        cand_units, champ_units = _aligned(candidate, champion_scores, metric)
+        settings = spec.evaluation.champion
+        comparison = gate.compare_with_champion(
+            spec.task, metric, cand_units, champ_units, margin=settings.margin,
+            confidence=settings.confidence, resamples=settings.resamples, seed=settings.seed,
+        )
+    bounds = {name: (t.min, t.max) for name, t in spec.evaluation.thresholds.items()}
+    decision = gate.decide(gate.check_thresholds(spec.task, candidate.metrics, bounds), comparison)
+    state.run.write_json(
+        EVALUATION,
+        {
+            "model": spec.name,
+            "primary": spec.evaluation.primary,
+            "holdout_fingerprint": split.fingerprint(state.data_sha256),
+            "candidate": candidate.metrics,
+            "champion": champion_info,
+            "champion_metrics": champion_scores.metrics if champion_scores else None,
+            "gate": decision.as_dict(),
+            "passed": decision.passed,
+        },
+    )
+    log.info("%s: evaluation %s (%s)", spec.name, "passed" if decision.passed else "FAILED", decision.summary)
+    return EXIT_OK if decision.passed else EXIT_GATE_FAILED
+
+
+def _score_champion(state: ModelState, frame: Any, split: Any) -> tuple[dict[str, Any] | None, Scores | None]:
+    """Load `models:/<name>@champion` and score it on the candidate's holdout."""
+    registry = state.registry()
+    version = registry.version_by_alias(state.spec.name, CHAMPION)
+    if version is None:
+        return None, None
+    info: dict[str, Any] = {
+        "version": str(version.version),
+        "run_id": version.run_id,
+        "content_hash": version.tags.get(TAG_CONTENT),
+    }
+    model = registry.call(
+        "champion load",
+        lambda: registry.mlflow.pyfunc.load_model(f"models:/{state.spec.name}@{CHAMPION}"),
+    )
+    champion = model.unwrap_python_model()
+    try:
+        scores = state.task.score(
+            state.loaded, champion.bundle, frame, split, lambda q, k: search_index(champion.index, q, k)
+        )
+    except (KeyError, ValueError) as exc:
+        info["comparable"] = False
+        info["reason"] = f"champion cannot be scored on this data: {exc}"
+        log.warning("%s: %s", state.spec.name, info["reason"])
+        return info, None
+    info["comparable"] = True
+    return info, scores
+
+
+def _aligned(candidate: Scores, champion: Scores, metric: str) -> tuple[np.ndarray, np.ndarray]:
+    """Per-unit values of both models on the units they share, in the same order."""
+    if np.array_equal(candidate.units, champion.units):
+        return candidate.per_unit[metric], champion.per_unit[metric]
+    _, cand_pos, champ_pos = np.intersect1d(candidate.units, champion.units, return_indices=True)
+    return candidate.per_unit[metric][cand_pos], champion.per_unit[metric][champ_pos]
+
+
+def register(subparsers: Any) -> None:
+    """Add the `evaluate` command."""
+    add_step_parser(subparsers, "evaluate", "Evaluate the candidate against the champion.", evaluate)

@@ -1,0 +1,88 @@
+"""`report`: render report.md (the PR comment) and append it to the job summary."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+from pathlib import Path
+from typing import Any
+
+from pipelines.metrics import METRICS
+from pipelines.report import render_report
+from pipelines.rundir import DATA_REPORT, EVALUATION, INDEX_REPORT, PUBLISH, REPORT_MD
+from pipelines.state import ModelState
+from pipelines.steps.common import add_step_parser
+
+log = logging.getLogger("pipelines")
+
+
+def report(state: ModelState, args: argparse.Namespace | None = None) -> int:
+    """Write report.md; append to $GITHUB_STEP_SUMMARY when set."""
+    text = render_report(build_context(state))
+    path = state.run.write_text(REPORT_MD, text)
+    summary = os.environ.get("GITHUB_STEP_SUMMARY")
+    if summary:
+        with Path(summary).open("a", encoding="utf-8") as handle:
+            handle.write(text + "\n")
+    log.info("%s: report written to %s", state.spec.name, path)
+    return 0
+
+
+def build_context(state: ModelState) -> dict[str, Any]:
+    """Everything the template shows, read from the run directory."""
+    evaluation = state.run.read_json(EVALUATION)
+    index = state.run.read_json(INDEX_REPORT)
+    data = state.run.read_json(DATA_REPORT)
+    publish_path = state.run.file(PUBLISH)
+    publish = state.run.read_json(PUBLISH) if publish_path.exists() else None
+    gate = evaluation["gate"]
+    known = METRICS[state.spec.task]
+    rows = []
+    champion_metrics = evaluation.get("champion_metrics") or {}
+    for name, value in evaluation["candidate"].items():
+        if name not in known:
+            continue
+        other = champion_metrics.get(name)
+        delta = None if other is None else value - other
+        text = "–" if delta is None else f"{delta:+.4f}"
+        if delta is not None and delta != 0:
+            better = (delta > 0) == known[name].greater_is_better
+            text += " ▲" if better else " ▼"
+        rows.append({"name": name, "candidate": value, "champion": other, "delta_text": text})
+    rows.sort(key=lambda r: (r["name"] != evaluation["primary"], r["name"]))
+    passed = bool(evaluation["passed"] and index["passed"])
+    summary = gate["summary"]
+    if not index["passed"]:
+        summary += "; index gate failed"
+    return {
+        "model": state.spec.name,
+        "task": state.spec.task,
+        "primary": evaluation["primary"],
+        "passed": passed,
+        "summary": summary,
+        "comparison": gate["champion"],
+        "champion": evaluation.get("champion"),
+        "metric_rows": rows,
+        "thresholds": gate["thresholds"],
+        "index_gate": index["gate"],
+        "index": index,
+        "size_text": _size(index["measured"]["size_bytes"]),
+        "data": data,
+        "data_failed": [c for c in data["checks"] if not c["passed"]],
+        "publish": publish,
+    }
+
+
+def _size(size: int) -> str:
+    value = float(size)
+    for unit in ("B", "KiB", "MiB", "GiB"):
+        if value < 1024 or unit == "GiB":
+            return f"{value:.0f} {unit}" if unit == "B" else f"{value:.1f} {unit}"
+        value /= 1024
+    return f"{size} B"
+
+
+def register(subparsers: Any) -> None:
+    """Add the `report` command."""
+    add_step_parser(subparsers, "report", "Render the PR comment and job summary.", report)

@@ -1,0 +1,59 @@
+"""`run`: the pull-request steps in order, in one process, for one or more specs."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+from typing import Any
+
+from pipelines.errors import EXIT_GATE_FAILED, EXIT_OK
+from pipelines.registry import CHAMPION, STAGING, TAG_GATE
+from pipelines.rundir import PUBLISH
+from pipelines.state import ModelState
+from pipelines.steps import build_index, check_data, evaluate, publish, report, train, validate
+from pipelines.steps.common import add_step_parser, timed
+from pipelines.steps.promote import promote
+
+log = logging.getLogger("pipelines")
+
+
+def run(state: ModelState, args: argparse.Namespace) -> int:
+    """validate → check-data → train → build-index → evaluate → publish → report [→ promote]."""
+    if getattr(args, "reuse", False) and _reuse(state):
+        code = EXIT_OK
+    else:
+        for name, step in (("validate", validate.validate), ("check-data", check_data.check_data),
+                           ("train", train.train)):
+            timed(state, name, lambda step=step: step(state, args))
+        index_code = timed(state, "build-index", lambda: build_index.build(state, args))
+        eval_code = timed(state, "evaluate", lambda: evaluate.evaluate(state, args))
+        timed(state, "publish", lambda: publish.publish(state, args))
+        timed(state, "report", lambda: report.report(state, args))
+        code = max(index_code, eval_code)
+    if code == EXIT_OK and args.promote:
+        promote_args = argparse.Namespace(**{**vars(args), "alias": args.promote})
+        timed(state, "promote", lambda: promote(state, promote_args))
+    if code == EXIT_GATE_FAILED:
+        log.error("%s: gate failed; see %s", state.spec.name, state.run.file("report.md"))
+    return code
+
+
+def _reuse(state: ModelState) -> bool:
+    """A passing published run of the same content exists: record it and skip the work."""
+    existing = state.registry().find_published_run(state.spec.name, state.content_hash)
+    if existing is None or existing.data.tags.get(TAG_GATE) != "passed":
+        return False
+    log.info("%s: reusing published run %s (content %s)", state.spec.name, existing.info.run_id,
+             state.content_hash[:12])
+    state.run.write_json(PUBLISH, {"model": state.spec.name, "run_id": existing.info.run_id,
+                                   "content_hash": state.content_hash, "gate": "passed", "reused": True})
+    return True
+
+
+def register(subparsers: Any) -> None:
+    """Add the `run` command."""
+    parser = add_step_parser(subparsers, "run", "Run the pull-request pipeline.", run)
+    parser.add_argument("--promote", choices=[STAGING, CHAMPION], default=None,
+                        help="move this alias when every gate passed")
+    parser.add_argument("--reuse", action="store_true",
+                        help="skip the work when this content already passed and was published")

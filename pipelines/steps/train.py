@@ -1,0 +1,52 @@
+"""`train`: a deterministic split, then fit the allow-listed estimator."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+from typing import Any
+
+import pipelines
+from pipelines.spec.estimators import build_estimator
+from pipelines.state import ModelState
+from pipelines.steps.common import add_step_parser
+
+log = logging.getLogger("pipelines")
+
+
+def train(state: ModelState, args: argparse.Namespace | None = None) -> int:
+    """Split, fit and save the bundle into `model/`."""
+    state.run.require("data_report.json")
+    frame = state.data().frame
+    split = state.task.split(state.loaded, frame)
+    estimator = build_estimator(state.loaded)
+    bundle = state.task.fit(state.loaded, frame, split, estimator)
+    meta = {
+        "model": state.spec.name,
+        "task": state.spec.task,
+        "estimator": state.spec.model.estimator,
+        "params": state.spec.model.params,
+        "data_sha256": state.data_sha256,
+        "holdout_fingerprint": split.fingerprint(state.data_sha256),
+        "train_rows": len(split.train),
+        "holdout_rows": len(split.test),
+        "content_hash": state.content_hash,
+        "pipelines_version": pipelines.__version__,
+        "sample_rows": _sample_rows(state, frame, split),
+    }
+    state.save_model(bundle, split, meta)
+    log.info("%s: trained on %d rows, %d held out", state.spec.name, len(split.train), len(split.test))
+    return 0
+
+
+def _sample_rows(state: ModelState, frame: Any, split: Any) -> list[dict[str, Any]] | None:
+    if state.spec.task == "retrieval":
+        return None
+    features = [c for c in state.spec.data.columns if c != state.spec.data.target]
+    rows: list[dict[str, Any]] = frame.iloc[split.test[:2]][features].to_dict(orient="records")
+    return rows
+
+
+def register(subparsers: Any) -> None:
+    """Add the `train` command."""
+    add_step_parser(subparsers, "train", "Split the data and fit the model.", train)

@@ -1,0 +1,25 @@
+"""`validate`: the spec parses, its keys are known, its estimator is allowed and importable."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+from typing import Any
+
+from pipelines.spec.estimators import resolve_estimator
+from pipelines.state import ModelState
+from pipelines.steps.common import add_step_parser
+
+log = logging.getLogger("pipelines")
+
+
+def validate(state: ModelState, args: argparse.Namespace | None = None) -> int:
+    """Check the spec beyond its schema: the estimator class and its parameters."""
+    resolve_estimator(state.loaded)
+    log.info("%s: spec %s is valid", state.spec.name, state.loaded.display)
+    return 0
+
+
+def register(subparsers: Any) -> None:
+    """Add the `validate` command."""
+    add_step_parser(subparsers, "validate", "Validate model spec files.", validate)

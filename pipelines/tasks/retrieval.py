@@ -1,0 +1,188 @@
+"""Retrieval: implicit-feedback recommendations served from a usearch index of item vectors.
+
+The estimator (e.g. TruncatedSVD) is fitted on the user × item matrix; item vectors are
+its components, a user's query vector is `transform` of their history. Metrics are
+computed through the index (what users get) and by exact search (so the index's loss shows).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+import pandas as pd
+from scipy import sparse
+
+from pipelines.index import exact_topk
+from pipelines.spec import LoadedSpec
+from pipelines.tasks.base import Bundle, Scores, Searcher, Split, Task
+
+TOP_K = 10  # list length; the metric names say @10
+
+
+class RetrievalTask(Task):
+    """Top-k item recommendation from interactions."""
+
+    kind = "retrieval"
+
+    def split(self, loaded: LoadedSpec, frame: pd.DataFrame) -> Split:
+        """Random holdout of interactions with the spec's seed."""
+        split = loaded.spec.data.split
+        if split.strategy != "random":
+            raise loaded.error("retrieval supports only the random strategy", "data", "split", "strategy")
+        rng = np.random.default_rng(split.seed)
+        order = rng.permutation(len(frame))
+        n_test = round(len(frame) * split.test_fraction)
+        return Split(train=np.sort(order[n_test:]), test=np.sort(order[:n_test]))
+
+    def fit(self, loaded: LoadedSpec, frame: pd.DataFrame, split: Split, estimator: Any) -> Bundle:
+        """Fit on the training interactions' user × item matrix."""
+        data = loaded.spec.data
+        train = frame.iloc[split.train]
+        users = np.unique(train[data.user].to_numpy())
+        items = np.unique(train[data.item].to_numpy())
+        matrix = _matrix(train, data.user, data.item, data.weight, users, items)
+        try:
+            estimator.fit(matrix)
+        except (ValueError, TypeError) as exc:
+            raise loaded.error(f"fit failed: {exc}", "model", "params") from exc
+        components = getattr(estimator, "components_", None)
+        if components is None or components.shape[1] != len(items):
+            raise loaded.error(
+                "retrieval needs an estimator with components_ over items (e.g. TruncatedSVD, NMF)",
+                "model",
+                "estimator",
+            )
+        return Bundle(
+            task=self.kind,
+            estimator=estimator,
+            index_metric=loaded.spec.index.metric,
+            extras={
+                "item_ids": items,
+                "item_vectors": np.ascontiguousarray(components.T, dtype=np.float32),
+                "columns": {"user": data.user, "item": data.item, "weight": data.weight},
+            },
+        )
+
+    def index_vectors(self, bundle: Bundle) -> tuple[np.ndarray, np.ndarray]:
+        """Item vectors keyed by position in the item catalogue."""
+        vectors = bundle.extras["item_vectors"]
+        return np.arange(len(vectors), dtype=np.int64), vectors
+
+    def queries(self, bundle: Bundle, frame: pd.DataFrame, split: Split) -> np.ndarray:
+        """Query vectors of holdout users, as they are asked in production."""
+        _, vectors, _ = self._holdout_queries(bundle, frame, split)
+        return vectors
+
+    def score(
+        self,
+        loaded: LoadedSpec,
+        bundle: Bundle,
+        frame: pd.DataFrame,
+        split: Split,
+        searcher: Searcher,
+    ) -> Scores:
+        """Per-user NDCG/recall/precision@k through the index and exactly, and coverage."""
+        k = TOP_K
+        users, queries, seen = self._holdout_queries(bundle, frame, split)
+        relevant = self._relevant(bundle, frame, split, users)
+        n_items = len(bundle.extras["item_ids"])
+        max_seen = max((len(s) for s in seen), default=0)
+        count = min(n_items, k + max_seen)
+        found, _ = searcher(queries, count)
+        via_index = _drop_seen(found, seen, k)
+        exact_pos, _ = exact_topk(bundle.extras["item_vectors"], queries, count, bundle.index_metric)
+        via_exact = _drop_seen(exact_pos, seen, k)
+        per_unit: dict[str, np.ndarray] = {}
+        per_unit.update(_list_metrics(via_index, relevant, k, prefix=""))
+        per_unit.update(_list_metrics(via_exact, relevant, k, prefix="exact_"))
+        metrics = {name: float(values.mean()) if len(values) else 0.0 for name, values in per_unit.items()}
+        recommended = np.unique(via_index[via_index >= 0])
+        metrics["catalog_coverage"] = float(len(recommended) / n_items) if n_items else 0.0
+        metrics["holdout_users"] = float(len(users))
+        return Scores(metrics=metrics, per_unit=per_unit, units=users)
+
+    def _holdout_queries(
+        self, bundle: Bundle, frame: pd.DataFrame, split: Split
+    ) -> tuple[np.ndarray, np.ndarray, list[np.ndarray]]:
+        """Users with both history and holdout items, their query vectors and seen items."""
+        columns = bundle.extras["columns"]
+        items = bundle.extras["item_ids"]
+        train = frame.iloc[split.train]
+        test = frame.iloc[split.test]
+        users = np.intersect1d(np.unique(test[columns["user"]]), np.unique(train[columns["user"]]))
+        if len(users) == 0:
+            return users, np.empty((0, len(bundle.extras["item_vectors"][0])), np.float32), []
+        history = train[train[columns["user"]].isin(users)]
+        history = history[history[columns["item"]].isin(items)]
+        matrix = _matrix(history, columns["user"], columns["item"], columns["weight"], users, items)
+        queries = np.ascontiguousarray(bundle.estimator.transform(matrix), dtype=np.float32)
+        seen = np.split(matrix.indices, matrix.indptr[1:-1])
+        return users, queries, seen
+
+    def _relevant(
+        self, bundle: Bundle, frame: pd.DataFrame, split: Split, users: np.ndarray
+    ) -> list[np.ndarray]:
+        """Holdout item positions per user (items unknown to the model count as misses: -1)."""
+        columns = bundle.extras["columns"]
+        items = bundle.extras["item_ids"]
+        test = frame.iloc[split.test]
+        test = test[test[columns["user"]].isin(users)]
+        pos = np.searchsorted(items, test[columns["item"]].to_numpy())
+        pos = np.clip(pos, 0, len(items) - 1)
+        known = items[pos] == test[columns["item"]].to_numpy()
+        positions = np.where(known, pos, -1)
+        user_pos = np.searchsorted(users, test[columns["user"]].to_numpy())
+        order = np.argsort(user_pos, kind="stable")
+        bounds = np.searchsorted(user_pos[order], np.arange(len(users) + 1))
+        return [np.unique(positions[order[a:b]]) for a, b in zip(bounds[:-1], bounds[1:], strict=True)]
+
+
+def _matrix(
+    frame: pd.DataFrame,
+    user: str,
+    item: str,
+    weight: str | None,
+    users: np.ndarray,
+    items: np.ndarray,
+) -> sparse.csr_matrix:
+    rows = np.searchsorted(users, frame[user].to_numpy())
+    cols = np.searchsorted(items, frame[item].to_numpy())
+    values = frame[weight].to_numpy(dtype=np.float32) if weight else np.ones(len(frame), np.float32)
+    matrix = sparse.csr_matrix((values, (rows, cols)), shape=(len(users), len(items)), dtype=np.float32)
+    matrix.sum_duplicates()
+    matrix.sort_indices()
+    return matrix
+
+
+def _drop_seen(found: np.ndarray, seen: list[np.ndarray], k: int) -> np.ndarray:
+    """The first k results per row that the user has not interacted with (-1 pads)."""
+    out = np.full((len(found), k), -1, dtype=np.int64)
+    for row, (candidates, history) in enumerate(zip(found, seen, strict=True)):
+        fresh = candidates[(candidates >= 0) & ~np.isin(candidates, history)][:k]
+        out[row, : len(fresh)] = fresh
+    return out
+
+
+def _list_metrics(
+    lists: np.ndarray, relevant: list[np.ndarray], k: int, prefix: str
+) -> dict[str, np.ndarray]:
+    discounts = 1.0 / np.log2(np.arange(2, k + 2))
+    ndcg = np.zeros(len(lists))
+    recall = np.zeros(len(lists))
+    precision = np.zeros(len(lists))
+    for row, (recs, truth) in enumerate(zip(lists, relevant, strict=True)):
+        hits = np.isin(recs, truth[truth >= 0]) & (recs >= 0)
+        ideal = discounts[: min(len(truth), k)].sum()
+        ndcg[row] = (discounts[hits].sum() / ideal) if ideal > 0 else 0.0
+        recall[row] = hits.sum() / min(len(truth), k) if len(truth) else 0.0
+        precision[row] = hits.sum() / k
+    name = f"_at_{k}"
+    out = {
+        f"{prefix}ndcg{name}": ndcg,
+        f"{prefix}recall{name}": recall,
+    }
+    if not prefix:
+        out[f"precision{name}"] = precision
+        out[f"hit_rate{name}"] = (recall > 0).astype(np.float64)
+    return out

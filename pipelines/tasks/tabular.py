@@ -1,0 +1,96 @@
+"""Shared parts of the tabular kinds: features, split, fit, and the similar-cases index.
+
+The index holds the training rows in the model's feature space (after scaling), so a
+query returns the most similar known cases with their labels.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+import pandas as pd
+from sklearn.model_selection import train_test_split
+from sklearn.pipeline import Pipeline
+from sklearn.preprocessing import StandardScaler
+
+from pipelines.spec import LoadedSpec
+from pipelines.tasks.base import Bundle, Split, Task
+
+
+class TabularTask(Task):
+    """Base for classification and regression on a feature table."""
+
+    stratify = False
+
+    def features(self, loaded: LoadedSpec) -> list[str]:
+        """Feature columns: every spec column but the target."""
+        return [c for c in loaded.spec.data.columns if c != loaded.spec.data.target]
+
+    def split(self, loaded: LoadedSpec, frame: pd.DataFrame) -> Split:
+        """Random or stratified holdout with the spec's seed."""
+        split = loaded.spec.data.split
+        positions = np.arange(len(frame))
+        labels = None
+        if split.strategy == "stratified":
+            if not self.stratify:
+                raise loaded.error(f"stratified split needs a classification task", "data", "split", "strategy")
+            labels = frame[loaded.spec.data.target].to_numpy()
+        try:
+            train, test = train_test_split(
+                positions, test_size=split.test_fraction, random_state=split.seed, stratify=labels
+            )
+        except ValueError as exc:
+            raise loaded.error(f"cannot split: {exc}", "data", "split") from exc
+        return Split(train=np.sort(train), test=np.sort(test))
+
+    def fit(self, loaded: LoadedSpec, frame: pd.DataFrame, split: Split, estimator: Any) -> Bundle:
+        """Fit (scaler +) estimator on the training rows."""
+        features = self.features(loaded)
+        target = loaded.spec.data.target
+        model = Pipeline([("scale", StandardScaler()), ("model", estimator)]) if loaded.spec.model.standardize else Pipeline([("model", estimator)])
+        train = frame.iloc[split.train]
+        try:
+            model.fit(train[features].to_numpy(dtype=np.float64), train[target].to_numpy())
+        except (ValueError, TypeError) as exc:
+            raise loaded.error(f"fit failed: {exc}", "model", "params") from exc
+        embedded = _embed(model, train[features].to_numpy(dtype=np.float64))
+        return Bundle(
+            task=self.kind,
+            estimator=model,
+            index_metric=loaded.spec.index.metric,
+            extras={
+                "features": features,
+                "target": target,
+                "train_rows": split.train.astype(np.int64),
+                "train_labels": train[target].to_numpy(),
+                "train_vectors": embedded,
+            },
+        )
+
+    def index_vectors(self, bundle: Bundle) -> tuple[np.ndarray, np.ndarray]:
+        """Training rows in feature space, keyed by their row position in the data."""
+        return bundle.extras["train_rows"], bundle.extras["train_vectors"]
+
+    def queries(self, bundle: Bundle, frame: pd.DataFrame, split: Split) -> np.ndarray:
+        """Holdout rows in feature space."""
+        test = frame.iloc[split.test]
+        return _embed(bundle.estimator, test[bundle.extras["features"]].to_numpy(dtype=np.float64))
+
+    def holdout(self, bundle: Bundle, frame: pd.DataFrame, split: Split) -> tuple[np.ndarray, np.ndarray]:
+        """(X, y) of the holdout rows, in the bundle's feature order."""
+        test = frame.iloc[split.test]
+        missing = [c for c in bundle.extras["features"] if c not in test.columns]
+        if missing:
+            raise KeyError(f"features not in the data: {', '.join(missing)}")
+        return (
+            test[bundle.extras["features"]].to_numpy(dtype=np.float64),
+            test[bundle.extras["target"]].to_numpy(),
+        )
+
+
+def _embed(model: Pipeline, features: np.ndarray) -> np.ndarray:
+    """Features as the final estimator sees them (the scaler's output, if any)."""
+    if len(model.steps) > 1:
+        features = model[:-1].transform(features)
+    return np.ascontiguousarray(features, dtype=np.float32)
