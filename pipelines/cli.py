@@ -33,6 +33,8 @@ COMMANDS: dict[str, str] = {
     "smoke": "pipelines.steps.smoke",
     "rollback": "pipelines.steps.rollback",
     "schema": "pipelines.steps.schema",
+    "plan": "pipelines.plan",
+    "comment": "pipelines.comment",
 }
 
 Handler = Callable[[argparse.Namespace], int]
@@ -58,7 +60,9 @@ def build_parser(only: str | None = None) -> argparse.ArgumentParser:
 
 def _setup_logging(verbose: bool, quiet: bool) -> None:
     level = logging.DEBUG if verbose else logging.WARNING if quiet else logging.INFO
-    logging.basicConfig(level=level, format="%(levelname)s %(name)s: %(message)s", stream=sys.stderr)
+    logging.basicConfig(
+        level=level, format="%(levelname)s %(name)s: %(message)s", stream=sys.stderr
+    )
     for noisy in ("mlflow", "alembic", "urllib3", "git", "matplotlib", "numexpr"):
         logging.getLogger(noisy).setLevel(max(level, logging.WARNING))
     # MLflow prints tips and emojis to stdout; keep stdout for results.

@@ -164,4 +164,6 @@ def decide(thresholds: list[ThresholdResult], champion: ChampionComparison | Non
         parts.append("no champion yet: absolute thresholds only")
     else:
         parts.append(f"vs champion: {champion.verdict}")
-    return GateDecision(thresholds=thresholds, champion=champion, passed=passed, summary="; ".join(parts))
+    return GateDecision(
+        thresholds=thresholds, champion=champion, passed=passed, summary="; ".join(parts)
+    )

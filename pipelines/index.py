@@ -122,8 +122,10 @@ def exact_topk(
         sims = queries_p[start : start + rows] @ base_p.T
         if norms is not None:
             sims = 2 * sims - norms[None, :]
-        top = np.argpartition(-sims, k - 1, axis=1)[:, :k] if k < sims.shape[1] else np.tile(
-            np.arange(sims.shape[1]), (len(sims), 1)
+        top = (
+            np.argpartition(-sims, k - 1, axis=1)[:, :k]
+            if k < sims.shape[1]
+            else np.tile(np.arange(sims.shape[1]), (len(sims), 1))
         )
         top_sims = np.take_along_axis(sims, top, axis=1)
         order = np.argsort(-top_sims, axis=1, kind="stable")
@@ -136,7 +138,10 @@ def recall_at_k(found: np.ndarray, truth: np.ndarray) -> float:
     """Mean share of the exact top-k that the index returned."""
     if truth.size == 0:
         return 1.0
-    hits = [len(np.intersect1d(f[f >= 0], t, assume_unique=False)) for f, t in zip(found, truth, strict=True)]
+    hits = [
+        len(np.intersect1d(f[f >= 0], t, assume_unique=False))
+        for f, t in zip(found, truth, strict=True)
+    ]
     return float(np.sum(hits) / truth.size)
 
 
@@ -164,7 +169,7 @@ def measure(
         t0 = time.perf_counter()
         index.search(query, k)
         timings.append((time.perf_counter() - t0) * 1000)
-    p50, p99 = (np.percentile(timings, [50, 99]) if timings else (0.0, 0.0))
+    p50, p99 = np.percentile(timings, [50, 99]) if timings else (0.0, 0.0)
     return IndexMeasurement(
         recall_at_10=round(recall, 6),
         p50_ms=round(float(p50), 4),

@@ -83,7 +83,9 @@ def ping(uri: str, attempts: int = 4, first_delay: float = 0.5) -> None:
         except (urllib.error.URLError, OSError) as exc:
             last = str(getattr(exc, "reason", exc))
         if attempt < attempts:
-            log.warning("MLflow at %s not reachable (%s); retry %d in %.1fs", uri, last, attempt, delay)
+            log.warning(
+                "MLflow at %s not reachable (%s); retry %d in %.1fs", uri, last, attempt, delay
+            )
             time.sleep(delay)
             delay *= 2
     raise InfraError(f"MLflow tracking server {uri} unreachable after {attempts} attempts: {last}")
@@ -98,6 +100,7 @@ class Registry:
         import mlflow
         from mlflow.tracking import MlflowClient
 
+        quiet_mlflow()
         mlflow.set_tracking_uri(self.uri)
         mlflow.set_registry_uri(self.uri)
         self.mlflow = mlflow
@@ -113,7 +116,9 @@ class Registry:
             return fn()
         except MlflowException as exc:
             if _is_connection_problem(exc):
-                raise InfraError(f"MLflow at {self.uri} failed during {what}: {_first_line(exc)}") from exc
+                raise InfraError(
+                    f"MLflow at {self.uri} failed during {what}: {_first_line(exc)}"
+                ) from exc
             raise
         except (ConnectionError, OSError) as exc:
             raise InfraError(f"MLflow at {self.uri} failed during {what}: {exc}") from exc
@@ -127,7 +132,9 @@ class Registry:
             found = self.client.get_experiment_by_name(name)
             if found is not None:
                 return str(found.experiment_id)
-            return str(self.client.create_experiment(name, artifact_location=artifact_root(self.uri)))
+            return str(
+                self.client.create_experiment(name, artifact_location=artifact_root(self.uri))
+            )
 
         return self.call("experiment lookup", get_or_create)
 
@@ -138,7 +145,9 @@ class Registry:
             "run search",
             lambda: self.client.search_runs(
                 [experiment],
-                filter_string=f"tags.`{TAG_CONTENT}` = '{content_hash}' and attributes.status = 'FINISHED'",
+                filter_string=(
+                    f"tags.`{TAG_CONTENT}` = '{content_hash}' and attributes.status = 'FINISHED'"
+                ),
                 order_by=["attributes.start_time DESC"],
                 max_results=10,
             ),
@@ -202,7 +211,9 @@ class Registry:
             try:
                 self.client.create_registered_model(model_name)
             except MlflowException as exc:
-                if "RESOURCE_ALREADY_EXISTS" not in str(exc.error_code) and "already exists" not in str(exc):
+                if "RESOURCE_ALREADY_EXISTS" not in str(
+                    exc.error_code
+                ) and "already exists" not in str(exc):
                     raise
 
         self.call("model registration", create)
@@ -212,7 +223,9 @@ class Registry:
         self.ensure_registered_model(model_name)
         return self.call(
             "version creation",
-            lambda: self.client.create_model_version(model_name, model_uri, run_id=run_id, tags=tags),
+            lambda: self.client.create_model_version(
+                model_name, model_uri, run_id=run_id, tags=tags
+            ),
         )
 
     def set_alias(self, model_name: str, alias: str, version: str | int) -> None:
@@ -225,7 +238,8 @@ class Registry:
     def set_version_tag(self, model_name: str, version: str | int, key: str, value: str) -> None:
         """Tag a model version."""
         self.call(
-            "version tag", lambda: self.client.set_model_version_tag(model_name, str(version), key, value)
+            "version tag",
+            lambda: self.client.set_model_version_tag(model_name, str(version), key, value),
         )
 
     def set_model_tag(self, model_name: str, key: str, value: str) -> None:
@@ -252,9 +266,26 @@ class Registry:
         return self.call("artifact download", fetch)
 
 
+def quiet_mlflow() -> None:
+    """MLflow sets its own INFO handler on import; keep its chatter out unless debugging."""
+    ours = logging.getLogger("pipelines").getEffectiveLevel()
+    level = logging.DEBUG if ours <= logging.DEBUG else logging.ERROR
+    for name in ("mlflow", "alembic"):
+        logging.getLogger(name).setLevel(level)
+
+
 def _is_connection_problem(exc: BaseException) -> bool:
     text = f"{type(exc).__name__} {exc}".lower()
-    markers = ("connection", "max retries", "timed out", "unreachable", "temporarily", "502", "503", "504")
+    markers = (
+        "connection",
+        "max retries",
+        "timed out",
+        "unreachable",
+        "temporarily",
+        "502",
+        "503",
+        "504",
+    )
     return any(marker in text for marker in markers)
 
 

@@ -88,9 +88,8 @@ class RunDir:
     def write_array(self, name: str, array: np.ndarray) -> Path:
         """Save an array as .npy atomically."""
         target = self.file(name)
-        with self._atomic(target) as tmp:
-            with tmp.open("wb") as handle:
-                np.save(handle, array, allow_pickle=False)
+        with self._atomic(target) as tmp, tmp.open("wb") as handle:
+            np.save(handle, array, allow_pickle=False)
         return target
 
     @contextmanager

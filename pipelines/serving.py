@@ -79,7 +79,11 @@ class NeighboursModel(mlflow.pyfunc.PythonModel):  # type: ignore[misc]
         keys, distances = search_index(self.index, vectors[pos], k + 1)
         rows = []
         for query, (key_row, dist_row, own) in enumerate(zip(keys, distances, pos, strict=True)):
-            kept = [(key, d) for key, d in zip(key_row, dist_row, strict=True) if key >= 0 and key != own]
+            kept = [
+                (key, d)
+                for key, d in zip(key_row, dist_row, strict=True)
+                if key >= 0 and key != own
+            ]
             for rank, (key, distance) in enumerate(kept[:k], start=1):
                 rows.append((query, int(wanted[query]), rank, int(items[key]), float(distance)))
         return pd.DataFrame(rows, columns=["query", "item_id", "rank", "neighbour", "distance"])
@@ -92,16 +96,31 @@ class NeighboursModel(mlflow.pyfunc.PythonModel):  # type: ignore[misc]
         features = frame[extras["features"]].to_numpy(dtype=np.float64)
         model = self.bundle.estimator
         vectors = model[:-1].transform(features) if len(model.steps) > 1 else features
-        keys, distances = search_index(self.index, np.ascontiguousarray(vectors, dtype=np.float32), k)
-        labels = dict(zip(extras["train_rows"].tolist(), extras["train_labels"].tolist(), strict=True))
+        keys, distances = search_index(
+            self.index, np.ascontiguousarray(vectors, dtype=np.float32), k
+        )
+        labels = dict(
+            zip(extras["train_rows"].tolist(), extras["train_labels"].tolist(), strict=True)
+        )
         predictions = model.predict(features)
         rows = []
         for query, (key_row, dist_row) in enumerate(zip(keys, distances, strict=True)):
             for rank, (key, distance) in enumerate(zip(key_row, dist_row, strict=True), start=1):
                 if key < 0:
                     continue
-                rows.append((query, _plain(predictions[query]), rank, int(key), float(distance), labels.get(int(key))))
-        return pd.DataFrame(rows, columns=["query", "prediction", "rank", "neighbour", "distance", "label"])
+                rows.append(
+                    (
+                        query,
+                        _plain(predictions[query]),
+                        rank,
+                        int(key),
+                        float(distance),
+                        labels.get(int(key)),
+                    )
+                )
+        return pd.DataFrame(
+            rows, columns=["query", "prediction", "rank", "neighbour", "distance", "label"]
+        )
 
 
 def _plain(value: Any) -> Any:

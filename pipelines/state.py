@@ -80,9 +80,8 @@ class ModelState:
         self.run.file(MODEL_DIR).mkdir(parents=True, exist_ok=True)
         with self.run._atomic(self.run.file(BUNDLE_FILE)) as tmp:
             tmp.write_bytes(pickle.dumps(bundle, protocol=pickle.HIGHEST_PROTOCOL))
-        with self.run._atomic(self.run.file(SPLIT_FILE)) as tmp:
-            with tmp.open("wb") as handle:
-                np.savez(handle, train=split.train, test=split.test)
+        with self.run._atomic(self.run.file(SPLIT_FILE)) as tmp, tmp.open("wb") as handle:
+            np.savez(handle, train=split.train, test=split.test)
         self.run.write_json(META_FILE, meta)
         self._bundle, self._split = bundle, split
 
@@ -120,7 +119,7 @@ class ModelState:
 def load_bundle(path: Path) -> Bundle:
     """Unpickle a bundle this project wrote (run directory or logged model)."""
     with path.open("rb") as handle:
-        bundle = pickle.load(handle)  # noqa: S301 - our own artifact, from our own registry
+        bundle = pickle.load(handle)
     if not isinstance(bundle, Bundle):
         raise TypeError(f"{path} does not hold a model bundle")
     return bundle

@@ -17,14 +17,20 @@ import pandas as pd
 
 
 def make_interactions(
-    users: int = 3000, items: int = 1500, clusters: int = 8, mean_per_user: float = 20.0, seed: int = 7
+    users: int = 3000,
+    items: int = 1500,
+    clusters: int = 8,
+    mean_per_user: float = 20.0,
+    seed: int = 7,
 ) -> pd.DataFrame:
     """A deterministic implicit-feedback table: user_id, item_id, rating."""
     rng = np.random.default_rng(seed)
     popularity = 1.0 / np.arange(1, items + 1) ** 0.9
     rng.shuffle(popularity)
     item_cluster = rng.integers(0, clusters, size=items)
-    counts = np.clip(rng.lognormal(np.log(mean_per_user) - 0.3, 0.8, size=users).astype(int), 3, items // 4)
+    counts = np.clip(
+        rng.lognormal(np.log(mean_per_user) - 0.3, 0.8, size=users).astype(int), 3, items // 4
+    )
     rows_user, rows_item, rows_rating = [], [], []
     global_p = popularity / popularity.sum()
     cluster_p = []

@@ -35,7 +35,9 @@ def run_checks(
     ]
     results += _row_checks(loaded, frame)
     for name, column in spec_data.columns.items():
-        results += _column_checks(name, column.dtype, column.min, column.max, column.nullable, frame[name])
+        results += _column_checks(
+            name, column.dtype, column.min, column.max, column.nullable, frame[name]
+        )
     results.append(_null_fraction(loaded, frame))
     results.append(_duplicates(loaded, frame))
     profile = profile_frame(frame)
@@ -48,11 +50,15 @@ def _row_checks(loaded: LoadedSpec, frame: pd.DataFrame) -> list[CheckResult]:
     rows = len(frame)
     return [
         CheckResult(
-            "min_rows", "data.checks.min_rows", rows >= checks.min_rows,
+            "min_rows",
+            "data.checks.min_rows",
+            rows >= checks.min_rows,
             f"{rows} rows (at least {checks.min_rows})",
         ),
         CheckResult(
-            "max_rows", "data.checks.max_rows", rows <= checks.max_rows,
+            "max_rows",
+            "data.checks.max_rows",
+            rows <= checks.max_rows,
             f"{rows} rows (at most {checks.max_rows})",
         ),
     ]
@@ -69,7 +75,9 @@ def _column_checks(
         return out
     nulls = int(series.isna().sum())
     if not nullable:
-        out.append(CheckResult(f"{name}.nulls", f"{field}.nullable", nulls == 0, f"{nulls} missing"))
+        out.append(
+            CheckResult(f"{name}.nulls", f"{field}.nullable", nulls == 0, f"{nulls} missing")
+        )
     if dtype in {"int64", "float64"}:
         values = series.dropna().to_numpy(dtype=np.float64)
         finite = np.isfinite(values)
@@ -79,13 +87,25 @@ def _column_checks(
         if low is not None:
             below = int((values < low).sum())
             lo_seen = f"{values.min():g}" if len(values) else "n/a"
-            out.append(CheckResult(f"{name}.min", f"{field}.min", below == 0,
-                                   f"{below} below {low:g} (min {lo_seen})"))
+            out.append(
+                CheckResult(
+                    f"{name}.min",
+                    f"{field}.min",
+                    below == 0,
+                    f"{below} below {low:g} (min {lo_seen})",
+                )
+            )
         if high is not None:
             above = int((values > high).sum())
             hi_seen = f"{values.max():g}" if len(values) else "n/a"
-            out.append(CheckResult(f"{name}.max", f"{field}.max", above == 0,
-                                   f"{above} above {high:g} (max {hi_seen})"))
+            out.append(
+                CheckResult(
+                    f"{name}.max",
+                    f"{field}.max",
+                    above == 0,
+                    f"{above} above {high:g} (max {hi_seen})",
+                )
+            )
     return out
 
 
@@ -127,15 +147,23 @@ def _null_fraction(loaded: LoadedSpec, frame: pd.DataFrame) -> CheckResult:
     limit = loaded.spec.data.checks.max_null_fraction
     cells = frame.size or 1
     fraction = float(frame.isna().to_numpy().sum() / cells)
-    return CheckResult("null_fraction", "data.checks.max_null_fraction", fraction <= limit,
-                       f"{fraction:.4f} of cells missing (at most {limit:g})")
+    return CheckResult(
+        "null_fraction",
+        "data.checks.max_null_fraction",
+        fraction <= limit,
+        f"{fraction:.4f} of cells missing (at most {limit:g})",
+    )
 
 
 def _duplicates(loaded: LoadedSpec, frame: pd.DataFrame) -> CheckResult:
     limit = loaded.spec.data.checks.max_duplicate_fraction
     fraction = float(frame.duplicated().mean()) if len(frame) else 0.0
-    return CheckResult("duplicate_fraction", "data.checks.max_duplicate_fraction",
-                       fraction <= limit, f"{fraction:.4f} of rows duplicated (at most {limit:g})")
+    return CheckResult(
+        "duplicate_fraction",
+        "data.checks.max_duplicate_fraction",
+        fraction <= limit,
+        f"{fraction:.4f} of rows duplicated (at most {limit:g})",
+    )
 
 
 def _drift(
@@ -152,8 +180,14 @@ def _drift(
         value = psi(reference[name], frame[name])
         if value is None:
             continue
-        out.append(CheckResult(f"{name}.drift", "data.checks.max_drift_psi", value <= limit,
-                               f"PSI {value:.4f} (at most {limit:g})"))
+        out.append(
+            CheckResult(
+                f"{name}.drift",
+                "data.checks.max_drift_psi",
+                value <= limit,
+                f"PSI {value:.4f} (at most {limit:g})",
+            )
+        )
     return out
 
 

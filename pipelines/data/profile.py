@@ -19,7 +19,9 @@ def profile_frame(frame: pd.DataFrame) -> dict[str, dict[str, Any]]:
         series = frame[name].dropna()
         if pd.api.types.is_numeric_dtype(series) and not pd.api.types.is_bool_dtype(series):
             values = series.to_numpy(dtype=np.float64)
-            edges = np.unique(np.quantile(values, np.linspace(0, 1, BINS + 1))) if len(values) else []
+            edges = (
+                np.unique(np.quantile(values, np.linspace(0, 1, BINS + 1))) if len(values) else []
+            )
             out[str(name)] = {
                 "kind": "numeric",
                 "edges": [float(e) for e in edges],
@@ -27,7 +29,10 @@ def profile_frame(frame: pd.DataFrame) -> dict[str, dict[str, Any]]:
             }
         else:
             shares = series.astype(str).value_counts(normalize=True).head(TOP_VALUES)
-            out[str(name)] = {"kind": "categorical", "shares": {str(k): float(v) for k, v in shares.items()}}
+            out[str(name)] = {
+                "kind": "categorical",
+                "shares": {str(k): float(v) for k, v in shares.items()},
+            }
     return out
 
 

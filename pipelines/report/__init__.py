@@ -27,7 +27,11 @@ def environment() -> Environment:
 
 def render_report(context: dict[str, Any]) -> str:
     """The PR comment markdown for one model (first line: the hidden marker)."""
-    text = environment().get_template("pr_comment.md.j2").render(marker=MARKER.format(name=context["model"]), **context)
+    text = (
+        environment()
+        .get_template("pr_comment.md.j2")
+        .render(marker=MARKER.format(name=context["model"]), **context)
+    )
     return text
 
 

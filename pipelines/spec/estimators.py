@@ -6,7 +6,6 @@ import difflib
 import importlib
 from typing import Any
 
-from pipelines.errors import BadInput
 from pipelines.spec.loader import LoadedSpec
 
 # Allow-listed prefixes can still hold classes that run code named by a parameter or
@@ -28,7 +27,9 @@ def resolve_estimator(loaded: LoadedSpec) -> type[Any]:
     """Import the spec's estimator class after checking it is allowed, and check params."""
     path = loaded.spec.model.estimator
     if path.startswith(DENIED_PREFIXES):
-        raise loaded.error(f"'{path}' is not allowed: it can run arbitrary code", "model", "estimator")
+        raise loaded.error(
+            f"'{path}' is not allowed: it can run arbitrary code", "model", "estimator"
+        )
     module_name, _, class_name = path.rpartition(".")
     try:
         module = importlib.import_module(module_name)

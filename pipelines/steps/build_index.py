@@ -45,25 +45,44 @@ def build(state: ModelState, args: argparse.Namespace | None = None) -> int:
     build_seconds = time.perf_counter() - started
     path = state.run.file(INDEX_FILE)
     index.save(str(path))
-    measured = measure(index, keys, vectors, queries, settings.metric, build_seconds, path.stat().st_size)
+    measured = measure(
+        index, keys, vectors, queries, settings.metric, build_seconds, path.stat().st_size
+    )
     gate = state.spec.index.gate
     checks = [
-        {"name": "recall_at_10", "value": measured.recall_at_10, "bound": f">= {gate.min_recall_at_10:g}",
-         "passed": measured.recall_at_10 >= gate.min_recall_at_10},
-        {"name": "p99_ms", "value": measured.p99_ms, "bound": f"<= {gate.max_p99_ms:g}",
-         "passed": measured.p99_ms <= gate.max_p99_ms},
+        {
+            "name": "recall_at_10",
+            "value": measured.recall_at_10,
+            "bound": f">= {gate.min_recall_at_10:g}",
+            "passed": measured.recall_at_10 >= gate.min_recall_at_10,
+        },
+        {
+            "name": "p99_ms",
+            "value": measured.p99_ms,
+            "bound": f"<= {gate.max_p99_ms:g}",
+            "passed": measured.p99_ms <= gate.max_p99_ms,
+        },
     ]
     passed = all(c["passed"] for c in checks)
     state.run.write_json(
         INDEX_REPORT,
-        {"settings": asdict(settings), "measured": measured.as_dict(), "gate": checks,
-         "passed": passed, "tuning": tuning},
+        {
+            "settings": asdict(settings),
+            "measured": measured.as_dict(),
+            "gate": checks,
+            "passed": passed,
+            "tuning": tuning,
+        },
     )
     state.index = index
     log.info(
         "%s: index of %d vectors, recall@10 %.4f, p99 %.3f ms, %d bytes: gate %s",
-        state.spec.name, measured.vectors, measured.recall_at_10, measured.p99_ms,
-        measured.size_bytes, "passed" if passed else "FAILED",
+        state.spec.name,
+        measured.vectors,
+        measured.recall_at_10,
+        measured.p99_ms,
+        measured.size_bytes,
+        "passed" if passed else "FAILED",
     )
     return EXIT_OK if passed else EXIT_GATE_FAILED
 

@@ -23,10 +23,17 @@ def add_step_parser(
     subparsers: Any, name: str, help_text: str, step: StepFn
 ) -> argparse.ArgumentParser:
     """A subcommand taking one or more spec paths and an optional run directory."""
-    parser: argparse.ArgumentParser = subparsers.add_parser(name, help=help_text, description=help_text)
-    parser.add_argument("specs", nargs="+", type=Path, metavar="SPEC", help="model spec YAML file(s)")
+    parser: argparse.ArgumentParser = subparsers.add_parser(
+        name, help=help_text, description=help_text
+    )
     parser.add_argument(
-        "--run-dir", type=Path, default=None, help="run directory (default .runs/<model>; one spec only)"
+        "specs", nargs="+", type=Path, metavar="SPEC", help="model spec YAML file(s)"
+    )
+    parser.add_argument(
+        "--run-dir",
+        type=Path,
+        default=None,
+        help="run directory (default .runs/<model>; one spec only)",
     )
     parser.set_defaults(handler=lambda args: run_for_each(args, name, step))
     return parser

@@ -36,8 +36,14 @@ def evaluate(state: ModelState, args: argparse.Namespace | None = None) -> int:
         cand_units, champ_units = _aligned(candidate, champion_scores, metric)
         settings = spec.evaluation.champion
         comparison = gate.compare_with_champion(
-            spec.task, metric, cand_units, champ_units, margin=settings.margin,
-            confidence=settings.confidence, resamples=settings.resamples, seed=settings.seed,
+            spec.task,
+            metric,
+            cand_units,
+            champ_units,
+            margin=settings.margin,
+            confidence=settings.confidence,
+            resamples=settings.resamples,
+            seed=settings.seed,
         )
     bounds = {name: (t.min, t.max) for name, t in spec.evaluation.thresholds.items()}
     decision = gate.decide(gate.check_thresholds(spec.task, candidate.metrics, bounds), comparison)
@@ -54,11 +60,18 @@ def evaluate(state: ModelState, args: argparse.Namespace | None = None) -> int:
             "passed": decision.passed,
         },
     )
-    log.info("%s: evaluation %s (%s)", spec.name, "passed" if decision.passed else "FAILED", decision.summary)
+    log.info(
+        "%s: evaluation %s (%s)",
+        spec.name,
+        "passed" if decision.passed else "FAILED",
+        decision.summary,
+    )
     return EXIT_OK if decision.passed else EXIT_GATE_FAILED
 
 
-def _score_champion(state: ModelState, frame: Any, split: Any) -> tuple[dict[str, Any] | None, Scores | None]:
+def _score_champion(
+    state: ModelState, frame: Any, split: Any
+) -> tuple[dict[str, Any] | None, Scores | None]:
     """Load `models:/<name>@champion` and score it on the candidate's holdout."""
     registry = state.registry()
     version = registry.version_by_alias(state.spec.name, CHAMPION)
@@ -76,7 +89,11 @@ def _score_champion(state: ModelState, frame: Any, split: Any) -> tuple[dict[str
     champion = model.unwrap_python_model()
     try:
         scores = state.task.score(
-            state.loaded, champion.bundle, frame, split, lambda q, k: search_index(champion.index, q, k)
+            state.loaded,
+            champion.bundle,
+            frame,
+            split,
+            lambda q, k: search_index(champion.index, q, k),
         )
     except (KeyError, ValueError) as exc:
         info["comparable"] = False
@@ -97,4 +114,6 @@ def _aligned(candidate: Scores, champion: Scores, metric: str) -> tuple[np.ndarr
 
 def register(subparsers: Any) -> None:
     """Add the `evaluate` command."""
-    add_step_parser(subparsers, "evaluate", "Evaluate the candidate against the champion.", evaluate)
+    add_step_parser(
+        subparsers, "evaluate", "Evaluate the candidate against the champion.", evaluate
+    )

@@ -9,7 +9,14 @@ from pathlib import Path
 from typing import Any
 
 from pipelines.errors import BadInput, GateFailed
-from pipelines.registry import CHAMPION, STAGING, TAG_GATE, TAG_MODEL_URI, TAG_PREFIX, TAG_PREVIOUS_CHAMPION
+from pipelines.registry import (
+    CHAMPION,
+    STAGING,
+    TAG_GATE,
+    TAG_MODEL_URI,
+    TAG_PREFIX,
+    TAG_PREVIOUS_CHAMPION,
+)
 from pipelines.rundir import PROMOTE
 from pipelines.state import ModelState
 from pipelines.steps.common import add_step_parser
@@ -27,14 +34,29 @@ def promote(state: ModelState, args: argparse.Namespace) -> int:
     moved = current is None or str(current.version) != str(version.version)
     if moved:
         if alias == CHAMPION and current is not None:
-            registry.set_version_tag(name, version.version, TAG_PREVIOUS_CHAMPION, str(current.version))
+            registry.set_version_tag(
+                name, version.version, TAG_PREVIOUS_CHAMPION, str(current.version)
+            )
         registry.set_alias(name, alias, version.version)
-        log.info("%s: alias %s -> version %s (was %s)", name, alias, version.version,
-                 current.version if current else "unset")
+        log.info(
+            "%s: alias %s -> version %s (was %s)",
+            name,
+            alias,
+            version.version,
+            current.version if current else "unset",
+        )
     else:
         log.info("%s: alias %s already points at version %s", name, alias, version.version)
-    state.run.write_json(PROMOTE, {"model": name, "alias": alias, "version": str(version.version),
-                                   "previous": str(current.version) if current else None, "moved": moved})
+    state.run.write_json(
+        PROMOTE,
+        {
+            "model": name,
+            "alias": alias,
+            "version": str(version.version),
+            "previous": str(current.version) if current else None,
+            "moved": moved,
+        },
+    )
     write_github_output({"version": str(version.version), "moved": str(moved).lower()})
     return 0
 
@@ -47,7 +69,9 @@ def find_or_register(state: ModelState) -> Any:
     version = registry.version_by_content_hash(name, content_hash)
     if version is not None:
         if version.tags.get(TAG_GATE) != "passed":
-            raise GateFailed(f"refusing to promote {name} version {version.version}: its gate failed")
+            raise GateFailed(
+                f"refusing to promote {name} version {version.version}: its gate failed"
+            )
         return version
     run = registry.find_published_run(name, content_hash)
     if run is None:
@@ -76,5 +100,7 @@ def write_github_output(values: dict[str, str]) -> None:
 
 def register(subparsers: Any) -> None:
     """Add the `promote` command."""
-    parser = add_step_parser(subparsers, "promote", "Register the candidate and move an alias.", promote)
+    parser = add_step_parser(
+        subparsers, "promote", "Register the candidate and move an alias.", promote
+    )
     parser.add_argument("--alias", choices=[STAGING, CHAMPION], required=True, help="alias to move")

@@ -32,7 +32,18 @@ from pipelines.steps.common import add_step_parser
 
 log = logging.getLogger("pipelines")
 
-REQUIREMENTS = ("mlflow", "usearch", "scikit-learn", "numpy", "pandas", "scipy", "pydantic", "pyyaml", "jinja2", "tqdm")
+REQUIREMENTS = (
+    "mlflow",
+    "usearch",
+    "scikit-learn",
+    "numpy",
+    "pandas",
+    "scipy",
+    "pydantic",
+    "pyyaml",
+    "jinja2",
+    "tqdm",
+)
 
 
 def publish(state: ModelState, args: argparse.Namespace | None = None) -> int:
@@ -46,13 +57,20 @@ def publish(state: ModelState, args: argparse.Namespace | None = None) -> int:
     content_hash = state.content_hash
     existing = registry.find_published_run(state.spec.name, content_hash)
     if existing is not None:
-        log.info("%s: content %s already published as run %s", state.spec.name, content_hash[:12], existing.info.run_id)
+        log.info(
+            "%s: content %s already published as run %s",
+            state.spec.name,
+            content_hash[:12],
+            existing.info.run_id,
+        )
         run_id = existing.info.run_id
         model_uri = existing.data.tags[TAG_MODEL_URI]
         gate_tag = existing.data.tags.get(TAG_GATE, "unknown")
         reused = True
     else:
-        run_id, model_uri = _log_run(state, registry, experiment_id, evaluation, index_report, data_report, gate_passed)
+        run_id, model_uri = _log_run(
+            state, registry, experiment_id, evaluation, index_report, data_report, gate_passed
+        )
         gate_tag = "passed" if gate_passed else "failed"
         reused = False
     payload = {
@@ -101,10 +119,16 @@ def _log_run(
     metrics = {f"candidate.{k}": v for k, v in evaluation["candidate"].items() if _finite(v)}
     metrics.update({f"index.{k}": v for k, v in index_report["measured"].items() if _finite(v)})
     if evaluation.get("champion_metrics"):
-        metrics.update({f"champion.{k}": v for k, v in evaluation["champion_metrics"].items() if _finite(v)})
+        metrics.update(
+            {f"champion.{k}": v for k, v in evaluation["champion_metrics"].items() if _finite(v)}
+        )
 
     def log_all() -> tuple[str, str]:
-        with mlflow.start_run(experiment_id=experiment_id, run_name=f"{state.spec.name}-{state.content_hash[:8]}", tags=tags) as run:
+        with mlflow.start_run(
+            experiment_id=experiment_id,
+            run_name=f"{state.spec.name}-{state.content_hash[:8]}",
+            tags=tags,
+        ) as run:
             mlflow.log_params(params)
             mlflow.log_metrics(metrics)
             mlflow.log_dict(data_report["profile"], PROFILE_ARTIFACT)
@@ -112,7 +136,9 @@ def _log_run(
                 mlflow.log_artifact(str(state.run.file(name)), artifact_path="reports")
             mlflow.log_artifact(str(state.loaded.path), artifact_path="spec")
             info = _log_model(state, mlflow)
-            mlflow.set_tags({TAG_MODEL_URI: info.model_uri, TAG_GATE: "passed" if gate_passed else "failed"})
+            mlflow.set_tags(
+                {TAG_MODEL_URI: info.model_uri, TAG_GATE: "passed" if gate_passed else "failed"}
+            )
             return run.info.run_id, info.model_uri
 
     run_id, model_uri = registry.call("publish", log_all)
@@ -121,12 +147,10 @@ def _log_run(
 
 
 def _log_model(state: ModelState, mlflow: Any) -> Any:
-    from pipelines.serving import NeighboursModel
-
     package_dir = Path(pipelines.__file__).parent
     return mlflow.pyfunc.log_model(
         name="model",
-        python_model=NeighboursModel(),
+        python_model=str(package_dir / "serving_entry.py"),
         artifacts={
             "bundle": str(state.run.file(BUNDLE_FILE)),
             "index": str(state.run.file(INDEX_FILE)),
@@ -150,7 +174,11 @@ def requirements() -> list[str]:
 
 def _params(state: ModelState, index_report: dict[str, Any]) -> dict[str, Any]:
     spec = state.spec
-    params: dict[str, Any] = {"task": spec.task, "estimator": spec.model.estimator, "data.source": spec.data.source}
+    params: dict[str, Any] = {
+        "task": spec.task,
+        "estimator": spec.model.estimator,
+        "data.source": spec.data.source,
+    }
     params.update({f"model.{k}": v for k, v in spec.model.params.items()})
     params.update({f"index.{k}": v for k, v in index_report["settings"].items()})
     params["split.seed"] = spec.data.split.seed
@@ -168,7 +196,12 @@ def git_sha(root: Path) -> str:
         return os.environ["GITHUB_SHA"]
     try:
         out = subprocess.run(
-            ["git", "rev-parse", "HEAD"], cwd=root, capture_output=True, text=True, timeout=5, check=True
+            ["git", "rev-parse", "HEAD"],
+            cwd=root,
+            capture_output=True,
+            text=True,
+            timeout=5,
+            check=True,
         )
     except (OSError, subprocess.SubprocessError):
         return "unknown"

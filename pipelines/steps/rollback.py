@@ -27,13 +27,17 @@ def rollback(state: ModelState, args: argparse.Namespace) -> int:
         raise BadInput(f"{name} has no champion to roll back", file=state.loaded.display)
     target_version = args.to_version or current.tags.get(TAG_PREVIOUS_CHAMPION)
     if not target_version:
-        raise BadInput(f"{name} version {current.version} records no previous champion; pass --to-version",
-                       file=state.loaded.display)
+        raise BadInput(
+            f"{name} version {current.version} records no previous champion; pass --to-version",
+            file=state.loaded.display,
+        )
     target = registry.get_version(name, target_version)
     if target is None:
         raise BadInput(f"{name} has no version {target_version}", file=state.loaded.display)
     if target.tags.get(TAG_GATE) != "passed":
-        raise GateFailed(f"refusing to roll back {name} to version {target_version}: its gate failed")
+        raise GateFailed(
+            f"refusing to roll back {name} to version {target_version}: its gate failed"
+        )
     if str(target.version) == str(current.version):
         log.info("%s: champion already at version %s", name, current.version)
         return 0
@@ -46,12 +50,16 @@ def rollback(state: ModelState, args: argparse.Namespace) -> int:
         "run": os.environ.get("GITHUB_RUN_ID", "local"),
     }
     registry.set_model_tag(name, TAG_LAST_ROLLBACK, json.dumps(audit, sort_keys=True))
-    log.info("%s: champion rolled back from version %s to %s", name, current.version, target.version)
+    log.info(
+        "%s: champion rolled back from version %s to %s", name, current.version, target.version
+    )
     write_github_output({"version": str(target.version), "previous": str(current.version)})
     return 0
 
 
 def register(subparsers: Any) -> None:
     """Add the `rollback` command."""
-    parser = add_step_parser(subparsers, "rollback", "Point champion at the previous champion.", rollback)
+    parser = add_step_parser(
+        subparsers, "rollback", "Point champion at the previous champion.", rollback
+    )
     parser.add_argument("--to-version", default=None, help="roll back to this version instead")

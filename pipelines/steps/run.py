@@ -22,8 +22,11 @@ def run(state: ModelState, args: argparse.Namespace) -> int:
     if getattr(args, "reuse", False) and _reuse(state):
         code = EXIT_OK
     else:
-        for name, step in (("validate", validate.validate), ("check-data", check_data.check_data),
-                           ("train", train.train)):
+        for name, step in (
+            ("validate", validate.validate),
+            ("check-data", check_data.check_data),
+            ("train", train.train),
+        ):
             timed(state, name, lambda step=step: step(state, args))
         index_code = timed(state, "build-index", lambda: build_index.build(state, args))
         eval_code = timed(state, "evaluate", lambda: evaluate.evaluate(state, args))
@@ -43,17 +46,36 @@ def _reuse(state: ModelState) -> bool:
     existing = state.registry().find_published_run(state.spec.name, state.content_hash)
     if existing is None or existing.data.tags.get(TAG_GATE) != "passed":
         return False
-    log.info("%s: reusing published run %s (content %s)", state.spec.name, existing.info.run_id,
-             state.content_hash[:12])
-    state.run.write_json(PUBLISH, {"model": state.spec.name, "run_id": existing.info.run_id,
-                                   "content_hash": state.content_hash, "gate": "passed", "reused": True})
+    log.info(
+        "%s: reusing published run %s (content %s)",
+        state.spec.name,
+        existing.info.run_id,
+        state.content_hash[:12],
+    )
+    state.run.write_json(
+        PUBLISH,
+        {
+            "model": state.spec.name,
+            "run_id": existing.info.run_id,
+            "content_hash": state.content_hash,
+            "gate": "passed",
+            "reused": True,
+        },
+    )
     return True
 
 
 def register(subparsers: Any) -> None:
     """Add the `run` command."""
     parser = add_step_parser(subparsers, "run", "Run the pull-request pipeline.", run)
-    parser.add_argument("--promote", choices=[STAGING, CHAMPION], default=None,
-                        help="move this alias when every gate passed")
-    parser.add_argument("--reuse", action="store_true",
-                        help="skip the work when this content already passed and was published")
+    parser.add_argument(
+        "--promote",
+        choices=[STAGING, CHAMPION],
+        default=None,
+        help="move this alias when every gate passed",
+    )
+    parser.add_argument(
+        "--reuse",
+        action="store_true",
+        help="skip the work when this content already passed and was published",
+    )

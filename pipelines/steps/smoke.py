@@ -20,16 +20,20 @@ def smoke(state: ModelState, args: argparse.Namespace) -> int:
     registry = state.registry()
     if registry.version_by_alias(name, alias) is None:
         raise BadInput(f"{name} has no alias '{alias}' to smoke-test", file=state.loaded.display)
-    model = registry.call("model load", lambda: registry.mlflow.pyfunc.load_model(f"models:/{name}@{alias}"))
+    model = registry.call(
+        "model load", lambda: registry.mlflow.pyfunc.load_model(f"models:/{name}@{alias}")
+    )
     python_model = model.unwrap_python_model()
     sample = python_model.sample_input()
     try:
         answer = model.predict(sample, params={"k": 5})
-    except Exception as exc:  # noqa: BLE001 - any failure to answer is the smoke test's verdict
+    except Exception as exc:
         raise GateFailed(f"models:/{name}@{alias} failed to answer: {exc}") from exc
     if len(answer) == 0 or "neighbour" not in answer.columns:
         raise GateFailed(f"models:/{name}@{alias} answered no neighbours")
-    log.info("%s@%s answered %d neighbour rows for %d queries", name, alias, len(answer), len(sample))
+    log.info(
+        "%s@%s answered %d neighbour rows for %d queries", name, alias, len(answer), len(sample)
+    )
     return 0
 
 

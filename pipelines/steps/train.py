@@ -35,7 +35,9 @@ def train(state: ModelState, args: argparse.Namespace | None = None) -> int:
         "sample_rows": _sample_rows(state, frame, split),
     }
     state.save_model(bundle, split, meta)
-    log.info("%s: trained on %d rows, %d held out", state.spec.name, len(split.train), len(split.test))
+    log.info(
+        "%s: trained on %d rows, %d held out", state.spec.name, len(split.train), len(split.test)
+    )
     return 0
 
 

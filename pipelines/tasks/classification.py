@@ -46,8 +46,12 @@ class ClassificationTask(TabularTask):
             metrics["brier"] = float(per_unit["brier"].mean())
             metrics["roc_auc"] = _auc(labels, proba, classes)
         neighbours, _ = searcher(self.queries(bundle, frame, split), 1)
-        train_labels = dict(zip(bundle.extras["train_rows"].tolist(), bundle.extras["train_labels"], strict=True))
-        nearest = np.asarray([train_labels.get(int(k), None) for k in neighbours[:, 0]], dtype=object)
+        train_labels = dict(
+            zip(bundle.extras["train_rows"].tolist(), bundle.extras["train_labels"], strict=True)
+        )
+        nearest = np.asarray(
+            [train_labels.get(int(k)) for k in neighbours[:, 0]], dtype=object
+        )
         metrics["neighbour_agreement"] = float(np.mean(nearest == labels)) if len(labels) else 0.0
         return Scores(metrics=metrics, per_unit=per_unit, units=split.test)
 

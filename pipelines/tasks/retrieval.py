@@ -7,6 +7,7 @@ computed through the index (what users get) and by exact search (so the index's 
 
 from __future__ import annotations
 
+import itertools
 from typing import Any
 
 import numpy as np
@@ -29,7 +30,9 @@ class RetrievalTask(Task):
         """Random holdout of interactions with the spec's seed."""
         split = loaded.spec.data.split
         if split.strategy != "random":
-            raise loaded.error("retrieval supports only the random strategy", "data", "split", "strategy")
+            raise loaded.error(
+                "retrieval supports only the random strategy", "data", "split", "strategy"
+            )
         rng = np.random.default_rng(split.seed)
         order = rng.permutation(len(frame))
         n_test = round(len(frame) * split.test_fraction)
@@ -91,12 +94,16 @@ class RetrievalTask(Task):
         count = min(n_items, k + max_seen)
         found, _ = searcher(queries, count)
         via_index = _drop_seen(found, seen, k)
-        exact_pos, _ = exact_topk(bundle.extras["item_vectors"], queries, count, bundle.index_metric)
+        exact_pos, _ = exact_topk(
+            bundle.extras["item_vectors"], queries, count, bundle.index_metric
+        )
         via_exact = _drop_seen(exact_pos, seen, k)
         per_unit: dict[str, np.ndarray] = {}
         per_unit.update(_list_metrics(via_index, relevant, k, prefix=""))
         per_unit.update(_list_metrics(via_exact, relevant, k, prefix="exact_"))
-        metrics = {name: float(values.mean()) if len(values) else 0.0 for name, values in per_unit.items()}
+        metrics = {
+            name: float(values.mean()) if len(values) else 0.0 for name, values in per_unit.items()
+        }
         recommended = np.unique(via_index[via_index >= 0])
         metrics["catalog_coverage"] = float(len(recommended) / n_items) if n_items else 0.0
         metrics["holdout_users"] = float(len(users))
@@ -135,7 +142,9 @@ class RetrievalTask(Task):
         user_pos = np.searchsorted(users, test[columns["user"]].to_numpy())
         order = np.argsort(user_pos, kind="stable")
         bounds = np.searchsorted(user_pos[order], np.arange(len(users) + 1))
-        return [np.unique(positions[order[a:b]]) for a, b in zip(bounds[:-1], bounds[1:], strict=True)]
+        return [
+            np.unique(positions[order[a:b]]) for a, b in itertools.pairwise(bounds)
+        ]
 
 
 def _matrix(
@@ -149,7 +158,9 @@ def _matrix(
     rows = np.searchsorted(users, frame[user].to_numpy())
     cols = np.searchsorted(items, frame[item].to_numpy())
     values = frame[weight].to_numpy(dtype=np.float32) if weight else np.ones(len(frame), np.float32)
-    matrix = sparse.csr_matrix((values, (rows, cols)), shape=(len(users), len(items)), dtype=np.float32)
+    matrix = sparse.csr_matrix(
+        (values, (rows, cols)), shape=(len(users), len(items)), dtype=np.float32
+    )
     matrix.sum_duplicates()
     matrix.sort_indices()
     return matrix

@@ -34,7 +34,9 @@ class TabularTask(Task):
         labels = None
         if split.strategy == "stratified":
             if not self.stratify:
-                raise loaded.error(f"stratified split needs a classification task", "data", "split", "strategy")
+                raise loaded.error(
+                    "stratified split needs a classification task", "data", "split", "strategy"
+                )
             labels = frame[loaded.spec.data.target].to_numpy()
         try:
             train, test = train_test_split(
@@ -48,7 +50,11 @@ class TabularTask(Task):
         """Fit (scaler +) estimator on the training rows."""
         features = self.features(loaded)
         target = loaded.spec.data.target
-        model = Pipeline([("scale", StandardScaler()), ("model", estimator)]) if loaded.spec.model.standardize else Pipeline([("model", estimator)])
+        model = (
+            Pipeline([("scale", StandardScaler()), ("model", estimator)])
+            if loaded.spec.model.standardize
+            else Pipeline([("model", estimator)])
+        )
         train = frame.iloc[split.train]
         try:
             model.fit(train[features].to_numpy(dtype=np.float64), train[target].to_numpy())
@@ -77,7 +83,9 @@ class TabularTask(Task):
         test = frame.iloc[split.test]
         return _embed(bundle.estimator, test[bundle.extras["features"]].to_numpy(dtype=np.float64))
 
-    def holdout(self, bundle: Bundle, frame: pd.DataFrame, split: Split) -> tuple[np.ndarray, np.ndarray]:
+    def holdout(
+        self, bundle: Bundle, frame: pd.DataFrame, split: Split
+    ) -> tuple[np.ndarray, np.ndarray]:
         """(X, y) of the holdout rows, in the bundle's feature order."""
         test = frame.iloc[split.test]
         missing = [c for c in bundle.extras["features"] if c not in test.columns]

@@ -1,0 +1,53 @@
+"""Sessions: the only entry points CI and people use (`nox -l` lists them)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import nox
+
+nox.needs_version = ">=2024.10"
+nox.options.default_venv_backend = "uv|virtualenv"
+nox.options.sessions = ["lint", "tests"]
+
+ROOT = Path(__file__).parent
+PYPROJECT = nox.project.load_toml(ROOT / "pyproject.toml")
+PYTHON = "3.11"
+
+
+def install(session: nox.Session, *groups: str) -> None:
+    """The project (editable) plus dependency groups from pyproject.toml."""
+    session.install("-e", ".")
+    for group in groups:
+        session.install(*nox.project.dependency_groups(PYPROJECT, group))
+
+
+def all_specs() -> list[str]:
+    """Every model spec in the repository."""
+    return sorted(str(p.relative_to(ROOT)) for p in (ROOT / "model_specs").glob("*.yaml"))
+
+
+@nox.session(python=PYTHON)
+def tests(session: nox.Session) -> None:
+    """Run the test suite (pass pytest arguments after --, e.g. -m "not slow")."""
+    install(session, "test", "act")
+    session.run("pytest", *session.posargs)
+
+
+@nox.session(python=PYTHON)
+def lint(session: nox.Session) -> None:
+    """ruff (lint + format), mypy, the spec schema, and the spec files themselves."""
+    install(session, "lint")
+    session.run("ruff", "check", ".")
+    session.run("ruff", "format", "--check", ".")
+    session.run("mypy")
+    session.run("python", "-m", "pipelines", "schema", "--check")
+    session.run("python", "-m", "pipelines", "-q", "validate", *all_specs())
+
+
+@nox.session(python=PYTHON)
+def pipeline(session: nox.Session) -> None:
+    """Run the PR pipeline on specs (default: all); promote passing ones to champion."""
+    install(session)
+    specs = session.posargs or all_specs()
+    session.run("python", "-m", "pipelines", "run", "--promote", "champion", *specs)

@@ -1,0 +1,179 @@
+"""`comment`: one pull-request comment per model, created once and then updated in place.
+
+Each report starts with a hidden marker `<!-- pipelines-report:<name> -->`; the comment that
+carries it is edited on every push instead of adding a new one. GitHub REST API through
+urllib: `GITHUB_TOKEN`, `GITHUB_REPOSITORY`, `GITHUB_API_URL` and the pull-request number
+(`--pr`, else `PR_NUMBER`, else the event payload at `GITHUB_EVENT_PATH`).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import os
+import re
+import time
+import urllib.error
+import urllib.request
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from pipelines.config import find_root, load_config
+from pipelines.errors import BadInput, InfraError
+
+log = logging.getLogger("pipelines")
+
+MARKER_RE = re.compile(r"<!--\s*pipelines-report:([A-Za-z0-9._-]+)\s*-->")
+MAX_BODY = 65_000  # GitHub refuses comment bodies over 65,536 characters
+PAGE_SIZE = 100
+RETRIES = 3
+
+
+def marker(name: str) -> str:
+    """The hidden marker that identifies a model's comment."""
+    return f"<!-- pipelines-report:{name} -->"
+
+
+def marker_name(body: str) -> str | None:
+    """The model name of the first marker in `body`, if any."""
+    found = MARKER_RE.search(body)
+    return found.group(1) if found else None
+
+
+def fit_body(body: str) -> str:
+    """Cut a body that GitHub would refuse, keeping its marker line first."""
+    if len(body) <= MAX_BODY:
+        return body
+    note = "\n\n… report truncated; the full report is in the job summary.\n"
+    return body[: MAX_BODY - len(note)] + note
+
+
+@dataclass(frozen=True)
+class GitHub:
+    """The few REST calls the comment needs."""
+
+    api_url: str
+    repository: str
+    token: str
+    timeout: float = 30.0
+
+    def request(self, method: str, path: str, payload: dict[str, Any] | None = None) -> Any:
+        """One JSON request, retried on 5xx and connection errors."""
+        url = f"{self.api_url.rstrip('/')}{path}"
+        if not url.startswith(("https://", "http://")):
+            raise BadInput(f"GitHub API URL must be http(s): {self.api_url}")
+        data = json.dumps(payload).encode() if payload is not None else None
+        headers = {
+            "Accept": "application/vnd.github+json",
+            "Authorization": f"Bearer {self.token}",
+            "X-GitHub-Api-Version": "2022-11-28",
+            "User-Agent": "pipelines-comment",
+        }
+        if data is not None:
+            headers["Content-Type"] = "application/json"
+        last: Exception | None = None
+        for attempt in range(RETRIES):
+            req = urllib.request.Request(url, data=data, method=method, headers=headers)  # noqa: S310
+            try:
+                with urllib.request.urlopen(req, timeout=self.timeout) as response:  # noqa: S310
+                    raw = response.read()
+                return json.loads(raw) if raw else None
+            except urllib.error.HTTPError as exc:
+                detail = exc.read().decode(errors="replace")[:300]
+                if exc.code < 500:
+                    raise InfraError(f"GitHub API {method} {path}: {exc.code} {detail}") from exc
+                last = exc
+            except (urllib.error.URLError, TimeoutError) as exc:
+                last = exc
+            time.sleep(min(2**attempt, 5) * 0.5)
+        raise InfraError(f"GitHub API {method} {path} failed after {RETRIES} tries: {last}")
+
+    def comments(self, pr: int) -> list[dict[str, Any]]:
+        """All comments of a pull request (issue comments), page by page."""
+        found: list[dict[str, Any]] = []
+        page = 1
+        while True:
+            path = f"/repos/{self.repository}/issues/{pr}/comments?per_page={PAGE_SIZE}&page={page}"
+            batch = self.request("GET", path) or []
+            found.extend(batch)
+            if len(batch) < PAGE_SIZE:
+                return found
+            page += 1
+
+
+def upsert(github: GitHub, pr: int, body: str) -> tuple[str, int]:
+    """Update the comment with the body's marker, or create it. Returns (action, id)."""
+    name = marker_name(body)
+    if name is None:
+        raise BadInput("report has no pipelines-report marker")
+    body = fit_body(body)
+    tag = marker(name)
+    for existing in github.comments(pr):
+        if tag in str(existing.get("body") or ""):
+            comment_id = int(existing["id"])
+            path = f"/repos/{github.repository}/issues/comments/{comment_id}"
+            github.request("PATCH", path, {"body": body})
+            return "updated", comment_id
+    created = github.request(
+        "POST", f"/repos/{github.repository}/issues/{pr}/comments", {"body": body}
+    )
+    return "created", int(created["id"])
+
+
+def pr_number(explicit: int | None) -> int:
+    """The pull-request number from `--pr`, `PR_NUMBER` or the event payload."""
+    if explicit:
+        return explicit
+    if os.environ.get("PR_NUMBER", "").strip().isdigit():
+        return int(os.environ["PR_NUMBER"])
+    event_path = os.environ.get("GITHUB_EVENT_PATH")
+    if event_path and Path(event_path).is_file():
+        event = json.loads(Path(event_path).read_text(encoding="utf-8"))
+        number = (event.get("pull_request") or {}).get("number") or event.get("number")
+        if number:
+            return int(number)
+    raise BadInput(
+        "no pull-request number: pass --pr, set PR_NUMBER or run on a pull_request event"
+    )
+
+
+def report_path(source: str) -> Path:
+    """A report file as given, or the `report.md` in the run directory of a spec path."""
+    path = Path(source)
+    if path.suffix == ".md":
+        return path
+    config = load_config(find_root(path.parent if path.parent.exists() else Path.cwd()))
+    return config.run_dir(path.stem) / "report.md"
+
+
+def handle(args: argparse.Namespace) -> int:
+    """Create or update one comment per report."""
+    token = os.environ.get("GITHUB_TOKEN", "")
+    repository = os.environ.get("GITHUB_REPOSITORY", "")
+    if not token or not repository:
+        raise BadInput("GITHUB_TOKEN and GITHUB_REPOSITORY must be set")
+    github = GitHub(os.environ.get("GITHUB_API_URL", "https://api.github.com"), repository, token)
+    pr = pr_number(args.pr)
+    for source in args.sources:
+        path = report_path(source)
+        if not path.is_file():
+            raise BadInput(f"no report at {path} (run `report` first)", file=source)
+        action, comment_id = upsert(github, pr, path.read_text(encoding="utf-8"))
+        log.info("comment: %s comment %d on #%d from %s", action, comment_id, pr, path)
+    return 0
+
+
+def register(subparsers: Any) -> None:
+    """Add the `comment` command."""
+    parser = subparsers.add_parser(
+        "comment",
+        help="create or update one PR comment per model report",
+        description=__doc__,
+    )
+    parser.add_argument(
+        "sources", nargs="+", metavar="SPEC_OR_REPORT", help="spec files or report.md files"
+    )
+    parser.add_argument("--pr", type=int, help="pull-request number")
+    parser.set_defaults(handler=handle)
