@@ -13,9 +13,9 @@ import json
 from pathlib import Path
 from typing import Any
 
-import mlflow.pyfunc
 import numpy as np
 import pandas as pd
+from mlflow.pyfunc import PythonModel
 
 from pipelines.index import restore_index, search_index
 from pipelines.state import load_bundle
@@ -24,7 +24,7 @@ from pipelines.tasks.base import Bundle
 DEFAULT_K = 10
 
 
-class NeighboursModel(mlflow.pyfunc.PythonModel):  # type: ignore[misc]
+class NeighboursModel(PythonModel):
     """A fitted bundle plus its usearch index."""
 
     bundle: Bundle

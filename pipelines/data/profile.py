@@ -20,12 +20,14 @@ def profile_frame(frame: pd.DataFrame) -> dict[str, dict[str, Any]]:
         if pd.api.types.is_numeric_dtype(series) and not pd.api.types.is_bool_dtype(series):
             values = series.to_numpy(dtype=np.float64)
             edges = (
-                np.unique(np.quantile(values, np.linspace(0, 1, BINS + 1))) if len(values) else []
+                np.unique(np.quantile(values, np.linspace(0, 1, BINS + 1)))
+                if len(values)
+                else np.empty(0)
             )
             out[str(name)] = {
                 "kind": "numeric",
                 "edges": [float(e) for e in edges],
-                "fractions": _numeric_fractions(values, np.asarray(edges)),
+                "fractions": _numeric_fractions(values, edges),
             }
         else:
             shares = series.astype(str).value_counts(normalize=True).head(TOP_VALUES)

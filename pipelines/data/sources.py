@@ -15,7 +15,6 @@ import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
 
-import numpy as np
 import pandas as pd
 
 from pipelines.errors import BadInput, InfraError
@@ -191,7 +190,7 @@ def _load_sklearn(loaded: LoadedSpec, loader_name: str) -> LoadedData:
     bunch = getattr(datasets, loader_name)(as_frame=True)
     frame: pd.DataFrame = bunch.frame.copy()
     frame.columns = [str(c).replace(" ", "_").replace("/", "_") for c in frame.columns]
-    if "target" in frame and np.issubdtype(frame["target"].dtype, np.integer):
+    if "target" in frame and pd.api.types.is_integer_dtype(frame["target"]):
         frame["target"] = frame["target"].astype("int64")
     buffer = io.StringIO()
     frame.to_csv(buffer, index=False, float_format="%.10g")

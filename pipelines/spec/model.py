@@ -211,7 +211,7 @@ class Spec(Strict):
         champion_metric = self.champion_metric
         per_unit = sorted(m for m, info in known.items() if info.per_unit)
         if champion_metric not in per_unit:
-            loc = ("evaluation", "champion", "metric")
+            loc: tuple[str, ...] = ("evaluation", "champion", "metric")
             if self.evaluation.champion.metric is None:
                 loc = ("evaluation", "primary")
             raise _located(

@@ -48,7 +48,7 @@ def run_for_each(args: argparse.Namespace, name: str, step: StepFn) -> int:
     for spec_path in args.specs:
         try:
             state = ModelState(load_spec(spec_path), args.run_dir)
-            code = timed(state, name, lambda s=state: step(s, args))
+            code = timed(state, name, step, args)
         except PipelineError as exc:
             sys.stderr.write(f"error: {exc}\n")
             code = exc.exit_code
@@ -56,11 +56,11 @@ def run_for_each(args: argparse.Namespace, name: str, step: StepFn) -> int:
     return worst
 
 
-def timed(state: ModelState, name: str, fn: Callable[[], int]) -> int:
+def timed(state: ModelState, name: str, step: StepFn, args: argparse.Namespace) -> int:
     """Run one step, log its duration and record it in the manifest."""
     state.run.ensure()
     started = time.perf_counter()
-    code = fn()
+    code = step(state, args)
     seconds = time.perf_counter() - started
     log.info("%s: %s done in %.2fs (exit %d)", state.spec.name, name, seconds, code)
     state.run.record_step(name, seconds, OUTPUTS.get(name, []))

@@ -22,20 +22,17 @@ def run(state: ModelState, args: argparse.Namespace) -> int:
     if getattr(args, "reuse", False) and _reuse(state):
         code = EXIT_OK
     else:
-        for name, step in (
-            ("validate", validate.validate),
-            ("check-data", check_data.check_data),
-            ("train", train.train),
-        ):
-            timed(state, name, lambda step=step: step(state, args))
-        index_code = timed(state, "build-index", lambda: build_index.build(state, args))
-        eval_code = timed(state, "evaluate", lambda: evaluate.evaluate(state, args))
-        timed(state, "publish", lambda: publish.publish(state, args))
-        timed(state, "report", lambda: report.report(state, args))
+        timed(state, "validate", validate.validate, args)
+        timed(state, "check-data", check_data.check_data, args)
+        timed(state, "train", train.train, args)
+        index_code = timed(state, "build-index", build_index.build, args)
+        eval_code = timed(state, "evaluate", evaluate.evaluate, args)
+        timed(state, "publish", publish.publish, args)
+        timed(state, "report", report.report, args)
         code = max(index_code, eval_code)
     if code == EXIT_OK and args.promote:
         promote_args = argparse.Namespace(**{**vars(args), "alias": args.promote})
-        timed(state, "promote", lambda: promote(state, promote_args))
+        timed(state, "promote", promote, promote_args)
     if code == EXIT_GATE_FAILED:
         log.error("%s: gate failed; see %s", state.spec.name, state.run.file("report.md"))
     return code

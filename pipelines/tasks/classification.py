@@ -49,9 +49,7 @@ class ClassificationTask(TabularTask):
         train_labels = dict(
             zip(bundle.extras["train_rows"].tolist(), bundle.extras["train_labels"], strict=True)
         )
-        nearest = np.asarray(
-            [train_labels.get(int(k)) for k in neighbours[:, 0]], dtype=object
-        )
+        nearest = np.asarray([train_labels.get(int(k)) for k in neighbours[:, 0]], dtype=object)
         metrics["neighbour_agreement"] = float(np.mean(nearest == labels)) if len(labels) else 0.0
         return Scores(metrics=metrics, per_unit=per_unit, units=split.test)
 

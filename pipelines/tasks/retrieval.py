@@ -41,6 +41,7 @@ class RetrievalTask(Task):
     def fit(self, loaded: LoadedSpec, frame: pd.DataFrame, split: Split, estimator: Any) -> Bundle:
         """Fit on the training interactions' user × item matrix."""
         data = loaded.spec.data
+        assert data.user is not None and data.item is not None  # the spec model requires them
         train = frame.iloc[split.train]
         users = np.unique(train[data.user].to_numpy())
         items = np.unique(train[data.item].to_numpy())
@@ -142,9 +143,7 @@ class RetrievalTask(Task):
         user_pos = np.searchsorted(users, test[columns["user"]].to_numpy())
         order = np.argsort(user_pos, kind="stable")
         bounds = np.searchsorted(user_pos[order], np.arange(len(users) + 1))
-        return [
-            np.unique(positions[order[a:b]]) for a, b in itertools.pairwise(bounds)
-        ]
+        return [np.unique(positions[order[a:b]]) for a, b in itertools.pairwise(bounds)]
 
 
 def _matrix(
