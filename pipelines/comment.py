@@ -9,6 +9,7 @@ urllib: `GITHUB_TOKEN`, `GITHUB_REPOSITORY`, `GITHUB_API_URL` and the pull-reque
 from __future__ import annotations
 
 import argparse
+import glob
 import json
 import logging
 import os
@@ -148,6 +149,20 @@ def report_path(source: str) -> Path:
     return config.run_dir(path.stem) / "report.md"
 
 
+def expand(sources: list[str]) -> list[str]:
+    """Sources as given, with glob patterns (`reports/*/report.md`) expanded and sorted."""
+    found: list[str] = []
+    for source in sources:
+        if glob.has_magic(source):
+            matches = sorted(glob.glob(source))
+            if not matches:
+                raise BadInput(f"no report matches {source}")
+            found.extend(matches)
+        else:
+            found.append(source)
+    return found
+
+
 def handle(args: argparse.Namespace) -> int:
     """Create or update one comment per report."""
     token = os.environ.get("GITHUB_TOKEN", "")
@@ -156,7 +171,7 @@ def handle(args: argparse.Namespace) -> int:
         raise BadInput("GITHUB_TOKEN and GITHUB_REPOSITORY must be set")
     github = GitHub(os.environ.get("GITHUB_API_URL", "https://api.github.com"), repository, token)
     pr = pr_number(args.pr)
-    for source in args.sources:
+    for source in expand(args.sources):
         path = report_path(source)
         if not path.is_file():
             raise BadInput(f"no report at {path} (run `report` first)", file=source)
@@ -173,7 +188,10 @@ def register(subparsers: Any) -> None:
         description=__doc__,
     )
     parser.add_argument(
-        "sources", nargs="+", metavar="SPEC_OR_REPORT", help="spec files or report.md files"
+        "sources",
+        nargs="+",
+        metavar="SPEC_OR_REPORT",
+        help="spec files or report.md files (glob patterns allowed)",
     )
     parser.add_argument("--pr", type=int, help="pull-request number")
     parser.set_defaults(handler=handle)

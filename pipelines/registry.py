@@ -16,7 +16,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any, TypeVar
 
-from pipelines.errors import InfraError
+from pipelines.errors import BadInput, InfraError
 
 log = logging.getLogger(__name__)
 
@@ -67,10 +67,29 @@ def is_remote(uri: str) -> bool:
     return uri.startswith(("http://", "https://"))
 
 
-def ping(uri: str, attempts: int = 4, first_delay: float = 0.5) -> None:
+def retry_settings() -> tuple[int, float]:
+    """Attempts and first delay of `ping`: PIPELINES_MLFLOW_RETRIES / _RETRY_DELAY, or 4 / 0.5s."""
+    try:
+        attempts = int(os.environ.get("PIPELINES_MLFLOW_RETRIES", "4"))
+        delay = float(os.environ.get("PIPELINES_MLFLOW_RETRY_DELAY", "0.5"))
+    except ValueError as exc:
+        raise BadInput(
+            f"PIPELINES_MLFLOW_RETRIES / PIPELINES_MLFLOW_RETRY_DELAY must be numbers: {exc}"
+        ) from exc
+    if not 1 <= attempts <= 100 or not 0 <= delay <= 60:
+        raise BadInput(
+            "PIPELINES_MLFLOW_RETRIES must be 1..100 and PIPELINES_MLFLOW_RETRY_DELAY 0..60 s"
+        )
+    return attempts, delay
+
+
+def ping(uri: str, attempts: int | None = None, first_delay: float | None = None) -> None:
     """Check an HTTP tracking server answers, with bounded retries and backoff."""
     if not is_remote(uri):
         return
+    default_attempts, default_delay = retry_settings()
+    attempts = default_attempts if attempts is None else attempts
+    first_delay = default_delay if first_delay is None else first_delay
     url = uri.rstrip("/") + "/health"
     delay = first_delay
     last = ""
@@ -219,12 +238,19 @@ class Registry:
         self.call("model registration", create)
 
     def register(self, model_name: str, model_uri: str, run_id: str, tags: dict[str, str]) -> Any:
-        """A new version from a logged model, carrying the run's tags."""
+        """A new version from a logged model, carrying the run's tags.
+
+        A tracking server refuses a `models:/<model_id>` source unless the model id is
+        passed too (the embedded store does not check), so it is always passed.
+        """
+        from mlflow.store.artifact.utils.models import _parse_model_id_if_present
+
         self.ensure_registered_model(model_name)
+        model_id = _parse_model_id_if_present(model_uri)
         return self.call(
             "version creation",
             lambda: self.client.create_model_version(
-                model_name, model_uri, run_id=run_id, tags=tags
+                model_name, model_uri, run_id=run_id, tags=tags, model_id=model_id
             ),
         )
 

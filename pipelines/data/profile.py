@@ -19,6 +19,7 @@ def profile_frame(frame: pd.DataFrame) -> dict[str, dict[str, Any]]:
         series = frame[name].dropna()
         if pd.api.types.is_numeric_dtype(series) and not pd.api.types.is_bool_dtype(series):
             values = series.to_numpy(dtype=np.float64)
+            values = values[np.isfinite(values)]
             edges = (
                 np.unique(np.quantile(values, np.linspace(0, 1, BINS + 1)))
                 if len(values)
@@ -55,9 +56,9 @@ def psi(reference: dict[str, Any], current: pd.Series) -> float | None:
         if not pd.api.types.is_numeric_dtype(series):
             return None
         expected = np.asarray(reference["fractions"], dtype=np.float64)
-        actual = np.asarray(
-            _numeric_fractions(series.to_numpy(dtype=np.float64), np.asarray(reference["edges"]))
-        )
+        values = series.to_numpy(dtype=np.float64)
+        values = values[np.isfinite(values)]
+        actual = np.asarray(_numeric_fractions(values, np.asarray(reference["edges"])))
         if actual.shape != expected.shape:
             return None
     else:

@@ -49,10 +49,12 @@ class LoadedSpec:
 
 def display_path(path: Path) -> str:
     """The path as a user typed it, relative to the working folder when inside it."""
+    resolved = path.resolve()
     try:
-        return os.path.relpath(path.resolve(), Path.cwd())
+        relative = os.path.relpath(resolved, Path.cwd())
     except ValueError:
-        return str(path)
+        return str(resolved)
+    return str(resolved) if relative.startswith("..") else relative
 
 
 def load_spec(path: str | Path, config: ProjectConfig | None = None) -> LoadedSpec:
@@ -83,7 +85,10 @@ def line_for(lines: dict[Path_, int], loc: Path_) -> int | None:
 def _first_error(
     exc: ValidationError, lines: dict[Path_, int], display: str, data: dict[str, Any]
 ) -> BadInput:
-    errors = sorted(exc.errors(), key=lambda e: line_for(lines, tuple(e["loc"])) or 0)
+    errors = sorted(
+        exc.errors(),
+        key=lambda e: (e["type"] != "extra_forbidden", line_for(lines, tuple(e["loc"])) or 0),
+    )
     error = errors[0]
     loc: Path_ = tuple(p for p in error["loc"] if not _is_union_branch(p))
     original = (error.get("ctx") or {}).get("error")

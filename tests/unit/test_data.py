@@ -1,0 +1,129 @@
+"""Data loading and checks: the pin, schema, ranges, nulls, duplicates, drift, escapes."""
+
+from __future__ import annotations
+
+import hashlib
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from pipelines.data.checks import run_checks
+from pipelines.data.profile import profile_frame, psi
+from pipelines.data.sources import load_data
+from pipelines.errors import BadInput
+from pipelines.spec import load_spec
+
+
+def _spec_for_csv(repo: Path, csv_text: str, name: str = "small.csv", extra: str = "") -> Path:
+    (repo / "data" / name).write_bytes(csv_text.encode("utf-8"))
+    digest = hashlib.sha256(csv_text.encode("utf-8")).hexdigest()
+    spec = (repo / "model_specs" / "item-recs.yaml").read_text(encoding="utf-8")
+    spec = spec.replace("data/interactions.csv", f"data/{name}")
+    spec = spec.replace("9eb609e8b3f35f39bd821e9bbda3422a44d9dab4fa2cfe721a1f3430c89cde57", digest)
+    spec = spec.replace("min_rows: 10000", "min_rows: 2" + extra)
+    path = repo / "model_specs" / "small.yaml"
+    path.write_text(spec, encoding="utf-8")
+    return path
+
+
+def _failures(path: Path) -> list[str]:
+    loaded = load_spec(path)
+    results, _ = run_checks(loaded, load_data(loaded), None)
+    return [r.name for r in results if not r.passed]
+
+
+def test_example_data_passes_every_check() -> None:
+    root = Path(__file__).resolve().parents[2]
+    assert _failures(root / "model_specs" / "item-recs.yaml") == []
+
+
+def test_sha256_mismatch_names_the_pin(scratch_repo: Path) -> None:
+    with (scratch_repo / "data" / "interactions.csv").open("a") as handle:
+        handle.write("9999,1001,3.0\n")
+    loaded = load_spec(scratch_repo / "model_specs" / "item-recs.yaml")
+    with pytest.raises(BadInput) as caught:
+        load_data(loaded)
+    assert caught.value.field == "data.sha256"
+    assert caught.value.line == loaded.line_of("data", "sha256")
+    assert "the spec pins" in str(caught.value)
+
+
+def test_range_null_and_duplicate_checks(scratch_repo: Path) -> None:
+    csv = "user_id,item_id,rating\n1,1001,4.0\n1,1001,4.0\n2,1002,9.0\n3,1003,\n"
+    failures = _failures(_spec_for_csv(scratch_repo, csv))
+    assert {"rating.max", "rating.nulls", "null_fraction", "duplicate_fraction"} <= set(failures)
+
+
+def test_infinite_values_fail(scratch_repo: Path) -> None:
+    csv = "user_id,item_id,rating\n1,1001,inf\n2,1002,3.0\n"
+    assert "rating.finite" in _failures(_spec_for_csv(scratch_repo, csv))
+
+
+def test_text_in_a_number_column_names_the_line(scratch_repo: Path) -> None:
+    csv = "user_id,item_id,rating\n1,1001,4.0\n2,1002,great\n"
+    loaded = load_spec(_spec_for_csv(scratch_repo, csv))
+    with pytest.raises(BadInput) as caught:
+        load_data(loaded)
+    assert caught.value.line == 3
+    assert caught.value.field == "data.columns.rating"
+    assert "'great'" in str(caught.value)
+
+
+def test_text_in_an_int_column_fails_the_dtype_check(scratch_repo: Path) -> None:
+    csv = "user_id,item_id,rating\nabc,1001,4.0\n2,1002,3.0\n"
+    assert "user_id.dtype" in _failures(_spec_for_csv(scratch_repo, csv))
+
+
+def test_missing_column_and_duplicate_header(scratch_repo: Path) -> None:
+    loaded = load_spec(_spec_for_csv(scratch_repo, "user_id,item_id\n1,1001\n"))
+    with pytest.raises(BadInput, match="no column 'rating'"):
+        load_data(loaded)
+    loaded = load_spec(_spec_for_csv(scratch_repo, "user_id,item_id,rating,rating\n1,2,3,4\n"))
+    with pytest.raises(BadInput, match="duplicate column 'rating'"):
+        load_data(loaded)
+
+
+def test_non_utf8_file(scratch_repo: Path) -> None:
+    path = _spec_for_csv(scratch_repo, "user_id,item_id,rating\n1,1001,4.0\n")
+    raw = "user_id,item_id,rating\n1,1001,4.0\n2,1002,3.0 caf\xe9\n".encode("latin-1")
+    (scratch_repo / "data" / "small.csv").write_bytes(raw)
+    text = path.read_text(encoding="utf-8")
+    old_pin = text.split("sha256: ")[1].split()[0]
+    path.write_text(text.replace(old_pin, hashlib.sha256(raw).hexdigest()), encoding="utf-8")
+    with pytest.raises(BadInput, match="not UTF-8"):
+        load_data(load_spec(path))
+
+
+@pytest.mark.parametrize("source", ["../outside.csv", "/etc/passwd", "data/link.csv"])
+def test_paths_escaping_the_repository_are_refused(scratch_repo: Path, source: str) -> None:
+    (scratch_repo / "data" / "link.csv").symlink_to("/etc/hostname")
+    spec = scratch_repo / "model_specs" / "item-recs.yaml"
+    spec.write_text(spec.read_text().replace("data/interactions.csv", source), encoding="utf-8")
+    loaded = load_spec(spec)
+    with pytest.raises(BadInput) as caught:
+        load_data(loaded)
+    assert caught.value.field == "data.source"
+
+
+def test_psi_is_small_for_the_same_distribution_and_large_for_a_shift() -> None:
+    rng = np.random.default_rng(0)
+    reference = profile_frame(
+        pd.DataFrame({"x": rng.normal(0, 1, 5000), "c": rng.choice(list("ab"), 5000)})
+    )
+    same = pd.Series(rng.normal(0, 1, 5000))
+    shifted = pd.Series(rng.normal(1.5, 1, 5000))
+    assert psi(reference["x"], same) < 0.05
+    assert psi(reference["x"], shifted) > 0.5
+    assert psi(reference["c"], pd.Series(["a"] * 5000)) > 0.5
+
+
+def test_drift_check_uses_the_reference_profile(scratch_repo: Path) -> None:
+    loaded = load_spec(scratch_repo / "model_specs" / "item-recs.yaml")
+    data = load_data(loaded)
+    reference = profile_frame(data.frame.assign(rating=data.frame["rating"] - 2.0))
+    results, _ = run_checks(loaded, data, reference)
+    drift = {r.name: r.passed for r in results if r.name.endswith(".drift")}
+    assert drift["rating.drift"] is False
+    assert drift["user_id.drift"] is True

@@ -1,0 +1,59 @@
+"""usearch index helpers: exact ground truth, recall, build and search."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from pipelines.index import (
+    IndexSettings,
+    build_index,
+    exact_topk,
+    measure,
+    recall_at_k,
+    search_index,
+)
+
+
+@pytest.fixture(scope="module")
+def vectors() -> np.ndarray:
+    return np.random.default_rng(0).normal(size=(2000, 16)).astype(np.float32)
+
+
+@pytest.mark.parametrize("metric", ["cos", "ip", "l2sq"])
+def test_exact_topk_matches_a_full_sort(vectors: np.ndarray, metric: str) -> None:
+    queries = vectors[:25] + 0.01
+    positions, _ = exact_topk(vectors, queries, 10, metric)
+    if metric == "l2sq":
+        scores = -((queries[:, None, :] - vectors[None, :, :]) ** 2).sum(-1)
+    else:
+        base = (
+            vectors / np.linalg.norm(vectors, axis=1, keepdims=True) if metric == "cos" else vectors
+        )
+        q = queries / np.linalg.norm(queries, axis=1, keepdims=True) if metric == "cos" else queries
+        scores = q @ base.T
+    expected = np.argsort(-scores, axis=1)[:, :10]
+    assert recall_at_k(positions, expected) == pytest.approx(1.0)
+
+
+@pytest.mark.parametrize("size", [10, 500, 2000])
+def test_index_recall_against_exact(vectors: np.ndarray, size: int) -> None:
+    keys = np.arange(size, dtype=np.int64) + 100
+    index = build_index(keys, vectors[:size], IndexSettings(metric="cos"))
+    measured = measure(index, keys, vectors[:size], vectors[:50] * 1.1, "cos", 0.0, 0)
+    assert measured.recall_at_10 >= 0.95
+    assert measured.vectors == size
+    assert measured.p99_ms >= measured.p50_ms > 0
+
+
+def test_search_pads_missing_hits_with_minus_one(vectors: np.ndarray) -> None:
+    index = build_index(np.arange(3), vectors[:3], IndexSettings(metric="l2sq"))
+    keys, _ = search_index(index, vectors[:2], 10)
+    assert keys.shape == (2, 3)
+    assert set(keys[0]) == {0, 1, 2}
+
+
+def test_recall_counts_partial_overlap() -> None:
+    found = np.array([[1, 2, 3, -1], [5, 6, 7, 8]])
+    truth = np.array([[1, 2, 9, 10], [5, 6, 7, 8]])
+    assert recall_at_k(found, truth) == pytest.approx(6 / 8)
