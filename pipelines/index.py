@@ -68,7 +68,9 @@ def build_index(keys: np.ndarray, vectors: np.ndarray, settings: IndexSettings) 
     with tqdm(total=len(vectors), desc="index", unit="vec", disable=len(vectors) < 50_000) as bar:
         for start in range(0, len(vectors), chunk):
             stop = start + chunk
-            index.add(keys[start:stop].astype(np.uint64), vectors[start:stop], threads=0)
+            # One thread: a multi-threaded HNSW build inserts in a racy order, so the graph
+            # (and recall) would differ between two runs on the same inputs.
+            index.add(keys[start:stop].astype(np.uint64), vectors[start:stop], threads=1)
             bar.update(min(stop, len(vectors)) - start)
     return index
 

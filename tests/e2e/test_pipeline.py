@@ -26,7 +26,7 @@ def _champion_version(uri: str, name: str) -> str | None:
     client = MlflowClient(tracking_uri=uri, registry_uri=uri)
     try:
         return str(client.get_model_version_by_alias(name, "champion").version)
-    except Exception:  # noqa: BLE001 - no model or no alias
+    except Exception:  # no model, or no alias yet
         return None
 
 

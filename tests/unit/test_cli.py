@@ -1,0 +1,61 @@
+"""The command line: commands, step order errors, exit codes."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from pipelines.cli import COMMANDS, main
+
+ROOT = Path(__file__).resolve().parents[2]
+SPEC = str(ROOT / "model_specs" / "breast-cancer.yaml")
+
+
+def test_help_lists_every_command(capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit) as caught:
+        main(["--help"])
+    assert caught.value.code == 0
+    out = capsys.readouterr().out
+    for name in ("validate", "check-data", "train", "build-index", "evaluate", "publish", "run"):
+        assert name in COMMANDS
+        assert name in out
+
+
+def test_a_step_before_its_inputs_names_the_missing_step(
+    mlflow_store: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert main(["evaluate", SPEC]) == 2
+    err = capsys.readouterr().err
+    assert "run `train` first" in err
+    assert len(err.strip().splitlines()) == 1
+
+
+def test_steps_run_one_by_one_from_the_run_directory(mlflow_store: str) -> None:
+    for step in ("validate", "check-data", "train", "build-index", "evaluate", "publish", "report"):
+        assert main([step, SPEC]) == 0, step
+    runs = Path(__import__("os").environ["PIPELINES_RUNS_DIR"]) / "breast-cancer"
+    for name in (
+        "data_report.json",
+        "model",
+        "index.usearch",
+        "evaluation.json",
+        "publish.json",
+        "report.md",
+        "manifest.json",
+    ):
+        assert (runs / name).exists(), name
+
+
+def test_exit_code_is_the_worst_of_several_specs(
+    mlflow_store: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("name: x\n", encoding="utf-8")
+    assert main(["validate", SPEC, str(bad)]) == 2
+    assert "task: required key is missing" in capsys.readouterr().err
+
+
+def test_run_dir_takes_one_spec_only(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["validate", SPEC, SPEC, "--run-dir", "/tmp/x"]) == 2
+    assert "one spec only" in capsys.readouterr().err
