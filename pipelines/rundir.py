@@ -92,6 +92,20 @@ class RunDir:
             np.save(handle, array, allow_pickle=False)
         return target
 
+    def write_bytes(self, name: str, data: bytes) -> Path:
+        """Write bytes atomically."""
+        target = self.file(name)
+        with self._atomic(target) as tmp:
+            tmp.write_bytes(data)
+        return target
+
+    def write_arrays(self, name: str, **arrays: np.ndarray) -> Path:
+        """Save named arrays as one .npz atomically."""
+        target = self.file(name)
+        with self._atomic(target) as tmp, tmp.open("wb") as handle:
+            np.savez(handle, **arrays)
+        return target
+
     @contextmanager
     def _atomic(self, target: Path) -> Iterator[Path]:
         target.parent.mkdir(parents=True, exist_ok=True)

@@ -77,11 +77,8 @@ class ModelState:
     # -- train outputs ----------------------------------------------------------------------
     def save_model(self, bundle: Bundle, split: Split, meta: dict[str, Any]) -> None:
         """Write the fitted bundle, the split and metadata into the run directory."""
-        self.run.file(MODEL_DIR).mkdir(parents=True, exist_ok=True)
-        with self.run._atomic(self.run.file(BUNDLE_FILE)) as tmp:
-            tmp.write_bytes(pickle.dumps(bundle, protocol=pickle.HIGHEST_PROTOCOL))
-        with self.run._atomic(self.run.file(SPLIT_FILE)) as tmp, tmp.open("wb") as handle:
-            np.savez(handle, train=split.train, test=split.test)
+        self.run.write_bytes(BUNDLE_FILE, pickle.dumps(bundle, protocol=pickle.HIGHEST_PROTOCOL))
+        self.run.write_arrays(SPLIT_FILE, train=split.train, test=split.test)
         self.run.write_json(META_FILE, meta)
         self._bundle, self._split = bundle, split
 
