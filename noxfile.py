@@ -42,7 +42,8 @@ def lint(session: nox.Session) -> None:
     session.run("ruff", "format", "--check", ".")
     session.run("mypy")
     session.run("python", "-m", "pipelines", "schema", "--check")
-    session.run("python", "-m", "pipelines", "-q", "validate", *all_specs())
+    if specs := all_specs():  # a fork made with --no-examples starts with none
+        session.run("python", "-m", "pipelines", "-q", "validate", *specs)
 
 
 @nox.session(python=PYTHON)
@@ -50,4 +51,27 @@ def pipeline(session: nox.Session) -> None:
     """Run the PR pipeline on specs (default: all); promote passing ones to champion."""
     install(session)
     specs = session.posargs or all_specs()
+    if not specs:
+        session.skip("no specs in model_specs/ (start one with `nox -s new-spec`)")
     session.run("python", "-m", "pipelines", "run", "--promote", "champion", *specs)
+
+
+@nox.session(python=PYTHON, default=False)
+def init(session: nox.Session) -> None:
+    """Make this clone a project: -- --name NAME --owner ORG [--no-examples] (see docs/fork.md)."""
+    session.install("jinja2>=3.1")
+    session.run("python", "scripts/init_project.py", *session.posargs)
+
+
+@nox.session(name="new-spec", python=PYTHON, default=False)
+def new_spec(session: nox.Session) -> None:
+    """Write a first spec for a CSV: -- NAME --task KIND --data data/x.csv [--target COL]."""
+    install(session)
+    session.run("python", "-m", "pipelines", "new-spec", *session.posargs)
+
+
+@nox.session(name="update-template", python=PYTHON, default=False)
+def update_template(session: nox.Session) -> None:
+    """Merge a later template version into this fork: -- --from URL_OR_PATH [--to REF]."""
+    session.install("jinja2>=3.1")
+    session.run("python", "scripts/update_template.py", *session.posargs)

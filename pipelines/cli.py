@@ -35,6 +35,7 @@ COMMANDS: dict[str, str] = {
     "schema": "pipelines.steps.schema",
     "plan": "pipelines.plan",
     "comment": "pipelines.comment",
+    "new-spec": "pipelines.scaffold",
 }
 
 Handler = Callable[[argparse.Namespace], int]
