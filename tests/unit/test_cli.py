@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import pytest
@@ -59,3 +60,24 @@ def test_exit_code_is_the_worst_of_several_specs(
 def test_run_dir_takes_one_spec_only(capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["validate", SPEC, SPEC, "--run-dir", "/tmp/x"]) == 2
     assert "one spec only" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("spec_name", ["breast-cancer", "item-recs"])
+def test_a_step_run_twice_on_the_same_inputs_writes_the_same_outputs(
+    mlflow_store: str, tmp_path: Path, spec_name: str
+) -> None:
+    spec = str(ROOT / "model_specs" / f"{spec_name}.yaml")
+    fingerprints = []
+    for attempt in ("first", "second"):
+        run_dir = tmp_path / attempt
+        for step in ("check-data", "train", "build-index", "evaluate"):
+            assert main([step, spec, "--run-dir", str(run_dir)]) == 0, step
+        outputs = {}
+        for step in json.loads((run_dir / "manifest.json").read_text())["steps"].values():
+            outputs.update(step["outputs"])
+        fingerprints.append(outputs)
+    # index_report.json holds wall-clock latencies; everything else is byte-identical.
+    fingerprints[0].pop("index_report.json")
+    fingerprints[1].pop("index_report.json")
+    assert fingerprints[0] == fingerprints[1]
+    assert set(fingerprints[0]) == {"data_report.json", "model", "index.usearch", "evaluation.json"}
