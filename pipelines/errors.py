@@ -60,5 +60,9 @@ class InfraError(PipelineError):
     exit_code = EXIT_INFRA
 
 
+class PromotionConflict(InfraError):
+    """Another promotion of the same model holds the lease: nothing was changed, retry."""
+
+
 class StepOrderError(BadInput):
     """A step ran before the step whose output it reads."""

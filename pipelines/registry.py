@@ -9,14 +9,17 @@ from __future__ import annotations
 import json
 import logging
 import os
+import socket
 import time
 import urllib.error
 import urllib.request
-from collections.abc import Callable
+import uuid
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, TypeVar
 
-from pipelines.errors import BadInput, InfraError
+from pipelines.errors import BadInput, InfraError, PromotionConflict
 
 log = logging.getLogger(__name__)
 
@@ -32,6 +35,8 @@ TAG_MODEL_URI = "pipelines.model_uri"
 TAG_HOLDOUT = "pipelines.holdout_fingerprint"
 TAG_PREVIOUS_CHAMPION = "pipelines.previous_champion"
 TAG_LAST_ROLLBACK = "pipelines.last_rollback"
+# Registered-model tag held while one process promotes: promotions of a model never overlap.
+TAG_LEASE = "pipelines.promotion_lease"
 
 CHAMPION = "champion"
 STAGING = "staging"
@@ -272,6 +277,83 @@ class Registry:
         """Tag the registered model."""
         self.call("model tag", lambda: self.client.set_registered_model_tag(model_name, key, value))
 
+    def model_tags(self, model_name: str) -> dict[str, str]:
+        """Tags of the registered model ({} when it does not exist)."""
+        from mlflow.exceptions import MlflowException
+
+        def get() -> dict[str, str]:
+            try:
+                return dict(self.client.get_registered_model(model_name).tags)
+            except MlflowException as exc:
+                if _is_connection_problem(exc):
+                    raise
+                return {}
+
+        return self.call("model lookup", get)
+
+    @contextmanager
+    def promotion_lease(self, model_name: str, purpose: str) -> Iterator[None]:
+        """Hold the model's promotion lease, or raise PromotionConflict without changing anything.
+
+        MLflow has no compare-and-set, so: refuse when a live lease is held, write ours,
+        wait `settle` seconds for any racing writer, and read back; the last writer holds it.
+        A lease left by a killed process expires after PIPELINES_PROMOTION_LEASE_SECONDS.
+        """
+        ttl, settle = lease_settings()
+        self.ensure_registered_model(model_name)
+        held = _lease(self.model_tags(model_name).get(TAG_LEASE))
+        if held is not None and held["expires"] > time.time():
+            raise _conflict(model_name, held)
+        token = uuid.uuid4().hex
+        mine = {
+            "token": token,
+            "owner": _owner(),
+            "purpose": purpose,
+            "since": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+            "expires": time.time() + ttl,
+        }
+        self.set_model_tag(model_name, TAG_LEASE, json.dumps(mine, sort_keys=True))
+        time.sleep(settle)
+        held = _lease(self.model_tags(model_name).get(TAG_LEASE))
+        if held is None or held["token"] != token:
+            raise _conflict(model_name, held)
+        log.debug("%s: promotion lease %s held for %s", model_name, token[:8], purpose)
+        try:
+            yield
+        finally:
+            self._release(model_name, token)
+
+    def _release(self, model_name: str, token: str) -> None:
+        from mlflow.exceptions import MlflowException
+
+        try:
+            held = _lease(self.model_tags(model_name).get(TAG_LEASE))
+            if held is not None and held["token"] == token:
+                self.client.delete_registered_model_tag(model_name, TAG_LEASE)
+        except (InfraError, MlflowException, OSError) as exc:
+            log.warning("%s: promotion lease not released (it expires): %s", model_name, exc)
+
+    def confirm_alias(self, model_name: str, alias: str, expected: str | int) -> None:
+        """Re-read `alias` after a move: it must still point at `expected` (gate passed).
+
+        When another writer moved it to a version whose gate did not pass, it is put back
+        on `expected` first, so it is never left there; either way PromotionConflict.
+        """
+        current = self.version_by_alias(model_name, alias)
+        if current is not None and str(current.version) == str(expected):
+            return
+        if current is not None and current.tags.get(TAG_GATE) != "passed":
+            self.set_alias(model_name, alias, expected)
+            raise PromotionConflict(
+                f"{model_name}@{alias} was moved to version {current.version}, whose gate did "
+                f"not pass, while promoting version {expected}; it was put back on {expected}"
+            )
+        found = current.version if current is not None else "nothing"
+        raise PromotionConflict(
+            f"{model_name}@{alias} was moved to {found} by another writer while promoting "
+            f"version {expected}; re-run the promotion"
+        )
+
     def run_url(self, experiment_id: str, run_id: str) -> str | None:
         """A browser link to a run, for HTTP tracking servers."""
         if not is_remote(self.uri):
@@ -290,6 +372,54 @@ class Registry:
             return json.loads(text)
 
         return self.call("artifact download", fetch)
+
+
+def lease_settings() -> tuple[float, float]:
+    """Lease lifetime and settle time: PIPELINES_PROMOTION_LEASE_SECONDS / _SETTLE_SECONDS."""
+    try:
+        ttl = float(os.environ.get("PIPELINES_PROMOTION_LEASE_SECONDS", "300"))
+        settle = float(os.environ.get("PIPELINES_PROMOTION_SETTLE_SECONDS", "0.5"))
+    except ValueError as exc:
+        raise BadInput(f"promotion lease settings must be numbers: {exc}") from exc
+    if not 0 < ttl <= 86_400 or not 0 <= settle <= 60:
+        raise BadInput(
+            "PIPELINES_PROMOTION_LEASE_SECONDS must be 0..86400 and "
+            "PIPELINES_PROMOTION_SETTLE_SECONDS 0..60"
+        )
+    return ttl, settle
+
+
+def _lease(text: str | None) -> dict[str, Any] | None:
+    """A lease tag's value, or None when absent or unreadable (then it protects nothing)."""
+    if not text:
+        return None
+    try:
+        value = json.loads(text)
+    except ValueError:
+        return None
+    if not isinstance(value, dict) or not isinstance(value.get("expires"), int | float):
+        return None
+    return value
+
+
+def _owner() -> str:
+    actor = os.environ.get("GITHUB_ACTOR") or os.environ.get("USER") or "unknown"
+    run = os.environ.get("GITHUB_RUN_ID")
+    where = f"run {run}" if run else f"{socket.gethostname()} pid {os.getpid()}"
+    return f"{actor} ({where})"
+
+
+def _conflict(model_name: str, held: dict[str, Any] | None) -> InfraError:
+    if held is None:
+        return PromotionConflict(
+            f"another promotion of {model_name} raced this one and won; nothing was changed"
+        )
+    left = max(0, int(held["expires"] - time.time()))
+    return PromotionConflict(
+        f"another promotion of {model_name} is in progress ({held.get('purpose', '?')} by "
+        f"{held.get('owner', '?')} since {held.get('since', '?')}); nothing was changed: "
+        f"retry when it ends (the lease expires in {left}s)"
+    )
 
 
 def quiet_mlflow() -> None:

@@ -10,6 +10,7 @@ import csv
 import hashlib
 import io
 import logging
+import re
 import urllib.error
 import urllib.request
 from dataclasses import dataclass
@@ -25,6 +26,7 @@ log = logging.getLogger(__name__)
 SKLEARN_LOADERS = ("load_wine", "load_breast_cancer", "load_iris", "load_diabetes")
 MAX_DOWNLOAD_BYTES = 2 * 1024**3
 _CHUNK = 1 << 20
+SOURCE = "data.source"  # the spec field named by errors about the file's bytes
 
 
 @dataclass(frozen=True)
@@ -102,9 +104,10 @@ def _load_csv(loaded: LoadedSpec, path: Path, origin: str) -> LoadedData:
         raise loaded.error(f"{origin} has no column '{missing[0]}'", "data", "columns", missing[0])
     dtypes = {name: _pandas_dtype(col.dtype) for name, col in columns.items()}
     try:
+        # every column is read, not `usecols`: with it, pandas silently drops the extra
+        # fields of a ragged row instead of refusing the file
         frame = pd.read_csv(
             path,
-            usecols=list(columns),
             dtype={k: v for k, v in dtypes.items() if v is not None},
             encoding="utf-8",
             keep_default_na=True,
@@ -112,7 +115,7 @@ def _load_csv(loaded: LoadedSpec, path: Path, origin: str) -> LoadedData:
         )
     except UnicodeDecodeError as exc:
         line = _byte_line(path, exc.start)
-        raise BadInput("file is not UTF-8 text", file=origin, line=line) from exc
+        raise BadInput("file is not UTF-8 text", file=origin, line=line, field=SOURCE) from exc
     except (ValueError, pd.errors.ParserError) as exc:
         raise _parse_error(loaded, path, origin, exc) from exc
     return LoadedData(frame=frame[list(columns)], sha256=actual, origin=origin)
@@ -123,15 +126,18 @@ def _read_header(loaded: LoadedSpec, path: Path, origin: str) -> list[str]:
         with path.open(encoding="utf-8", newline="") as handle:
             header = next(csv.reader(handle), None)
     except UnicodeDecodeError as exc:
-        raise BadInput("file is not UTF-8 text", file=origin, line=1) from exc
+        raise BadInput("file is not UTF-8 text", file=origin, line=1, field=SOURCE) from exc
     except csv.Error as exc:
-        raise BadInput(f"unreadable CSV header: {exc}", file=origin, line=1) from exc
+        raise BadInput(f"unreadable CSV header: {exc}", file=origin, line=1, field=SOURCE) from exc
     if not header:
         raise loaded.error(f"{origin} is empty (no header row)", "data", "source")
     seen: set[str] = set()
     for name in header:
         if name in seen:
-            raise BadInput(f"duplicate column '{name}' in the header", file=origin, line=1)
+            field = f"data.columns.{name}" if name in loaded.spec.data.columns else SOURCE
+            raise BadInput(
+                f"duplicate column '{name}' in the header", file=origin, line=1, field=field
+            )
         seen.add(name)
     return header
 
@@ -155,7 +161,13 @@ def _parse_error(loaded: LoadedSpec, path: Path, origin: str, exc: Exception) ->
                 line=line,
                 field=f"data.columns.{name}",
             )
-    return BadInput(f"cannot parse CSV: {message}", file=origin)
+    located = re.search(r"\bline (\d+)", message)
+    return BadInput(
+        f"cannot parse CSV: {message}",
+        file=origin,
+        line=int(located.group(1)) if located else None,
+        field=SOURCE,
+    )
 
 
 def _first_non_number(path: Path, column: str) -> tuple[int, str] | None:

@@ -23,7 +23,7 @@ _DOTTED = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)+$")
 class Strict(BaseModel):
     """Base: unknown keys are errors, values are not coerced across types."""
 
-    model_config = ConfigDict(extra="forbid", strict=True, frozen=True)
+    model_config = ConfigDict(extra="forbid", strict=True, frozen=True, allow_inf_nan=False)
 
 
 class ColumnSpec(Strict):
@@ -65,7 +65,7 @@ class SplitSpec(Strict):
 
     strategy: Literal["random", "stratified"] = "random"
     test_fraction: float = Field(default=0.2, gt=0, lt=1)
-    seed: int = 0
+    seed: int = Field(default=0, ge=0, le=2**32 - 1)
 
 
 class DataSpec(Strict):
@@ -117,6 +117,21 @@ class ModelSection(Strict):
             raise ValueError(f"'{value}' is not allow-listed (allowed prefixes: {allowed})")
         return value
 
+    @field_validator("params")
+    @classmethod
+    def _no_import_paths(cls, value: dict[str, ParamValue]) -> dict[str, ParamValue]:
+        # scikit-learn resolves some string parameters to callables; a dotted path in a
+        # parameter is how a spec would smuggle one in (e.g. `kernel: os.system`).
+        for name, param in value.items():
+            for item in _strings(param):
+                if _DOTTED.fullmatch(item):
+                    raise _located(
+                        ("model", "params", name),
+                        f"'{item}' looks like an import path; parameter values cannot name "
+                        "Python objects",
+                    )
+        return value
+
 
 class Threshold(Strict):
     """An absolute bound on one metric."""
@@ -138,7 +153,7 @@ class ChampionSpec(Strict):
     margin: float = Field(default=0.0, ge=0, description="allowed loss: no worse than champion - m")
     confidence: float = Field(default=0.95, gt=0.5, lt=1)
     resamples: int = Field(default=1000, ge=100, le=100_000)
-    seed: int = 0
+    seed: int = Field(default=0, ge=0, le=2**32 - 1)
 
 
 class EvaluationSpec(Strict):
@@ -182,6 +197,7 @@ class Spec(Strict):
         extra="forbid",
         strict=True,
         frozen=True,
+        allow_inf_nan=False,
         json_schema_extra={"$schema": "https://json-schema.org/draft/2020-12/schema"},
     )
 
@@ -238,6 +254,14 @@ class Spec(Strict):
     def champion_metric(self) -> str:
         """The metric compared against the champion."""
         return self.evaluation.champion.metric or self.evaluation.primary
+
+
+def _strings(param: ParamValue) -> list[str]:
+    """The string values in a parameter (itself, or inside a list or mapping)."""
+    if isinstance(param, str):
+        return [param]
+    values = param if isinstance(param, list) else param.values() if isinstance(param, dict) else []
+    return [v for v in values if isinstance(v, str)]
 
 
 class LocatedError(ValueError):

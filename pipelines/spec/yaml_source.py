@@ -5,6 +5,7 @@ No aliases (alias bombs), no duplicate keys, no custom tags, bounded size and de
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 from typing import Any
 
@@ -14,6 +15,14 @@ from pipelines.errors import BadInput
 
 MAX_SPEC_BYTES = 256 * 1024
 MAX_DEPTH = 16
+# Tags a plain spec resolves to; anything else (!!python/..., !custom) is refused.
+PLAIN_TAGS = frozenset(
+    "tag:yaml.org,2002:" + name
+    for name in ("str", "int", "float", "bool", "null", "map", "seq", "timestamp")
+)
+# What PyYAML's reader refuses (its NON_PRINTABLE set), found up front to report a line.
+_SPECIAL = re.compile("[^\x09\x0a\x0d\x20-\x7e\x85\xa0-\ud7ff\ue000-\ufffd\U00010000-\U0010ffff]")
+_KEY_LINE = re.compile(r"^(?P<indent>[ \t]*)(?:- )?(?P<key>[A-Za-z_][\w\-]*)[ \t]*:(?:[ \t]|$)")
 
 Path_ = tuple[str | int, ...]
 
@@ -24,10 +33,12 @@ class _NoAliasLoader(yaml.SafeLoader):
     def compose_node(self, parent: Any, index: Any) -> Any:
         if self.check_event(yaml.AliasEvent):
             event = self.peek_event()
+            line = event.start_mark.line + 1
             raise BadInput(
                 "YAML aliases (*name) are not allowed in a spec",
                 file=getattr(self, "_spec_file", None),
-                line=event.start_mark.line + 1,
+                line=line,
+                field=field_at(getattr(self, "_spec_text", ""), line),
             )
         return super().compose_node(parent, index)
 
@@ -37,7 +48,9 @@ def read_yaml(path: Path, display: str) -> tuple[dict[str, Any], dict[Path_, int
     try:
         size = path.stat().st_size
         if size > MAX_SPEC_BYTES:
-            raise BadInput(f"spec is {size} bytes; the limit is {MAX_SPEC_BYTES}", file=display)
+            raise BadInput(
+                f"spec is {size} bytes; the limit is {MAX_SPEC_BYTES}", file=display, line=1
+            )
         raw = path.read_bytes()
     except FileNotFoundError as exc:
         raise BadInput("spec file not found", file=display) from exc
@@ -55,19 +68,32 @@ def read_yaml(path: Path, display: str) -> tuple[dict[str, Any], dict[Path_, int
 
 def parse_yaml_text(text: str, display: str) -> tuple[dict[str, Any], dict[Path_, int]]:
     """Parse YAML text (see `read_yaml`)."""
+    bad = _SPECIAL.search(text)
+    if bad:  # YAML refuses these; say where, before the reader fails without a line
+        bad_line = text.count("\n", 0, bad.start()) + 1
+        raise BadInput(
+            f"control character U+{ord(bad.group()):04X} is not allowed in YAML",
+            file=display,
+            line=bad_line,
+            field=field_at(text, bad_line),
+        )
     loader = _NoAliasLoader(text)
     loader._spec_file = display  # type: ignore[attr-defined]
+    loader._spec_text = text  # type: ignore[attr-defined]
     try:
         node = loader.get_single_node()
     except BadInput:
         raise
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
+        if exc.context_mark and "end of stream" in (exc.problem or ""):
+            mark = exc.context_mark  # where the unclosed quote or bracket opened
         line = mark.line + 1 if mark else None
         problem = exc.problem or exc.context or "invalid YAML"
-        raise BadInput(f"invalid YAML: {problem}", file=display, line=line) from exc
+        field = field_at(text, line) if line else None
+        raise BadInput(f"invalid YAML: {problem}", file=display, line=line, field=field) from exc
     except yaml.YAMLError as exc:
-        raise BadInput(f"invalid YAML: {exc}", file=display) from exc
+        raise BadInput(f"invalid YAML: {' '.join(str(exc).split())}", file=display) from exc
     finally:
         loader.dispose()
     if node is None:
@@ -83,16 +109,25 @@ def _build(
     node: yaml.Node, path: Path_, lines: dict[Path_, int], loader: yaml.SafeLoader, display: str
 ) -> Any:
     line = node.start_mark.line + 1
+    here = ".".join(str(p) for p in path) or None
     if len(path) > MAX_DEPTH:
-        raise BadInput("spec is nested too deeply", file=display, line=line)
+        raise BadInput("spec is nested too deeply", file=display, line=line, field=here)
+    if node.tag not in PLAIN_TAGS and node.tag != "tag:yaml.org,2002:merge":
+        raise BadInput(
+            f"YAML tag {node.tag} is not allowed in a spec", file=display, line=line, field=here
+        )
     if isinstance(node, yaml.MappingNode):
         out: dict[str, Any] = {}
         for key_node, value_node in node.value:
             key_line = key_node.start_mark.line + 1
             if not isinstance(key_node, yaml.ScalarNode):
-                raise BadInput("keys must be plain strings", file=display, line=key_line)
+                raise BadInput(
+                    "keys must be plain strings", file=display, line=key_line, field=here
+                )
             if key_node.tag == "tag:yaml.org,2002:merge":
-                raise BadInput("YAML merge keys (<<) are not allowed", file=display, line=key_line)
+                raise BadInput(
+                    "YAML merge keys (<<) are not allowed", file=display, line=key_line, field=here
+                )
             key = loader.construct_object(key_node, deep=True)
             if not isinstance(key, str):
                 key = str(key)
@@ -118,3 +153,26 @@ def _build(
     except yaml.YAMLError as exc:
         field = ".".join(str(p) for p in path) or None
         raise BadInput(f"invalid value: {exc}", file=display, line=line, field=field) from exc
+
+
+def field_at(text: str, line: int) -> str | None:
+    """The dotted key path in force at 1-based `line`, judged by indentation.
+
+    For errors found before the document has a tree (syntax errors, aliases). Keys with
+    an inline scalar value cannot hold children; lines indented with tabs are skipped.
+    """
+    stack: list[tuple[int, str, bool]] = []  # indent, key, may hold children
+    lines = text.splitlines()[:line]
+    for number, raw in enumerate(lines, start=1):
+        match = _KEY_LINE.match(raw)
+        if not match or "\t" in match["indent"]:
+            continue
+        indent = len(match["indent"])
+        while stack and (stack[-1][0] >= indent or not stack[-1][2]):
+            stack.pop()
+        rest = raw[match.end() :].split("#", 1)[0].strip()
+        parent = rest == "" or rest[0] in "{[&!|>"
+        stack.append((indent, match["key"], parent or number == line))
+    if stack and not stack[-1][2]:
+        stack.pop()  # a scalar key above the error line: the error is not inside it
+    return ".".join(key for _, key, _ in stack) or None

@@ -25,28 +25,36 @@ log = logging.getLogger("pipelines")
 
 
 def promote(state: ModelState, args: argparse.Namespace) -> int:
-    """Point `args.alias` at the version of this spec's content; refuse failed gates."""
+    """Point `args.alias` at the version of this spec's content; refuse failed gates.
+
+    The whole check-register-move runs under the model's promotion lease, so two racing
+    promotions never interleave: the loser changes nothing and exits 3 with the holder's
+    name. The alias is read back after the move and must still point at a passing version.
+    """
     alias: str = args.alias
     name = state.spec.name
     registry = state.registry()
-    version = find_or_register(state)
-    current = registry.version_by_alias(name, alias)
-    moved = current is None or str(current.version) != str(version.version)
-    if moved:
-        if alias == CHAMPION and current is not None:
-            registry.set_version_tag(
-                name, version.version, TAG_PREVIOUS_CHAMPION, str(current.version)
+    check_candidate(state)  # a failed gate is refused before taking the lease
+    with registry.promotion_lease(name, f"promote {alias}"):
+        version = find_or_register(state)
+        current = registry.version_by_alias(name, alias)
+        moved = current is None or str(current.version) != str(version.version)
+        if moved:
+            if alias == CHAMPION and current is not None:
+                registry.set_version_tag(
+                    name, version.version, TAG_PREVIOUS_CHAMPION, str(current.version)
+                )
+            registry.set_alias(name, alias, version.version)
+            log.info(
+                "%s: alias %s -> version %s (was %s)",
+                name,
+                alias,
+                version.version,
+                current.version if current else "unset",
             )
-        registry.set_alias(name, alias, version.version)
-        log.info(
-            "%s: alias %s -> version %s (was %s)",
-            name,
-            alias,
-            version.version,
-            current.version if current else "unset",
-        )
-    else:
-        log.info("%s: alias %s already points at version %s", name, alias, version.version)
+        else:
+            log.info("%s: alias %s already points at version %s", name, alias, version.version)
+        registry.confirm_alias(name, alias, version.version)
     state.run.write_json(
         PROMOTE,
         {
@@ -59,6 +67,24 @@ def promote(state: ModelState, args: argparse.Namespace) -> int:
     )
     write_github_output({"version": str(version.version), "moved": str(moved).lower()})
     return 0
+
+
+def check_candidate(state: ModelState) -> None:
+    """Refuse early when this content's version or published run did not pass its gate."""
+    name = state.spec.name
+    registry = state.registry()
+    version = registry.version_by_content_hash(name, state.content_hash)
+    if version is not None:
+        gate = version.tags.get(TAG_GATE)
+        what = f"version {version.version}"
+    else:
+        run = registry.find_published_run(name, state.content_hash)
+        if run is None:
+            return  # find_or_register names the missing candidate
+        gate = run.data.tags.get(TAG_GATE)
+        what = f"run {run.info.run_id}"
+    if gate != "passed":
+        raise GateFailed(f"refusing to promote {name} {what}: its gate failed")
 
 
 def find_or_register(state: ModelState) -> Any:

@@ -107,7 +107,7 @@ def test_unknown_estimator_parameter_is_located(scratch_repo: Path) -> None:
     ("text", "needle", "field"),
     [
         ("name: a\nname: b\n", "duplicate key 'name'", "name"),
-        ("name: &x item\ntask: *x\n", "aliases", None),
+        ("name: &x item\ntask: *x\n", "aliases", "task"),
         ("name: x\n\ttask: retrieval\n", "invalid YAML", None),
         ("- just\n- a list\n", "must be a mapping", None),
         ("", "empty", None),
