@@ -14,7 +14,7 @@ import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import numpy as np
 
@@ -103,7 +103,7 @@ class RunDir:
         """Save named arrays as one .npz atomically."""
         target = self.file(name)
         with self._atomic(target) as tmp, tmp.open("wb") as handle:
-            np.savez(handle, **arrays)
+            np.savez(handle, **cast(dict[str, Any], arrays))
         return target
 
     @contextmanager

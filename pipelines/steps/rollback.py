@@ -41,7 +41,6 @@ def rollback(state: ModelState, args: argparse.Namespace) -> int:
     if str(target.version) == str(current.version):
         log.info("%s: champion already at version %s", name, current.version)
         return 0
-    registry.set_alias(name, CHAMPION, target.version)
     audit = {
         "from": str(current.version),
         "to": str(target.version),
@@ -49,7 +48,11 @@ def rollback(state: ModelState, args: argparse.Namespace) -> int:
         "at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
         "run": os.environ.get("GITHUB_RUN_ID", "local"),
     }
-    registry.set_model_tag(name, TAG_LAST_ROLLBACK, json.dumps(audit, sort_keys=True))
+    # Under the promotion lease: a rollback never interleaves with a promotion.
+    with registry.promotion_lease(name, "rollback"):
+        registry.set_alias(name, CHAMPION, target.version)
+        registry.confirm_alias(name, CHAMPION, target.version)
+        registry.set_model_tag(name, TAG_LAST_ROLLBACK, json.dumps(audit, sort_keys=True))
     log.info(
         "%s: champion rolled back from version %s to %s", name, current.version, target.version
     )
