@@ -44,6 +44,34 @@ def lint(session: nox.Session) -> None:
     session.run("python", "-m", "pipelines", "schema", "--check")
     if specs := all_specs():  # a fork made with --no-examples starts with none
         session.run("python", "-m", "pipelines", "-q", "validate", *specs)
+    # GitHub workflows and composite actions: security audit, lint, schema (all offline).
+    workflows = sorted(str(p) for p in (ROOT / ".github" / "workflows").glob("*.yml"))
+    actions = sorted(str(p) for p in (ROOT / "actions").glob("*/action.yml"))
+    if workflows or actions:
+        session.run("zizmor", "--offline", *workflows, *actions)
+        session.run("actionlint", *workflows)
+    if workflows:
+        session.run("check-jsonschema", "--builtin-schema", "vendor.github-workflows", *workflows)
+    if actions:
+        session.run("check-jsonschema", "--builtin-schema", "vendor.github-actions", *actions)
+    if (dependabot := ROOT / ".github" / "dependabot.yml").is_file():
+        session.run("zizmor", "--offline", str(dependabot))
+        session.run("check-jsonschema", "--builtin-schema", "vendor.dependabot", str(dependabot))
+
+
+@nox.session(python=PYTHON, default=False)
+def bench(session: nox.Session) -> None:
+    """Benchmark pipeline and index vs faiss/hnswlib; writes docs/bench/ (-- --sizes N...)."""
+    install(session, "bench")
+    session.run("python", "-m", "scripts.bench", *session.posargs)
+
+
+@nox.session(python=PYTHON, default=False)
+def act(session: nox.Session) -> None:
+    """Run a workflow offline with act: `nox -s act -- pull-request pull_request` (see
+    tests/workflows/harness.py: --input k=v, --secret k=v, --event-file FILE)."""
+    install(session, "act")
+    session.run("python", "tests/workflows/harness.py", *session.posargs)
 
 
 @nox.session(python=PYTHON)

@@ -154,9 +154,12 @@ def expand(sources: list[str]) -> list[str]:
     found: list[str] = []
     for source in sources:
         if glob.has_magic(source):
-            matches = sorted(glob.glob(source))
-            if not matches:
-                raise BadInput(f"no report matches {source}")
+            path = Path(source)
+            base = Path(path.anchor) if path.is_absolute() else Path()
+            pattern = str(path.relative_to(base)) if path.is_absolute() else source
+            matches = sorted(str(m) for m in base.glob(pattern))
+            if not matches:  # e.g. every model failed before its report step
+                log.warning("comment: no report matches %s; nothing to post", source)
             found.extend(matches)
         else:
             found.append(source)

@@ -99,3 +99,13 @@ def test_long_body_is_cut_keeping_marker() -> None:
     cut = comment.fit_body(body)
     assert len(cut) <= comment.MAX_BODY
     assert comment.marker_name(cut) == "m"
+
+
+def test_glob_of_reports(github: Any, tmp_path: Path) -> None:
+    for name in ("a", "b"):
+        (tmp_path / name).mkdir()
+        (tmp_path / name / "report.md").write_text(comment.marker(name) + "\nx\n")
+    assert main(["comment", str(tmp_path / "*" / "report.md"), "--pr", "4"]) == 0
+    assert len(github.state.comments[4]) == 2
+    assert main(["comment", str(tmp_path / "none" / "*.md"), "--pr", "4"]) == 0
+    assert len(github.state.comments[4]) == 2

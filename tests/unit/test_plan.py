@@ -57,19 +57,25 @@ def test_unreadable_spec_runs_on_data_change(repo: Path) -> None:
 def _git(repo: Path, *args: str) -> str:
     return subprocess.run(
         ["git", "-C", str(repo), "-c", "user.name=t", "-c", "user.email=t@t", *args],
-        check=True, capture_output=True, text=True,
+        check=True,
+        capture_output=True,
+        text=True,
     ).stdout.strip()
 
 
 def test_cli_git_diff_and_github_output(
-    repo: Path, tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch,
+    repo: Path,
+    tmp_path_factory: pytest.TempPathFactory,
+    monkeypatch: pytest.MonkeyPatch,
     capsys: pytest.CaptureFixture[str],
 ) -> None:
     _git(repo, "init", "-q")
     _git(repo, "add", ".")
     _git(repo, "commit", "-qm", "base")
     base = _git(repo, "rev-parse", "HEAD")
-    (repo / "model_specs" / "wine.yaml").write_text("name: wine\ndata:\n  source: sklearn:load_iris\n")
+    (repo / "model_specs" / "wine.yaml").write_text(
+        "name: wine\ndata:\n  source: sklearn:load_iris\n"
+    )
     _git(repo, "commit", "-qam", "change")
     output = tmp_path_factory.mktemp("gh") / "output"
     monkeypatch.setenv("GITHUB_OUTPUT", str(output))

@@ -44,7 +44,7 @@ class GitHubState:
 class _Handler(BaseHTTPRequestHandler):
     state: GitHubState
 
-    def log_message(self, format: str, *args: Any) -> None:  # noqa: A002
+    def log_message(self, format: str, *args: Any) -> None:
         """Quiet."""
 
     def _send(self, status: int, payload: Any = None) -> None:
@@ -62,7 +62,7 @@ class _Handler(BaseHTTPRequestHandler):
     def _dispatch(self, method: str) -> None:
         url = urlsplit(self.path)
         path = url.path.removeprefix("/api/v3")
-        body = self._body() if method in {"POST", "PATCH", "PUT"} else None
+        body: Any = self._body() if method in {"POST", "PATCH", "PUT"} else None
         state = self.state
         state.requests.append((method, path, body))
         if not (self.headers.get("Authorization") or "").startswith(("Bearer ", "token ")):
@@ -74,11 +74,23 @@ class _Handler(BaseHTTPRequestHandler):
             return
         if match := re.fullmatch(r"/users/([^/]+)", path):
             user_id = state.users.get(match.group(1))
-            self._send(*((200, {"login": match.group(1), "id": user_id}) if user_id else (404, {"message": "Not Found"})))
+            self._send(
+                *(
+                    (200, {"login": match.group(1), "id": user_id})
+                    if user_id
+                    else (404, {"message": "Not Found"})
+                )
+            )
             return
         if match := re.fullmatch(r"/orgs/([^/]+)/teams/([^/]+)", path):
             team_id = state.teams.get(f"{match.group(1)}/{match.group(2)}")
-            self._send(*((200, {"slug": match.group(2), "id": team_id}) if team_id else (404, {"message": "Not Found"})))
+            self._send(
+                *(
+                    (200, {"slug": match.group(2), "id": team_id})
+                    if team_id
+                    else (404, {"message": "Not Found"})
+                )
+            )
             return
         if not path.startswith(repo + "/"):
             self._send(404, {"message": "Not Found"})
@@ -114,7 +126,11 @@ class _Handler(BaseHTTPRequestHandler):
             if method == "GET":
                 self._send(200, {"total_count": len(policies), "branch_policies": policies})
             else:
-                policy = {"id": state.new_id(), "name": body["name"], "type": body.get("type", "branch")}
+                policy = {
+                    "id": state.new_id(),
+                    "name": body["name"],
+                    "type": body.get("type", "branch"),
+                }
                 policies.append(policy)
                 self._send(200, policy)
             return
@@ -139,7 +155,9 @@ class _Handler(BaseHTTPRequestHandler):
             rules.append(
                 {
                     "type": "required_reviewers",
-                    "reviewers": [{"type": r["type"], "reviewer": {"id": r["id"]}} for r in reviewers],
+                    "reviewers": [
+                        {"type": r["type"], "reviewer": {"id": r["id"]}} for r in reviewers
+                    ],
                 }
             )
         env = {
@@ -171,7 +189,9 @@ class GitHubStub:
         handler = type("Handler", (_Handler,), {"state": self.state})
         self.server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
         self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
-        self._thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+        self._thread = threading.Thread(
+            target=self.server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True
+        )
 
     def __enter__(self) -> GitHubStub:
         self._thread.start()

@@ -1,0 +1,286 @@
+#!/usr/bin/env python3
+"""Set up (`apply`) or check (`check`, the preflight) the GitHub side of the template.
+
+`apply` creates what the release and rollback workflows rely on, through the REST API:
+  - environment `staging`, deployable from `release/**` branches;
+  - environment `production` with required reviewers, deployable from `release/**` (and the
+    default branch, where the rollback workflow is dispatched);
+  - branch protection on the default branch requiring the CI aggregator check.
+`check` verifies that staging and production exist and that production has required
+reviewers; the release workflow runs it first.
+
+    python scripts/setup-github.py apply --repo OWNER/NAME --reviewer YOUR_LOGIN
+    python scripts/setup-github.py check --repo OWNER/NAME
+
+Token: GITHUB_TOKEN or GH_TOKEN, else `gh auth token`. Repository: --repo, else
+GITHUB_REPOSITORY. API: --api-url, else GITHUB_API_URL, else https://api.github.com.
+Standard library only: it runs before anything is installed.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import subprocess
+import sys
+import urllib.error
+import urllib.parse
+import urllib.request
+from dataclasses import dataclass, field
+from typing import Any
+
+SCRIPT = "scripts/setup-github.py"
+RELEASE_BRANCHES = "release/**"
+DEFAULT_CHECKS = ("CI passed",)
+NO_REVIEWERS_HINT = (
+    "required reviewers are not available for this repository's plan: GitHub offers them "
+    "on public repositories, and on private ones only with GitHub Team or Enterprise. "
+    "Production promotions will NOT wait for an approval. Make the repository public, "
+    "upgrade the plan, or accept this with the repository variable "
+    "PIPELINES_ALLOW_NO_REVIEWERS=true (the preflight then passes without reviewers)."
+)
+
+
+class ApiError(Exception):
+    """An HTTP error from the GitHub API, with its status."""
+
+    def __init__(self, status: int, method: str, path: str, message: str) -> None:
+        super().__init__(f"{method} {path}: {status} {message}")
+        self.status = status
+        self.message = message
+
+
+@dataclass
+class GitHubApi:
+    """Minimal JSON client for the REST API."""
+
+    api_url: str
+    token: str
+    dry_run: bool = False
+    log: list[str] = field(default_factory=list)
+
+    def call(self, method: str, path: str, payload: Any = None) -> Any:
+        """One request; raises ApiError on an HTTP error."""
+        if self.dry_run and method != "GET":
+            self.log.append(f"{method} {path} {json.dumps(payload, sort_keys=True)}")
+            print(f"[dry-run] {method} {path} {json.dumps(payload, sort_keys=True)}")
+            return {}
+        url = self.api_url.rstrip("/") + path
+        if not url.startswith(("https://", "http://")):
+            raise SystemExit(f"error: the API URL must be http(s): {self.api_url}")
+        data = json.dumps(payload).encode() if payload is not None else None
+        request = urllib.request.Request(  # noqa: S310 (scheme checked above)
+            url,
+            data=data,
+            method=method,
+            headers={
+                "Accept": "application/vnd.github+json",
+                "Authorization": f"Bearer {self.token}",
+                "X-GitHub-Api-Version": "2022-11-28",
+                "User-Agent": "pipelines-setup-github",
+                **({"Content-Type": "application/json"} if data is not None else {}),
+            },
+        )
+        try:
+            with urllib.request.urlopen(request, timeout=30) as response:  # noqa: S310
+                raw = response.read()
+        except urllib.error.HTTPError as exc:
+            body = exc.read().decode(errors="replace")
+            try:
+                message = json.loads(body).get("message", body)
+            except (json.JSONDecodeError, AttributeError):
+                message = body
+            raise ApiError(exc.code, method, path, str(message)[:300]) from exc
+        return json.loads(raw) if raw else {}
+
+
+def _quote(name: str) -> str:
+    return urllib.parse.quote(name, safe="")
+
+
+def resolve_reviewers(api: GitHubApi, users: list[str], teams: list[str]) -> list[dict[str, Any]]:
+    """Reviewer entries (`{"type": "User"|"Team", "id": n}`) for logins and org/team slugs."""
+    reviewers: list[dict[str, Any]] = []
+    for login in users:
+        reviewers.append({"type": "User", "id": api.call("GET", f"/users/{_quote(login)}")["id"]})
+    for team in teams:
+        org, _, slug = team.partition("/")
+        if not slug:
+            raise SystemExit(f"error: --reviewer-team takes ORG/TEAM-SLUG, got {team!r}")
+        found = api.call("GET", f"/orgs/{_quote(org)}/teams/{_quote(slug)}")
+        reviewers.append({"type": "Team", "id": found["id"]})
+    return reviewers
+
+
+def ensure_branch_policies(
+    api: GitHubApi, repo: str, environment: str, patterns: list[str]
+) -> None:
+    """Add the deployment branch policies an environment lacks."""
+    path = f"/repos/{repo}/environments/{_quote(environment)}/deployment-branch-policies"
+    existing = (
+        set()
+        if api.dry_run
+        else {p["name"] for p in api.call("GET", path + "?per_page=100").get("branch_policies", [])}
+    )
+    for pattern in patterns:
+        if pattern not in existing:
+            api.call("POST", path, {"name": pattern, "type": "branch"})
+
+
+def put_environment(
+    api: GitHubApi, repo: str, name: str, reviewers: list[dict[str, Any]]
+) -> list[str]:
+    """Create or update an environment; returns warnings (e.g. no reviewers on this plan)."""
+    payload: dict[str, Any] = {
+        "wait_timer": 0,
+        "deployment_branch_policy": {"protected_branches": False, "custom_branch_policies": True},
+    }
+    if reviewers:
+        payload["reviewers"] = reviewers
+    path = f"/repos/{repo}/environments/{_quote(name)}"
+    try:
+        api.call("PUT", path, payload)
+    except ApiError as exc:
+        if not reviewers or exc.status not in (403, 422):
+            raise
+        payload.pop("reviewers")
+        api.call("PUT", path, payload)
+        return [f"{name}: {NO_REVIEWERS_HINT} (GitHub said: {exc.message})"]
+    return []
+
+
+def apply(api: GitHubApi, args: argparse.Namespace, repo: str) -> int:
+    """Create the environments, their branch policies and the branch protection."""
+    info = api.call("GET", f"/repos/{repo}")
+    branch = args.branch or info.get("default_branch") or "main"
+    warnings: list[str] = []
+    reviewers = resolve_reviewers(api, args.reviewer, args.reviewer_team)
+    if not reviewers:
+        warnings.append(
+            "production: no --reviewer/--reviewer-team given, so promotions to champion will "
+            "not wait for an approval and the preflight check will fail."
+        )
+    warnings += put_environment(api, repo, "staging", [])
+    ensure_branch_policies(api, repo, "staging", [RELEASE_BRANCHES])
+    warnings += put_environment(api, repo, "production", reviewers)
+    ensure_branch_policies(api, repo, "production", [RELEASE_BRANCHES, branch])
+    protection = {
+        "required_status_checks": {"strict": True, "contexts": list(args.required_check)},
+        "enforce_admins": False,
+        "required_pull_request_reviews": {"required_approving_review_count": args.approvals},
+        "restrictions": None,
+        "allow_force_pushes": False,
+        "allow_deletions": False,
+    }
+    try:
+        api.call("PUT", f"/repos/{repo}/branches/{_quote(branch)}/protection", protection)
+    except ApiError as exc:
+        if exc.status not in (403, 404):
+            raise
+        warnings.append(
+            f"branch protection on {branch}: not available ({exc.message}); private "
+            "repositories need GitHub Pro, Team or Enterprise for it."
+        )
+    print(f"{repo}: environments staging and production, deployment branches {RELEASE_BRANCHES}")
+    print(f"{repo}: {branch} requires {', '.join(args.required_check)}")
+    for warning in warnings:
+        print(f"WARNING: {warning}", file=sys.stderr)
+    return 0
+
+
+def check(api: GitHubApi, args: argparse.Namespace, repo: str) -> int:
+    """The preflight: staging and production exist; production has required reviewers."""
+    problems: list[str] = []
+    environments: dict[str, Any] = {}
+    for name in ("staging", "production"):
+        try:
+            environments[name] = api.call("GET", f"/repos/{repo}/environments/{_quote(name)}")
+        except ApiError as exc:
+            if exc.status != 404:
+                raise
+            problems.append(f"environment {name!r} does not exist")
+    production = environments.get("production")
+    if production is not None:
+        rules = production.get("protection_rules") or []
+        has_reviewers = any(
+            r.get("type") == "required_reviewers" and r.get("reviewers") for r in rules
+        )
+        if not has_reviewers and not args.allow_no_reviewers:
+            problems.append("environment 'production' has no required reviewers")
+    if problems:
+        for problem in problems:
+            print(f"::error title=Preflight::{problem}")
+        print(
+            f"\nSet the repository up with:\n  python {SCRIPT} apply --repo {repo} "
+            "--reviewer <your-login>\n(a token with admin rights on the repository: "
+            "`gh auth login`, or GITHUB_TOKEN). If the plan cannot have required reviewers, "
+            "see the warning that script prints.",
+            file=sys.stderr,
+        )
+        return 1
+    print(f"{repo}: staging and production exist; production has required reviewers")
+    return 0
+
+
+def find_token() -> str:
+    """GITHUB_TOKEN, GH_TOKEN, or the gh CLI's token."""
+    token = os.environ.get("GITHUB_TOKEN") or os.environ.get("GH_TOKEN")
+    if token:
+        return token
+    gh = shutil.which("gh")
+    if gh:
+        result = subprocess.run([gh, "auth", "token"], capture_output=True, text=True, check=False)
+        if result.returncode == 0 and result.stdout.strip():
+            return result.stdout.strip()
+    raise SystemExit("error: no token: set GITHUB_TOKEN (or GH_TOKEN), or run `gh auth login`")
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Parse arguments and run `apply` or `check`."""
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("command", choices=["apply", "check"])
+    parser.add_argument("--repo", default=os.environ.get("GITHUB_REPOSITORY"), help="OWNER/NAME")
+    parser.add_argument(
+        "--api-url", default=os.environ.get("GITHUB_API_URL") or "https://api.github.com"
+    )
+    parser.add_argument("--reviewer", action="append", default=[], help="login (repeatable)")
+    parser.add_argument(
+        "--reviewer-team", action="append", default=[], help="ORG/TEAM-SLUG (repeatable)"
+    )
+    parser.add_argument("--branch", help="branch to protect (default: the default branch)")
+    parser.add_argument(
+        "--required-check",
+        action="append",
+        default=None,
+        help=f"status check required on the branch (default: {', '.join(DEFAULT_CHECKS)})",
+    )
+    parser.add_argument("--approvals", type=int, default=1, help="approving reviews on PRs")
+    parser.add_argument(
+        "--allow-no-reviewers",
+        action="store_true",
+        default=os.environ.get("ALLOW_NO_REVIEWERS", "").lower() == "true",
+        help="check: pass without required reviewers on production",
+    )
+    parser.add_argument("--dry-run", action="store_true", help="apply: print, change nothing")
+    args = parser.parse_args(argv)
+    args.required_check = args.required_check or list(DEFAULT_CHECKS)
+    if not args.repo:
+        parser.error("--repo OWNER/NAME is required (or set GITHUB_REPOSITORY)")
+    api = GitHubApi(args.api_url, find_token(), dry_run=args.dry_run)
+    try:
+        return (
+            apply(api, args, args.repo) if args.command == "apply" else check(api, args, args.repo)
+        )
+    except ApiError as exc:
+        print(f"error: GitHub API {exc}", file=sys.stderr)
+        if exc.status in (401, 403):
+            print("The token needs admin rights on the repository.", file=sys.stderr)
+        return 1
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
