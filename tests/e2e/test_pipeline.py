@@ -92,7 +92,8 @@ def test_rollback_returns_champion_to_the_previous_version(
     assert _champion_version(mlflow_store, "breast-cancer") == "1"
     from mlflow.tracking import MlflowClient
 
-    model = MlflowClient(tracking_uri=mlflow_store).get_registered_model("breast-cancer")
+    client = MlflowClient(tracking_uri=mlflow_store, registry_uri=mlflow_store)
+    model = client.get_registered_model("breast-cancer")
     audit = json.loads(model.tags["pipelines.last_rollback"])
     assert (audit["from"], audit["to"]) == ("2", "1")
 

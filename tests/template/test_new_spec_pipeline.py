@@ -68,7 +68,8 @@ def test_new_spec_from_a_fresh_csv_runs_to_a_champion(tmp_path: Path) -> None:
     assert run.returncode == 0, run.stderr[-3000:]
     from mlflow.tracking import MlflowClient
 
-    client = MlflowClient(tracking_uri=env["MLFLOW_TRACKING_URI"])
+    uri = env["MLFLOW_TRACKING_URI"]
+    client = MlflowClient(tracking_uri=uri, registry_uri=uri)
     assert str(client.get_model_version_by_alias("wine", "champion").version) == "1"
     experiment = client.get_experiment_by_name("wine-quality/wine")
     assert experiment is not None  # the fork's experiment prefix is in use

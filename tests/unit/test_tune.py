@@ -1,0 +1,108 @@
+"""The index tuner: meets the recall target, respects the build budget, is reproducible."""
+
+from __future__ import annotations
+
+import logging
+from types import SimpleNamespace
+
+import numpy as np
+import pytest
+
+from pipelines.index import IndexSettings, build_index, exact_topk
+from pipelines.tune import EXPANSION_SEARCH, sweep, tune, tune_for_spec
+
+
+@pytest.fixture(scope="module")
+def data() -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Clustered vectors (like embeddings) and queries near them."""
+    rng = np.random.default_rng(3)
+    centres = rng.standard_normal((20, 16)).astype(np.float32)
+    vectors = centres[rng.integers(0, 20, 2000)] + 0.5 * rng.standard_normal((2000, 16))
+    queries = centres[rng.integers(0, 20, 200)] + 0.5 * rng.standard_normal((200, 16))
+    keys = np.arange(2000, dtype=np.int64) + 100
+    return keys, vectors.astype(np.float32), queries.astype(np.float32)
+
+
+def test_tuned_settings_meet_the_target(data):
+    keys, vectors, queries = data
+    settings, report = tune(IndexSettings(metric="cos"), keys, vectors, queries, 0.97, 60.0)
+    assert report["met"] is True
+    chosen = next(
+        c
+        for c in report["candidates"]
+        if (c["dtype"], c["connectivity"], c["expansion_add"])
+        == (settings.dtype, settings.connectivity, settings.expansion_add)
+        and c["feasible"]
+    )
+    assert chosen["recall_at_10"] >= 0.97
+    assert settings.expansion_search == chosen["expansion_search"]
+    assert settings.metric == "cos"
+    # within its dtype, no feasible candidate computes fewer distances per query
+    same_dtype = [c for c in report["candidates"] if c["feasible"] and c["dtype"] == settings.dtype]
+    assert chosen["distances_per_query"] == min(c["distances_per_query"] for c in same_dtype)
+
+
+def test_recall_figures_are_reproducible(data):
+    keys, vectors, queries = data
+    _, first = tune(IndexSettings(metric="ip"), keys, vectors, queries, 0.95, 60.0)
+    _, second = tune(IndexSettings(metric="ip"), keys, vectors, queries, 0.95, 60.0)
+
+    def fixed(report):
+        return [
+            (c["dtype"], c["connectivity"], c["recall_at_10"], c["distances_per_query"])
+            for c in report["candidates"]
+        ]
+
+    assert fixed(first) == fixed(second)
+
+
+def test_build_budget_excludes_everything_and_falls_back(data, caplog):
+    keys, vectors, queries = data
+    with caplog.at_level(logging.WARNING, logger="pipelines.tune"):
+        settings, report = tune(IndexSettings(), keys, vectors, queries, 0.9, 1e-9)
+    assert report["met"] is False
+    assert not any(c["feasible"] for c in report["candidates"])
+    assert "no settings reach" in caplog.text
+    assert settings.expansion_search in EXPANSION_SEARCH
+
+
+def test_large_catalogue_is_tuned_on_a_sample(data):
+    keys, vectors, queries = data
+    _, report = tune(
+        IndexSettings(), keys, vectors, queries, 0.9, 60.0, sample_vectors=500, sample_queries=50
+    )
+    assert report["sample_vectors"] == 500
+    assert report["sample_queries"] == 50
+    assert report["required_on_sample"] > 0.9  # a margin for the larger graph
+    assert all(c["full_build_seconds"] > c["build_seconds"] for c in report["candidates"])
+
+
+def test_spec_target_defaults_to_the_gate(data):
+    keys, vectors, queries = data
+    spec = SimpleNamespace(
+        metric="l2sq",
+        dtype="f32",
+        connectivity=16,
+        expansion_add=128,
+        expansion_search=64,
+        gate=SimpleNamespace(min_recall_at_10=0.93),
+        tune=True,
+    )
+    _, report = tune_for_spec(spec, keys, vectors, queries)
+    assert report["target_recall_at_10"] == 0.93
+    spec.tune = SimpleNamespace(max_build_seconds=30.0, target_recall_at_10=0.8)
+    _, report = tune_for_spec(spec, keys, vectors, queries)
+    assert report["target_recall_at_10"] == 0.8
+    assert report["max_build_seconds"] == 30.0
+
+
+def test_sweep_reports_each_value_and_can_stop_early(data):
+    keys, vectors, queries = data
+    index = build_index(keys, vectors, IndexSettings(metric="cos"), threads=1)
+    truth = keys[exact_topk(vectors, queries, 10, "cos")[0]]
+    points = sweep(index, queries, truth, values=(4, 16, 256))
+    assert [p.expansion_search for p in points] == [4, 16, 256]
+    assert points[-1].recall_at_10 >= points[0].recall_at_10
+    assert all(p.batch_qps > 0 for p in points)
+    early = sweep(index, queries, truth, values=(256, 512), stop_at=0.0)
+    assert len(early) == 1
