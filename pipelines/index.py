@@ -7,7 +7,10 @@ usearch's `exact=True` search at 100k–1M vectors (see DESIGN.md and `nox -s be
 from __future__ import annotations
 
 import logging
+import math
+import os
 import time
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
@@ -50,8 +53,13 @@ class IndexMeasurement:
         return asdict(self)
 
 
-def build_index(keys: np.ndarray, vectors: np.ndarray, settings: IndexSettings) -> Any:
-    """A usearch index over `vectors` with `keys`, built in chunks with a progress bar."""
+def build_index(
+    keys: np.ndarray, vectors: np.ndarray, settings: IndexSettings, threads: int = 0
+) -> Any:
+    """A usearch index over `vectors` with `keys`, built in chunks with a progress bar.
+
+    `threads=0` uses every core; `threads=1` builds a reproducible graph.
+    """
     from usearch.index import Index
 
     index = Index(
@@ -91,6 +99,13 @@ def search_index(index: Any, queries: np.ndarray, count: int) -> tuple[np.ndarra
     if count == 0 or len(queries) == 0:
         return np.empty((len(queries), 0), np.int64), np.empty((len(queries), 0), np.float32)
     matches = index.search(queries, count)
+    if not hasattr(matches, "counts"):  # usearch answers a one-row batch with plain Matches
+        keys = np.full((1, count), -1, dtype=np.int64)
+        distances = np.zeros((1, count), dtype=np.float32)
+        found = len(matches.keys)
+        keys[0, :found] = matches.keys
+        distances[0, :found] = matches.distances
+        return keys, distances
     keys = np.asarray(matches.keys, dtype=np.int64).reshape(len(queries), -1)
     distances = np.asarray(matches.distances, dtype=np.float32).reshape(len(queries), -1)
     counts = np.asarray(matches.counts).reshape(-1)
@@ -120,31 +135,77 @@ def exact_topk(
     out_idx = np.empty((len(queries_p), k), dtype=np.int64)
     out_sim = np.empty((len(queries_p), k), dtype=np.float32)
     batches = range(0, len(queries_p), rows)
-    for start in tqdm(batches, desc=desc, disable=len(batches) < 20):
+
+    def batch(start: int) -> tuple[int, np.ndarray, np.ndarray]:
         sims = queries_p[start : start + rows] @ base_p.T
         if norms is not None:
             sims = 2 * sims - norms[None, :]
-        top = (
-            np.argpartition(-sims, k - 1, axis=1)[:, :k]
-            if k < sims.shape[1]
-            else np.tile(np.arange(sims.shape[1]), (len(sims), 1))
-        )
-        top_sims = np.take_along_axis(sims, top, axis=1)
-        order = np.argsort(-top_sims, axis=1, kind="stable")
-        out_idx[start : start + rows] = np.take_along_axis(top, order, axis=1)
-        out_sim[start : start + rows] = np.take_along_axis(top_sims, order, axis=1)
+        return (start, *_top_rows(sims, k))
+
+    # numpy releases the GIL in the selection too, so batches overlap on every core
+    workers = min(len(batches), os.cpu_count() or 1, 4)
+    with ThreadPoolExecutor(max_workers=max(1, workers)) as pool:
+        done = pool.map(batch, batches)
+        for start, top, top_sims in tqdm(
+            done, total=len(batches), desc=desc, disable=len(batches) < 20
+        ):
+            out_idx[start : start + rows] = top
+            out_sim[start : start + rows] = top_sims
     return out_idx, out_sim
+
+
+def _top_rows(sims: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
+    """Columns of the k largest values per row, in descending order.
+
+    For k much smaller than the row, a full argpartition of every row dominates exact
+    search. Instead, the k-th largest value among the first `pilot` columns is a lower
+    bound of the row's k-th largest, so one vectorised comparison keeps a few candidates
+    per row and only those are sorted (about 3× faster at a million columns). Ties go to
+    the lower column. Rows the shortcut cannot settle (NaN) take the plain path.
+    """
+    n_rows, n = sims.shape
+    pilot = min(n, max(8 * k, int(4 * math.sqrt(k * n))))
+    if k >= n or pilot * 4 > n:
+        return _top_rows_plain(sims, k)
+    bound = -np.partition(-sims[:, :pilot], k - 1, axis=1)[:, k - 1]
+    hit_r, hit_c = np.nonzero(sims >= bound[:, None])
+    hit_v = sims[hit_r, hit_c]
+    order = np.lexsort((hit_c, -hit_v, hit_r))
+    hit_r, hit_c, hit_v = hit_r[order], hit_c[order], hit_v[order]
+    rank = np.arange(len(hit_r)) - np.searchsorted(hit_r, np.arange(n_rows))[hit_r]
+    keep = rank < k
+    top = np.zeros((n_rows, k), dtype=np.int64)
+    top_sims = np.zeros((n_rows, k), dtype=np.float32)
+    top[hit_r[keep], rank[keep]] = hit_c[keep]
+    top_sims[hit_r[keep], rank[keep]] = hit_v[keep]
+    short = np.bincount(hit_r[keep], minlength=n_rows) < k
+    if short.any():
+        top[short], top_sims[short] = _top_rows_plain(sims[short], k)
+    return top, top_sims
+
+
+def _top_rows_plain(sims: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
+    top = (
+        np.argpartition(-sims, k - 1, axis=1)[:, :k]
+        if k < sims.shape[1]
+        else np.tile(np.arange(sims.shape[1]), (len(sims), 1))
+    )
+    top_sims = np.take_along_axis(sims, top, axis=1)
+    order = np.argsort(-top_sims, axis=1, kind="stable")
+    return np.take_along_axis(top, order, axis=1), np.take_along_axis(top_sims, order, axis=1)
 
 
 def recall_at_k(found: np.ndarray, truth: np.ndarray) -> float:
     """Mean share of the exact top-k that the index returned."""
     if truth.size == 0:
         return 1.0
-    hits = [
-        len(np.intersect1d(f[f >= 0], t, assume_unique=False))
-        for f, t in zip(found, truth, strict=True)
-    ]
-    return float(np.sum(hits) / truth.size)
+    hits = 0
+    rows = max(1, (1 << 22) // max(1, found.shape[1] * truth.shape[1]))
+    for start in range(0, len(truth), rows):
+        f, t = found[start : start + rows], truth[start : start + rows]
+        # keys are unique within a row, so a truth key found anywhere in the row is one hit
+        hits += int(((t[:, :, None] == f[:, None, :]) & (f[:, None, :] >= 0)).any(axis=2).sum())
+    return hits / truth.size
 
 
 def measure(
@@ -156,8 +217,17 @@ def measure(
     build_seconds: float,
     size_bytes: int,
     latency_queries: int = 200,
+    recall_queries: int = 10_000,
 ) -> IndexMeasurement:
-    """Recall@10 against exact search, single-query p50/p99 and batch QPS."""
+    """Recall@10 against exact search, single-query p50/p99 and batch QPS.
+
+    At most `recall_queries` queries (a fixed random subset) are measured: recall@10 over
+    10k queries is exact to about ±0.003, and exact search over every holdout user of a
+    large catalogue would cost more than the rest of the pipeline.
+    """
+    if len(queries) > recall_queries:
+        rows = np.random.default_rng(0).choice(len(queries), size=recall_queries, replace=False)
+        queries = queries[np.sort(rows)]
     k = min(10, len(vectors))
     truth_pos, _ = exact_topk(vectors, queries, k, metric, desc="ground truth")
     truth = keys[truth_pos]

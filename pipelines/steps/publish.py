@@ -130,12 +130,14 @@ def _log_run(
             tags=tags,
         ) as run:
             mlflow.log_params(params)
-            mlflow.log_metrics(metrics)
             mlflow.log_dict(data_report["profile"], PROFILE_ARTIFACT)
             for name in (DATA_REPORT, EVALUATION, INDEX_REPORT):
                 mlflow.log_artifact(str(state.run.file(name)), artifact_path="reports")
             mlflow.log_artifact(str(state.loaded.path), artifact_path="spec")
             info = _log_model(state, mlflow)
+            # After the model, linked to it in the same batch: logged before, `log_model`
+            # would copy each metric to the model with one history query per metric.
+            mlflow.log_metrics(metrics, model_id=info.model_id)
             mlflow.set_tags(
                 {TAG_MODEL_URI: info.model_uri, TAG_GATE: "passed" if gate_passed else "failed"}
             )
