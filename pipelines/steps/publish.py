@@ -149,7 +149,14 @@ def _log_run(
 
 
 def _log_model(state: ModelState, mlflow: Any) -> Any:
+    from mlflow.models.signature import ModelSignature
+    from mlflow.types.schema import ParamSchema, ParamSpec
+
+    from pipelines.serving import DEFAULT_K
+
     package_dir = Path(pipelines.__file__).parent
+    # Declaring `k` lets `mlflow models serve` pass it through from /invocations requests.
+    signature = ModelSignature(params=ParamSchema([ParamSpec("k", "long", DEFAULT_K)]))
     return mlflow.pyfunc.log_model(
         name="model",
         python_model=str(package_dir / "serving_entry.py"),
@@ -160,6 +167,7 @@ def _log_model(state: ModelState, mlflow: Any) -> Any:
         },
         code_paths=[str(package_dir)],
         pip_requirements=requirements(),
+        signature=signature,
     )
 
 

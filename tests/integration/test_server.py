@@ -12,7 +12,6 @@ from pathlib import Path
 
 import pytest
 
-from pipelines.serving import DEFAULT_K
 from tests.conftest import registry_snapshot
 from tests.integration.support import (
     BIN,
@@ -155,8 +154,7 @@ def test_champion_served_answers_top_k(mlflow_server: MlflowServer, tmp_path: Pa
             answer = json.loads(response.read())
     finally:
         kill_group(serve)
-    # MLflow serving drops `params` unless the logged signature declares a params schema;
-    # then the model answers its default k.
+    # The logged signature declares `k`, so serving passes the request's k through.
     info = subprocess.run(
         [sys.executable, "-c", PARAMS_SCHEMA],
         env=clean_env(MLFLOW_TRACKING_URI=uri),
@@ -165,7 +163,8 @@ def test_champion_served_answers_top_k(mlflow_server: MlflowServer, tmp_path: Pa
         timeout=60,
         check=True,
     )
-    k = 5 if info.stdout.strip() == "yes" else DEFAULT_K
+    assert info.stdout.strip() == "yes"
+    k = 5
     rows = answer["predictions"]
     assert len(rows) == 2 * k
     for query, item in enumerate(items):
