@@ -127,11 +127,15 @@ class Registry:
         from mlflow.tracking import MlflowClient
 
         quiet_mlflow()
-        mlflow.set_tracking_uri(self.uri)
-        mlflow.set_registry_uri(self.uri)
         self.mlflow = mlflow
         self.client = MlflowClient(tracking_uri=self.uri, registry_uri=self.uri)
         self.prefix = experiment_prefix
+        self.activate()
+
+    def activate(self) -> None:
+        """Point MLflow's process-wide URIs (fluent runs, `models:/` loads) at this store."""
+        self.mlflow.set_tracking_uri(self.uri)
+        self.mlflow.set_registry_uri(self.uri)
 
     # -- calls with infrastructure errors mapped to exit code 3 ------------------------
     def call(self, what: str, fn: Callable[[], T]) -> T:
@@ -301,7 +305,7 @@ class Registry:
         wait `settle` seconds for any racing writer, and read back; the last writer holds it.
         A lease left by a killed process expires after PIPELINES_PROMOTION_LEASE_SECONDS.
         """
-        ttl, settle = lease_settings()
+        ttl, settle = lease_settings(is_remote(self.uri))
         self.ensure_registered_model(model_name)
         held = _lease(self.model_tags(model_name).get(TAG_LEASE))
         if held is not None and held["expires"] > time.time():
@@ -376,11 +380,17 @@ class Registry:
         return self.call("artifact download", fetch)
 
 
-def lease_settings() -> tuple[float, float]:
-    """Lease lifetime and settle time: PIPELINES_PROMOTION_LEASE_SECONDS / _SETTLE_SECONDS."""
+def lease_settings(remote: bool = True) -> tuple[float, float]:
+    """Lease lifetime and settle time: PIPELINES_PROMOTION_LEASE_SECONDS / _SETTLE_SECONDS.
+
+    The settle time covers the gap between checking for a lease and writing one: a network
+    round trip to a server (0.5 s by default), a local sqlite write for the embedded store
+    (0.05 s by default).
+    """
+    default_settle = "0.5" if remote else "0.05"
     try:
         ttl = float(os.environ.get("PIPELINES_PROMOTION_LEASE_SECONDS", "300"))
-        settle = float(os.environ.get("PIPELINES_PROMOTION_SETTLE_SECONDS", "0.5"))
+        settle = float(os.environ.get("PIPELINES_PROMOTION_SETTLE_SECONDS", default_settle))
     except ValueError as exc:
         raise BadInput(f"promotion lease settings must be numbers: {exc}") from exc
     if not 0 < ttl <= 86_400 or not 0 <= settle <= 60:

@@ -119,7 +119,9 @@ class ModelState:
         if key not in _registries:
             seed_sqlite_store(key[0])
             _registries[key] = Registry(config.root, config.experiment_prefix)
-        return _registries[key]
+        registry = _registries[key]
+        registry.activate()  # another store may have been used last in this process
+        return registry
 
 
 def load_bundle(path: Path) -> Bundle:

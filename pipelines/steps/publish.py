@@ -112,7 +112,6 @@ def _log_run(
     gate_passed: bool,
 ) -> tuple[str, str]:
     mlflow = registry.mlflow
-    mlflow.set_tracking_uri(registry.uri)
     tags = run_tags(state, gate_passed, evaluation["holdout_fingerprint"])
     tags.pop(TAG_GATE)  # set last: a run killed half-way never looks gated
     params = _params(state, index_report)
