@@ -58,7 +58,8 @@ def build_index(
 ) -> Any:
     """A usearch index over `vectors` with `keys`, built in chunks with a progress bar.
 
-    `threads=0` uses every core; `threads=1` builds a reproducible graph.
+    `threads=0` uses every core; `threads=1` builds a reproducible graph (a multi-threaded
+    HNSW build inserts in a racy order, so graph and recall differ between runs).
     """
     from usearch.index import Index
 
@@ -76,9 +77,7 @@ def build_index(
     with tqdm(total=len(vectors), desc="index", unit="vec", disable=len(vectors) < 50_000) as bar:
         for start in range(0, len(vectors), chunk):
             stop = start + chunk
-            # One thread: a multi-threaded HNSW build inserts in a racy order, so the graph
-            # (and recall) would differ between two runs on the same inputs.
-            index.add(keys[start:stop].astype(np.uint64), vectors[start:stop], threads=1)
+            index.add(keys[start:stop].astype(np.uint64), vectors[start:stop], threads=threads)
             bar.update(min(stop, len(vectors)) - start)
     return index
 

@@ -188,6 +188,11 @@ class IndexSpec(Strict):
     expansion_search: int = Field(default=64, ge=1, le=4096)
     gate: IndexGate = IndexGate()
     tune: bool | TuneSpec = False
+    reproducible: bool = Field(
+        default=True,
+        description="build on one thread so the same inputs give the same index; "
+        "false builds on every core (faster, recall varies slightly between runs)",
+    )
 
 
 class Spec(Strict):

@@ -41,7 +41,8 @@ def build(state: ModelState, args: argparse.Namespace | None = None) -> int:
 
         settings, tuning = tune_for_spec(state.spec.index, keys, vectors, queries)
     started = time.perf_counter()
-    index = build_index(keys, vectors, settings)
+    threads = 1 if state.spec.index.reproducible else 0
+    index = build_index(keys, vectors, settings, threads=threads)
     build_seconds = time.perf_counter() - started
     path = state.run.file(INDEX_FILE)
     index.save(str(path))

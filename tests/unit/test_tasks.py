@@ -55,7 +55,8 @@ def test_split_fit_score_is_deterministic(spec_name: str) -> None:
         split = task.split(loaded, frame)
         bundle = task.fit(loaded, frame, split, build_estimator(loaded))
         keys, vectors = task.index_vectors(bundle)
-        index = build_index(keys, vectors, IndexSettings(metric=loaded.spec.index.metric))
+        settings = IndexSettings(metric=loaded.spec.index.metric)
+        index = build_index(keys, vectors, settings, threads=1)  # as `reproducible: true`
         scores = task.score(
             loaded, bundle, frame, split, lambda q, k, ix=index: search_index(ix, q, k)
         )
