@@ -129,18 +129,7 @@ def tune(
             settings = replace(
                 base, dtype=base.dtype, connectivity=connectivity, expansion_add=expansion_add
             )
-            candidates.append(
-                _try(
-                    settings,
-                    sample_keys,
-                    sample,
-                    queries,
-                    truth,
-                    required,
-                    scale,
-                    max_build_seconds,
-                )
-            )
+            candidates.append(attempt(settings))
             bar.update()
         best_build = _least_work(candidates) or _most_accurate(candidates)
         for dtype in dtypes[1:]:
@@ -150,18 +139,7 @@ def tune(
                 connectivity=best_build.connectivity,
                 expansion_add=best_build.expansion_add,
             )
-            candidates.append(
-                _try(
-                    settings,
-                    sample_keys,
-                    sample,
-                    queries,
-                    truth,
-                    required,
-                    scale,
-                    max_build_seconds,
-                )
-            )
+            candidates.append(attempt(settings))
             bar.update()
 
     chosen = _choose(candidates)
