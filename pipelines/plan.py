@@ -11,7 +11,6 @@ import argparse
 import fnmatch
 import json
 import logging
-import os
 import subprocess
 import sys
 from collections.abc import Iterable, Sequence
@@ -22,6 +21,7 @@ import yaml
 
 from pipelines.config import find_root
 from pipelines.errors import BadInput
+from pipelines.github_output import write_github_output
 
 log = logging.getLogger("pipelines")
 
@@ -92,14 +92,6 @@ def changed_files(root: Path, base: str, head: str) -> list[str] | None:
     return result.stdout.splitlines()
 
 
-def write_github_output(name: str, value: str) -> None:
-    """Append `name=value` to `$GITHUB_OUTPUT` when running in GitHub Actions."""
-    target = os.environ.get("GITHUB_OUTPUT")
-    if target:
-        with Path(target).open("a", encoding="utf-8") as handle:
-            handle.write(f"{name}={value}\n")
-
-
 def handle(args: argparse.Namespace) -> int:
     """Print the JSON list of specs to run and hand it to the workflow."""
     root = find_root(Path(args.root))
@@ -119,8 +111,7 @@ def handle(args: argparse.Namespace) -> int:
         specs = plan(root, files)
     log.info("plan: %d spec(s) to run: %s", len(specs), ", ".join(specs) or "none")
     payload = json.dumps(specs, separators=(",", ":"))
-    write_github_output("specs", payload)
-    write_github_output("count", str(len(specs)))
+    write_github_output({"specs": payload, "count": str(len(specs))})
     sys.stdout.write(payload + "\n")
     return 0
 

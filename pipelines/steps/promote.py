@@ -4,11 +4,10 @@ from __future__ import annotations
 
 import argparse
 import logging
-import os
-from pathlib import Path
 from typing import Any
 
 from pipelines.errors import BadInput, GateFailed
+from pipelines.github_output import write_github_output
 from pipelines.registry import (
     CHAMPION,
     STAGING,
@@ -112,16 +111,6 @@ def find_or_register(state: ModelState) -> Any:
     version = registry.register(name, run.data.tags[TAG_MODEL_URI], run.info.run_id, tags)
     log.info("%s: registered version %s from run %s", name, version.version, run.info.run_id)
     return version
-
-
-def write_github_output(values: dict[str, str]) -> None:
-    """Append `key=value` lines to $GITHUB_OUTPUT when running in Actions."""
-    target = os.environ.get("GITHUB_OUTPUT")
-    if not target:
-        return
-    with Path(target).open("a", encoding="utf-8") as handle:
-        for key, value in values.items():
-            handle.write(f"{key}={value}\n")
 
 
 def register(subparsers: Any) -> None:

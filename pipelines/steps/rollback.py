@@ -10,10 +10,10 @@ import time
 from typing import Any
 
 from pipelines.errors import BadInput, GateFailed
+from pipelines.github_output import write_github_output
 from pipelines.registry import CHAMPION, TAG_GATE, TAG_LAST_ROLLBACK, TAG_PREVIOUS_CHAMPION
 from pipelines.state import ModelState
 from pipelines.steps.common import add_step_parser
-from pipelines.steps.promote import write_github_output
 
 log = logging.getLogger("pipelines")
 

@@ -1,0 +1,16 @@
+"""Step outputs for GitHub Actions: `key=value` lines appended to `$GITHUB_OUTPUT`."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+
+def write_github_output(values: dict[str, str]) -> None:
+    """Append `key=value` lines to `$GITHUB_OUTPUT`; a no-op outside Actions."""
+    target = os.environ.get("GITHUB_OUTPUT")
+    if not target:
+        return
+    with Path(target).open("a", encoding="utf-8") as handle:
+        for key, value in values.items():
+            handle.write(f"{key}={value}\n")
