@@ -85,13 +85,6 @@ class RunDir:
             tmp.write_text(text, encoding="utf-8")
         return target
 
-    def write_array(self, name: str, array: np.ndarray) -> Path:
-        """Save an array as .npy atomically."""
-        target = self.file(name)
-        with self._atomic(target) as tmp, tmp.open("wb") as handle:
-            np.save(handle, array, allow_pickle=False)
-        return target
-
     def write_bytes(self, name: str, data: bytes) -> Path:
         """Write bytes atomically."""
         target = self.file(name)
