@@ -12,10 +12,13 @@ import importlib
 import logging
 import os
 import sys
+import time
+import traceback
 from collections.abc import Callable, Sequence
+from pathlib import Path
 
 from pipelines import __version__
-from pipelines.errors import EXIT_BAD_INPUT, EXIT_INFRA, PipelineError
+from pipelines.errors import EXIT_BAD_INPUT, EXIT_INFRA, EXIT_INTERNAL, PipelineError
 
 log = logging.getLogger("pipelines")
 
@@ -90,10 +93,33 @@ def main(argv: Sequence[str] | None = None) -> int:
     except MemoryError:
         sys.stderr.write("error: out of memory\n")
         return EXIT_INFRA
+    except (ConnectionError, TimeoutError) as exc:
+        sys.stderr.write(f"error: network failure: {exc}\n")
+        return EXIT_INFRA
     except OSError as exc:
-        where = f"{exc.filename}: " if exc.filename else ""
-        sys.stderr.write(f"error: {where}{exc.strerror or exc}\n")
+        if exc.filename is None:  # a socket, not a file: infrastructure
+            sys.stderr.write(f"error: system failure: {exc.strerror or exc}\n")
+            return EXIT_INFRA
+        sys.stderr.write(f"error: {exc.filename}: {exc.strerror or exc}\n")
         return EXIT_BAD_INPUT
+    except Exception as exc:
+        saved = save_traceback(exc)
+        where = f"; traceback in {saved}" if saved else ""
+        text = " ".join(str(exc).split())[:300]
+        sys.stderr.write(f"error: internal error: {type(exc).__name__}: {text}{where}\n")
+        return EXIT_INTERNAL
+
+
+def save_traceback(exc: BaseException) -> Path | None:
+    """Write the traceback under the run directory root (PIPELINES_RUNS_DIR or ./.runs)."""
+    folder = Path(os.environ.get("PIPELINES_RUNS_DIR") or Path.cwd() / ".runs")
+    path = folder / f"crash-{time.strftime('%Y%m%dT%H%M%SZ', time.gmtime())}-{os.getpid()}.txt"
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        path.write_text("".join(traceback.format_exception(exc)), encoding="utf-8")
+    except OSError:
+        return None
+    return path
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -30,12 +30,22 @@ class ProjectConfig:
 
 
 def find_root(start: Path) -> Path:
-    """The nearest folder at or above `start` that holds a pyproject.toml."""
+    """The repository root: the nearest folder at or above `start` holding `.git`.
+
+    Outside a git repository, the nearest folder holding `model_specs/`, else the nearest
+    holding a pyproject.toml. Configuration is read from the root only, so a
+    pyproject.toml that a pull request adds under `model_specs/` or `data/` is ignored.
+    """
     start = start.resolve()
-    for folder in [start, *start.parents]:
+    folders = [start, *start.parents] if start.is_dir() else list(start.parents)
+    for marker in (".git", "model_specs"):
+        for folder in folders:
+            if (folder / marker).exists():
+                return folder
+    for folder in folders:
         if (folder / "pyproject.toml").is_file():
             return folder
-    return start if start.is_dir() else start.parent
+    return folders[0]
 
 
 @lru_cache(maxsize=8)

@@ -1,6 +1,7 @@
 """Error types, each mapped to one exit code of the CLI contract.
 
-0 pass, 1 gate failed, 2 bad input (spec, data, config), 3 infrastructure.
+0 pass, 1 gate failed, 2 bad input (spec, data, config), 3 infrastructure (MLflow
+unreachable or refusing), 4 internal error (a bug: the traceback is saved to a file).
 """
 
 from __future__ import annotations
@@ -11,6 +12,7 @@ EXIT_OK = 0
 EXIT_GATE_FAILED = 1
 EXIT_BAD_INPUT = 2
 EXIT_INFRA = 3
+EXIT_INTERNAL = 4
 
 
 class PipelineError(Exception):

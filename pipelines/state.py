@@ -17,7 +17,7 @@ import tempfile
 from functools import cached_property
 from importlib import metadata
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -27,11 +27,14 @@ from pipelines.rundir import MODEL_DIR, RunDir
 from pipelines.spec import LoadedSpec
 from pipelines.tasks import Bundle, Split, Task, get_task
 
+if TYPE_CHECKING:
+    from pipelines.registry import Registry
+
 BUNDLE_FILE = f"{MODEL_DIR}/bundle.pkl"
 SPLIT_FILE = f"{MODEL_DIR}/split.npz"
 META_FILE = f"{MODEL_DIR}/meta.json"
 
-_registries: dict[tuple[str, str], Any] = {}
+_registries: dict[tuple[str, str], Registry] = {}
 
 log = logging.getLogger(__name__)
 
@@ -110,7 +113,7 @@ class ModelState:
         return result
 
     # -- registry ----------------------------------------------------------------------------
-    def registry(self) -> Any:
+    def registry(self) -> Registry:
         """A connected MLflow registry (one per process and store)."""
         from pipelines.registry import Registry, tracking_uri
 

@@ -70,6 +70,15 @@ def load_spec(path: str | Path, config: ProjectConfig | None = None) -> LoadedSp
         spec = Spec.model_validate(data, context=context)
     except ValidationError as exc:
         raise _first_error(exc, lines, display, data) from None
+    if spec.name != path.stem:
+        raise BadInput(
+            f"'{spec.name}' must equal the file name '{path.stem}' (the workflows, the run "
+            f"directory and the registered model all go by the file name): rename the file "
+            f"to {spec.name}{path.suffix} or set name: {path.stem}",
+            file=display,
+            line=line_for(lines, ("name",)),
+            field="name",
+        )
     digest = hashlib.sha256(path.read_bytes()).hexdigest()
     return LoadedSpec(spec, path.resolve(), display, lines, digest, config)
 

@@ -60,7 +60,7 @@ def _champion_profile(state: ModelState) -> tuple[dict[str, Any] | None, str | N
     if version is None or not version.run_id:
         return None, None
     profile = registry.download_json(version.run_id, PROFILE_ARTIFACT)
-    return profile, str(version.version)
+    return profile, version.version
 
 
 def register(subparsers: Any) -> None:

@@ -11,7 +11,7 @@ import numpy as np
 from pipelines import gate
 from pipelines.errors import EXIT_GATE_FAILED, EXIT_OK
 from pipelines.index import restore_index, search_index
-from pipelines.registry import CHAMPION, TAG_CONTENT
+from pipelines.registry import CHAMPION
 from pipelines.rundir import EVALUATION, INDEX_FILE
 from pipelines.state import ModelState
 from pipelines.steps.common import add_step_parser
@@ -78,14 +78,12 @@ def _score_champion(
     if version is None:
         return None, None
     info: dict[str, Any] = {
-        "version": str(version.version),
+        "version": version.version,
         "run_id": version.run_id,
-        "content_hash": version.tags.get(TAG_CONTENT),
+        "content_hash": version.content_hash,
     }
-    model = registry.call(
-        "champion load",
-        lambda: registry.mlflow.pyfunc.load_model(f"models:/{state.spec.name}@{CHAMPION}"),
-    )
+    # By version, not alias: the scores belong to the version recorded above.
+    model = registry.load_model(f"models:/{state.spec.name}/{version.version}")
     champion = model.unwrap_python_model()
     try:
         scores = state.task.score(

@@ -10,11 +10,13 @@ from pipelines.errors import BadInput, GateFailed
 from pipelines.github_output import write_github_output
 from pipelines.registry import (
     CHAMPION,
+    NO_CHAMPION,
     STAGING,
-    TAG_GATE,
-    TAG_MODEL_URI,
     TAG_PREFIX,
     TAG_PREVIOUS_CHAMPION,
+    ModelVersion,
+    PublishedRun,
+    Registry,
 )
 from pipelines.rundir import PROMOTE
 from pipelines.state import ModelState
@@ -24,24 +26,36 @@ log = logging.getLogger("pipelines")
 
 
 def promote(state: ModelState, args: argparse.Namespace) -> int:
-    """Point `args.alias` at the version of this spec's content; refuse failed gates.
+    """Point `args.alias` at the version of this spec's content, if everything it relies
+    on still holds.
 
-    The whole check-register-move runs under the model's promotion lease, so two racing
-    promotions never interleave: the loser changes nothing and exits 3 with the holder's
-    name. The alias is read back after the move and must still point at a passing version.
+    Under the model's promotion lock, re-read and check: the newest verdict of this
+    content passed, against the champion that is champion now; the version was never
+    rolled back; `champion` never moves to a version older than the current one. Then
+    register (once per content hash), move, and read the alias back.
     """
     alias: str = args.alias
     name = state.spec.name
     registry = state.registry()
-    check_candidate(state)  # a failed gate is refused before taking the lease
-    with registry.promotion_lease(name, f"promote {alias}"):
-        version = find_or_register(state)
+    verdict = _newest_verdict(state)  # refuse a failed or missing candidate before locking
+    with registry.promotion_lock(name, f"promote {alias}") as lock:
+        verdict = _newest_verdict(state)
+        champion = registry.version_by_alias(name, CHAMPION)
+        existing = registry.version_by_content_hash(name, state.content_hash)
+        check_verdict_holds(state, verdict, champion)
+        if existing is not None:
+            check_not_rolled_back(state, existing)
+        if alias == CHAMPION and champion is not None and existing is not None:
+            check_not_older(state, existing, champion)
         current = registry.version_by_alias(name, alias)
-        moved = current is None or str(current.version) != str(version.version)
+        lock.check_held()
+        version = existing or _register(registry, name, verdict)
+        moved = current is None or current.version != version.version
         if moved:
+            lock.check_held()
             if alias == CHAMPION and current is not None:
                 registry.set_version_tag(
-                    name, version.version, TAG_PREVIOUS_CHAMPION, str(current.version)
+                    name, version.version, TAG_PREVIOUS_CHAMPION, current.version
                 )
             registry.set_alias(name, alias, version.version)
             log.info(
@@ -59,57 +73,78 @@ def promote(state: ModelState, args: argparse.Namespace) -> int:
         {
             "model": name,
             "alias": alias,
-            "version": str(version.version),
-            "previous": str(current.version) if current else None,
+            "version": version.version,
+            "previous": current.version if current else None,
             "moved": moved,
         },
     )
-    write_github_output({"version": str(version.version), "moved": str(moved).lower()})
+    write_github_output({"version": version.version, "moved": str(moved).lower()})
     return 0
 
 
-def check_candidate(state: ModelState) -> None:
-    """Refuse early when this content's version or published run did not pass its gate."""
+def _newest_verdict(state: ModelState) -> PublishedRun:
+    """The newest published verdict of this content; it must have passed."""
     name = state.spec.name
-    registry = state.registry()
-    version = registry.version_by_content_hash(name, state.content_hash)
-    if version is not None:
-        gate = version.tags.get(TAG_GATE)
-        what = f"version {version.version}"
-    else:
-        run = registry.find_published_run(name, state.content_hash)
-        if run is None:
-            return  # find_or_register names the missing candidate
-        gate = run.data.tags.get(TAG_GATE)
-        what = f"run {run.info.run_id}"
-    if gate != "passed":
-        raise GateFailed(f"refusing to promote {name} {what}: its gate failed")
-
-
-def find_or_register(state: ModelState) -> Any:
-    """The model version of this content hash, registered from its published run if needed."""
-    name = state.spec.name
-    registry = state.registry()
-    content_hash = state.content_hash
-    version = registry.version_by_content_hash(name, content_hash)
-    if version is not None:
-        if version.tags.get(TAG_GATE) != "passed":
-            raise GateFailed(
-                f"refusing to promote {name} version {version.version}: its gate failed"
-            )
-        return version
-    run = registry.find_published_run(name, content_hash)
-    if run is None:
+    verdict = state.registry().latest_verdict(name, state.content_hash)
+    if verdict is None:
         raise BadInput(
-            f"no published candidate of {name} with content {content_hash[:12]}: "
+            f"no published candidate of {name} with content {state.content_hash[:12]}: "
             f"run `python -m pipelines run {state.loaded.display}` first",
             file=state.loaded.display,
         )
-    if run.data.tags.get(TAG_GATE) != "passed":
-        raise GateFailed(f"refusing to promote {name}: the gate failed for run {run.info.run_id}")
-    tags = {k: v for k, v in run.data.tags.items() if k.startswith(TAG_PREFIX)}
-    version = registry.register(name, run.data.tags[TAG_MODEL_URI], run.info.run_id, tags)
-    log.info("%s: registered version %s from run %s", name, version.version, run.info.run_id)
+    if not verdict.gate_passed:
+        raise GateFailed(
+            f"refusing to promote {name}: its newest verdict (run {verdict.run_id}) is "
+            f"'{verdict.gate}'"
+        )
+    return verdict
+
+
+def check_verdict_holds(
+    state: ModelState, verdict: PublishedRun, champion: ModelVersion | None
+) -> None:
+    """The verdict was reached against the champion of now (or this content is champion)."""
+    now = champion.version if champion is not None else NO_CHAMPION
+    if verdict.compared_with == now:
+        return
+    if champion is not None and champion.content_hash == state.content_hash:
+        return
+    raise GateFailed(
+        f"refusing to promote {state.spec.name}: its verdict was reached against champion "
+        f"{verdict.compared_with}, but the champion is now {now}; re-evaluate with "
+        f"`python -m pipelines run {state.loaded.display}` (or re-run the release)"
+    )
+
+
+def check_not_rolled_back(state: ModelState, version: ModelVersion) -> None:
+    """A version taken down by `rollback` is not promoted again until new content comes."""
+    rollback = version.rolled_back
+    if rollback is None:
+        return
+    raise GateFailed(
+        f"refusing to promote {state.spec.name} version {version.version}: it was rolled back "
+        f"at {rollback.get('at', '?')} by {rollback.get('by', '?')}; change the spec or its "
+        "data to release new content"
+    )
+
+
+def check_not_older(state: ModelState, version: ModelVersion, champion: ModelVersion) -> None:
+    """`champion` never moves back to an older version, except through `rollback`."""
+    if version.number < champion.number:
+        raise GateFailed(
+            f"refusing to move {state.spec.name}@{CHAMPION} back from version "
+            f"{champion.version} to the older version {version.version}; only `rollback` "
+            "moves the champion back"
+        )
+
+
+def _register(registry: Registry, name: str, verdict: PublishedRun) -> ModelVersion:
+    """A new version from the verdict's logged model, carrying the run's tags."""
+    if verdict.model_uri is None:
+        raise BadInput(f"run {verdict.run_id} of {name} has no logged model")
+    tags = {k: v for k, v in verdict.tags.items() if k.startswith(TAG_PREFIX)}
+    version = registry.register(name, verdict.model_uri, verdict.run_id, tags)
+    log.info("%s: registered version %s from run %s", name, version.version, verdict.run_id)
     return version
 
 

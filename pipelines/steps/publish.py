@@ -1,7 +1,8 @@
-"""`publish`: one MLflow run with params, metrics, tags, reports and the logged model.
+"""`publish`: one MLflow run per verdict with params, metrics, tags, reports and the model.
 
-Idempotent on the content hash: a finished run of the same content is reused, so
-publishing twice logs nothing new. The model is one pyfunc holding estimator and index.
+The model (one pyfunc holding estimator and index) is logged once per content hash and
+reused; the verdict is recorded per evaluation. Publishing the same verdict twice logs
+nothing new.
 """
 
 from __future__ import annotations
@@ -16,14 +17,19 @@ from typing import Any
 
 import pipelines
 from pipelines.registry import (
+    GATE_FAILED,
+    GATE_PASSED,
+    NO_CHAMPION,
+    TAG_COMPARED_WITH,
     TAG_CONTENT,
     TAG_DATA_SHA,
     TAG_GATE,
     TAG_GIT_SHA,
     TAG_HOLDOUT,
-    TAG_MODEL_URI,
     TAG_PR,
     TAG_SPEC_SHA,
+    TAG_VERSION,
+    PublishedRun,
 )
 from pipelines.rundir import DATA_REPORT, EVALUATION, INDEX_FILE, INDEX_REPORT, PUBLISH
 from pipelines.state import BUNDLE_FILE, META_FILE, ModelState
@@ -47,104 +53,121 @@ REQUIREMENTS = (
 
 
 def publish(state: ModelState, args: argparse.Namespace | None = None) -> int:
-    """Log the run and model (or reuse the run of the same content); write publish.json."""
+    """Log this verdict as a run (reusing the logged model of the same content); write
+    publish.json.
+
+    The verdict is never reused: a run is reused only when it recorded the same verdict
+    against the same champion on the same holdout, so a re-run after a flaky failure
+    records its own verdict, and the model artifacts are logged once per content hash.
+    """
     evaluation = state.run.read_json(EVALUATION)
     index_report = state.run.read_json(INDEX_REPORT)
     data_report = state.run.read_json(DATA_REPORT)
-    gate_passed = bool(evaluation["passed"] and index_report["passed"])
+    gate = GATE_PASSED if evaluation["passed"] and index_report["passed"] else GATE_FAILED
+    champion = evaluation.get("champion") or {}
+    compared_with = str(champion.get("version") or NO_CHAMPION)
+    holdout = str(evaluation["holdout_fingerprint"])
     registry = state.registry()
-    experiment_id = registry.experiment_id(state.spec.name)
-    content_hash = state.content_hash
-    existing = registry.find_published_run(state.spec.name, content_hash)
-    if existing is not None:
+    name, content_hash = state.spec.name, state.content_hash
+    experiment_id = registry.experiment_id(name)
+    existing = registry.latest_verdict(name, content_hash)
+    if existing is not None and _same_verdict(existing, gate, compared_with, holdout):
         log.info(
-            "%s: content %s already published as run %s",
-            state.spec.name,
+            "%s: verdict of content %s already published as run %s",
+            name,
             content_hash[:12],
-            existing.info.run_id,
+            existing.run_id,
         )
-        run_id = existing.info.run_id
-        model_uri = existing.data.tags[TAG_MODEL_URI]
-        gate_tag = existing.data.tags.get(TAG_GATE, "unknown")
-        reused = True
+        published, reused = existing, True
     else:
-        run_id, model_uri = _log_run(
-            state, registry, experiment_id, evaluation, index_report, data_report, gate_passed
+        model_uri = registry.logged_model_uri(name, content_hash)
+        if model_uri is not None:
+            log.info(
+                "%s: reusing the logged model %s of content %s", name, model_uri, content_hash[:12]
+            )
+        published = _log_run(
+            state,
+            experiment_id,
+            evaluation,
+            index_report,
+            data_report,
+            gate=gate,
+            compared_with=compared_with,
+            model_uri=model_uri,
         )
-        gate_tag = "passed" if gate_passed else "failed"
         reused = False
     payload = {
-        "model": state.spec.name,
-        "run_id": run_id,
+        "model": name,
+        "run_id": published.run_id,
         "experiment_id": experiment_id,
-        "model_uri": model_uri,
+        "model_uri": published.model_uri,
         "content_hash": content_hash,
-        "gate": gate_tag,
+        "gate": published.gate,
+        "compared_with": published.compared_with,
         "reused": reused,
-        "tracking_uri": registry.uri,
-        "run_url": registry.run_url(experiment_id, run_id),
+        "tracking_uri": registry.server,
+        "run_url": registry.run_url(experiment_id, published.run_id),
     }
     state.run.write_json(PUBLISH, payload)
     return 0
 
 
-def run_tags(state: ModelState, gate_passed: bool, holdout: str) -> dict[str, str]:
-    """The tags of DESIGN.md carried by every run and model version."""
+def _same_verdict(run: PublishedRun, gate: str, compared_with: str, holdout: str) -> bool:
+    return (
+        run.gate == gate
+        and run.compared_with == compared_with
+        and run.tags.get(TAG_HOLDOUT) == holdout
+    )
+
+
+def run_tags(state: ModelState, holdout: str) -> dict[str, str]:
+    """The provenance tags of DESIGN.md carried by every run and model version."""
     return {
         TAG_GIT_SHA: git_sha(state.loaded.config.root),
         TAG_PR: pr_number(),
         TAG_SPEC_SHA: state.loaded.sha256,
         TAG_DATA_SHA: state.data_sha256,
         TAG_CONTENT: state.content_hash,
-        TAG_GATE: "passed" if gate_passed else "failed",
         TAG_HOLDOUT: holdout,
-        "pipelines.version": pipelines.__version__,
+        TAG_VERSION: pipelines.__version__,
     }
 
 
 def _log_run(
     state: ModelState,
-    registry: Any,
     experiment_id: str,
     evaluation: dict[str, Any],
     index_report: dict[str, Any],
     data_report: dict[str, Any],
-    gate_passed: bool,
-) -> tuple[str, str]:
-    mlflow = registry.mlflow
-    tags = run_tags(state, gate_passed, evaluation["holdout_fingerprint"])
-    tags.pop(TAG_GATE)  # set last: a run killed half-way never looks gated
-    params = _params(state, index_report)
+    *,
+    gate: str,
+    compared_with: str,
+    model_uri: str | None,
+) -> PublishedRun:
+    registry = state.registry()
     metrics = {f"candidate.{k}": v for k, v in evaluation["candidate"].items() if _finite(v)}
     metrics.update({f"index.{k}": v for k, v in index_report["measured"].items() if _finite(v)})
     if evaluation.get("champion_metrics"):
         metrics.update(
             {f"champion.{k}": v for k, v in evaluation["champion_metrics"].items() if _finite(v)}
         )
-
-    def log_all() -> tuple[str, str]:
-        with mlflow.start_run(
-            experiment_id=experiment_id,
-            run_name=f"{state.spec.name}-{state.content_hash[:8]}",
-            tags=tags,
-        ) as run:
-            mlflow.log_params(params)
-            mlflow.log_dict(data_report["profile"], PROFILE_ARTIFACT)
-            for name in (DATA_REPORT, EVALUATION, INDEX_REPORT):
-                mlflow.log_artifact(str(state.run.file(name)), artifact_path="reports")
-            mlflow.log_artifact(str(state.loaded.path), artifact_path="spec")
-            info = _log_model(state, mlflow)
-            # After the model, linked to it in the same batch: logged before, `log_model`
-            # would copy each metric to the model with one history query per metric.
-            mlflow.log_metrics(metrics, model_id=info.model_id)
-            mlflow.set_tags(
-                {TAG_MODEL_URI: info.model_uri, TAG_GATE: "passed" if gate_passed else "failed"}
-            )
-            return run.info.run_id, info.model_uri
-
-    run_id, model_uri = registry.call("publish", log_all)
-    log.info("%s: published run %s (%s)", state.spec.name, run_id, model_uri)
-    return run_id, model_uri
+    published = registry.publish_run(
+        experiment_id=experiment_id,
+        run_name=f"{state.spec.name}-{state.content_hash[:8]}",
+        tags=run_tags(state, evaluation["holdout_fingerprint"]),
+        final_tags={TAG_GATE: gate, TAG_COMPARED_WITH: compared_with},
+        params=_params(state, index_report),
+        metrics=metrics,
+        artifacts=[
+            *((state.run.file(n), "reports") for n in (DATA_REPORT, EVALUATION, INDEX_REPORT)),
+            (state.loaded.path, "spec"),
+        ],
+        dicts={PROFILE_ARTIFACT: data_report["profile"]},
+        model_uri=model_uri,
+        log_model=lambda mlflow: _log_model(state, mlflow),
+    )
+    log.info("%s: published run %s (%s)", state.spec.name, published.run_id, published.model_uri)
+    return published
 
 
 def _log_model(state: ModelState, mlflow: Any) -> Any:

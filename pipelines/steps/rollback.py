@@ -9,9 +9,15 @@ import os
 import time
 from typing import Any
 
-from pipelines.errors import BadInput, GateFailed
+from pipelines.errors import BadInput, GateFailed, PromotionConflict
 from pipelines.github_output import write_github_output
-from pipelines.registry import CHAMPION, TAG_GATE, TAG_LAST_ROLLBACK, TAG_PREVIOUS_CHAMPION
+from pipelines.registry import (
+    CHAMPION,
+    TAG_LAST_ROLLBACK,
+    TAG_PREVIOUS_CHAMPION,
+    TAG_ROLLBACK_PREFIX,
+    TAG_ROLLED_BACK,
+)
 from pipelines.state import ModelState
 from pipelines.steps.common import add_step_parser
 
@@ -34,11 +40,11 @@ def rollback(state: ModelState, args: argparse.Namespace) -> int:
     target = registry.get_version(name, target_version)
     if target is None:
         raise BadInput(f"{name} has no version {target_version}", file=state.loaded.display)
-    if target.tags.get(TAG_GATE) != "passed":
+    if not target.gate_passed:
         raise GateFailed(
             f"refusing to roll back {name} to version {target_version}: its gate failed"
         )
-    if str(target.version) == str(current.version):
+    if target.version == current.version:
         log.info("%s: champion already at version %s", name, current.version)
         return 0
     audit = {
@@ -48,11 +54,21 @@ def rollback(state: ModelState, args: argparse.Namespace) -> int:
         "at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
         "run": os.environ.get("GITHUB_RUN_ID", "local"),
     }
-    # Under the promotion lease: a rollback never interleaves with a promotion.
-    with registry.promotion_lease(name, "rollback"):
+    # Under the promotion lock: a rollback never interleaves with a promotion.
+    with registry.promotion_lock(name, "rollback") as lock:
+        now = registry.version_by_alias(name, CHAMPION)
+        if now is None or now.version != current.version:
+            raise PromotionConflict(
+                f"{name}@{CHAMPION} moved to {now.version if now else 'nothing'} while "
+                f"preparing the rollback from {current.version}; nothing was changed: re-run it"
+            )
+        lock.check_held()
+        record = json.dumps(audit, sort_keys=True)
+        registry.set_version_tag(name, current.version, TAG_ROLLED_BACK, record)
         registry.set_alias(name, CHAMPION, target.version)
         registry.confirm_alias(name, CHAMPION, target.version)
-        registry.set_model_tag(name, TAG_LAST_ROLLBACK, json.dumps(audit, sort_keys=True))
+        registry.set_model_tag(name, f"{TAG_ROLLBACK_PREFIX}{time.time_ns() // 1000}", record)
+        registry.set_model_tag(name, TAG_LAST_ROLLBACK, record)
     log.info(
         "%s: champion rolled back from version %s to %s", name, current.version, target.version
     )

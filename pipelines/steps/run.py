@@ -6,13 +6,13 @@ import argparse
 import logging
 from typing import Any
 
-from pipelines.errors import EXIT_GATE_FAILED, EXIT_OK
-from pipelines.registry import CHAMPION, STAGING, TAG_GATE
+from pipelines.errors import EXIT_GATE_FAILED, EXIT_OK, GateFailed
+from pipelines.registry import CHAMPION, STAGING
 from pipelines.rundir import PUBLISH
 from pipelines.state import ModelState
 from pipelines.steps import build_index, check_data, evaluate, publish, report, train, validate
 from pipelines.steps.common import add_step_parser, timed
-from pipelines.steps.promote import promote
+from pipelines.steps.promote import check_verdict_holds, promote
 
 log = logging.getLogger("pipelines")
 
@@ -39,23 +39,33 @@ def run(state: ModelState, args: argparse.Namespace) -> int:
 
 
 def _reuse(state: ModelState) -> bool:
-    """A passing published run of the same content exists: record it and skip the work."""
-    existing = state.registry().find_published_run(state.spec.name, state.content_hash)
-    if existing is None or existing.data.tags.get(TAG_GATE) != "passed":
+    """The newest verdict of this content passed against today's champion: record it and
+    skip the work. Otherwise (no verdict, a failed one, or the champion moved) run again.
+    """
+    registry = state.registry()
+    verdict = registry.latest_verdict(state.spec.name, state.content_hash)
+    if verdict is None or not verdict.gate_passed:
+        return False
+    try:
+        check_verdict_holds(state, verdict, registry.version_by_alias(state.spec.name, CHAMPION))
+    except GateFailed as stale:
+        log.info("%s: not reusing run %s: %s", state.spec.name, verdict.run_id, stale)
         return False
     log.info(
         "%s: reusing published run %s (content %s)",
         state.spec.name,
-        existing.info.run_id,
+        verdict.run_id,
         state.content_hash[:12],
     )
     state.run.write_json(
         PUBLISH,
         {
             "model": state.spec.name,
-            "run_id": existing.info.run_id,
+            "run_id": verdict.run_id,
+            "model_uri": verdict.model_uri,
             "content_hash": state.content_hash,
-            "gate": "passed",
+            "gate": verdict.gate,
+            "compared_with": verdict.compared_with,
             "reused": True,
         },
     )

@@ -20,9 +20,7 @@ def smoke(state: ModelState, args: argparse.Namespace) -> int:
     registry = state.registry()
     if registry.version_by_alias(name, alias) is None:
         raise BadInput(f"{name} has no alias '{alias}' to smoke-test", file=state.loaded.display)
-    model = registry.call(
-        "model load", lambda: registry.mlflow.pyfunc.load_model(f"models:/{name}@{alias}")
-    )
+    model = registry.load_model(f"models:/{name}@{alias}")
     python_model = model.unwrap_python_model()
     sample = python_model.sample_input()
     try:

@@ -51,7 +51,10 @@ def _install(case: Path, repo: Path) -> Path:
     if "setup-symlink" in meta:
         link, target = meta["setup-symlink"].split()
         (repo / link).symlink_to(target)
-    spec = repo / "model_specs" / case.name
+    # model_specs/<case>/<name>.yaml: a spec's name must equal its file stem
+    named = re.search(r"^name: ([a-z0-9][a-z0-9-]{0,62})$", text, flags=re.MULTILINE)
+    spec = repo / "model_specs" / case.stem / f"{named.group(1) if named else case.stem}.yaml"
+    spec.parent.mkdir()
     spec.write_text(text, encoding="utf-8")
     return spec
 
@@ -83,7 +86,7 @@ def test_hostile_case_exits_2_and_changes_nothing(
     before = registry_snapshot(mlflow_store)
     capsys.readouterr()
     code = main(["-q", "run", str(spec), "--promote", "champion"])
-    _check(case.name, _header(case), code, capsys.readouterr().err)
+    _check(spec.name, _header(case), code, capsys.readouterr().err)
     assert registry_snapshot(mlflow_store) == before
 
 
@@ -136,5 +139,5 @@ def test_hostile_sample_through_the_real_cli(
         timeout=120,
         check=False,
     )
-    _check(case.name, _header(case), result.returncode, result.stderr)
+    _check(spec.name, _header(case), result.returncode, result.stderr)
     assert registry_snapshot(mlflow_store) == before

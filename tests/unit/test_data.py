@@ -23,7 +23,8 @@ def _spec_for_csv(repo: Path, csv_text: str, name: str = "small.csv", extra: str
     spec = spec.replace("data/interactions.csv", f"data/{name}")
     spec = spec.replace("9eb609e8b3f35f39bd821e9bbda3422a44d9dab4fa2cfe721a1f3430c89cde57", digest)
     spec = spec.replace("min_rows: 10000", "min_rows: 2" + extra)
-    path = repo / "model_specs" / "small.yaml"
+    path = repo / "model_specs" / "small" / "item-recs.yaml"  # spec name = file stem
+    path.parent.mkdir(exist_ok=True)
     path.write_text(spec, encoding="utf-8")
     return path
 

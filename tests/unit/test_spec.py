@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 import json
 from pathlib import Path
 
@@ -28,8 +30,11 @@ def test_committed_schema_is_current() -> None:
     assert json.loads(committed)["additionalProperties"] is False
 
 
-def _write(repo: Path, text: str, name: str = "bad.yaml") -> Path:
-    path = repo / "model_specs" / name
+def _write(repo: Path, text: str, folder: str = "bad") -> Path:
+    """Write a spec under model_specs/<folder>/, named after its `name:` (the file stem)."""
+    named = re.search(r"^name: ([a-z0-9-]+)$", text, flags=re.MULTILINE)
+    path = repo / "model_specs" / folder / f"{named.group(1) if named else 'bad'}.yaml"
+    path.parent.mkdir(exist_ok=True)
     path.write_text(text, encoding="utf-8")
     return path
 

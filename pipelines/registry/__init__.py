@@ -1,0 +1,44 @@
+"""MLflow registry boundary: the only package that imports MLflow for tracking and registry
+work (serving aside). Aliases only, never the deprecated stages.
+
+- `names`: every tag and alias this project writes.
+- `store`: tracking URI, artifact root, server health.
+- `failures`: which MLflow errors mean "absent" (only the exact not-found codes).
+- `records`: typed model versions and published runs.
+- `lock`: the promotion lock (a registered model created and deleted by its holder).
+- `client`: `Registry`, the connected client.
+"""
+
+from __future__ import annotations
+
+from pipelines.registry.client import Registry
+from pipelines.registry.lock import LockSettings, PromotionLock
+from pipelines.registry.names import *  # noqa: F403
+from pipelines.registry.names import CHAMPION, STAGING
+from pipelines.registry.records import ModelVersion, PublishedRun
+from pipelines.registry.store import (
+    artifact_root,
+    display_uri,
+    is_remote,
+    ping,
+    quiet_mlflow,
+    retry_settings,
+    tracking_uri,
+)
+
+__all__ = [
+    "CHAMPION",
+    "STAGING",
+    "LockSettings",
+    "ModelVersion",
+    "PromotionLock",
+    "PublishedRun",
+    "Registry",
+    "artifact_root",
+    "display_uri",
+    "is_remote",
+    "ping",
+    "quiet_mlflow",
+    "retry_settings",
+    "tracking_uri",
+]

@@ -1,0 +1,345 @@
+"""`Registry`: the one class that talks to MLflow's tracking and registry APIs.
+
+Every call goes through `call` (any failure: InfraError, exit 3, naming the operation and
+the server) or `lookup` (the same, except that MLflow's exact not-found answers mean
+None). Results are the typed records of `pipelines.registry.records`.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any, TypeVar
+
+from pipelines.errors import InfraError, PipelineError, PromotionConflict
+from pipelines.registry.failures import already_exists, infra_failure, is_absent
+from pipelines.registry.lock import LockSettings, PromotionLock
+from pipelines.registry.names import GATE_PASSED, TAG_CONTENT, TAG_GATE, TAG_MODEL_URI
+from pipelines.registry.records import ModelVersion, PublishedRun
+from pipelines.registry.store import (
+    artifact_root,
+    display_uri,
+    is_remote,
+    ping,
+    quiet_mlflow,
+    tracking_uri,
+)
+
+log = logging.getLogger(__name__)
+
+T = TypeVar("T")
+
+# One logged artifact: a local file and the artifact folder it goes into.
+Artifact = tuple[Path, str]
+
+
+class Registry:
+    """A connected MLflow client for one repository's store."""
+
+    def __init__(self, root: Path, experiment_prefix: str) -> None:
+        self.uri = tracking_uri(root)
+        self.server = display_uri(self.uri)
+        ping(self.uri)
+        import mlflow
+        from mlflow.tracking import MlflowClient
+
+        quiet_mlflow()
+        self._mlflow = mlflow
+        self._client = MlflowClient(tracking_uri=self.uri, registry_uri=self.uri)
+        self.prefix = experiment_prefix
+        self.activate()
+
+    def activate(self) -> None:
+        """Point MLflow's process-wide URIs (fluent runs, `models:/` loads) at this store."""
+        self._mlflow.set_tracking_uri(self.uri)
+        self._mlflow.set_registry_uri(self.uri)
+
+    # -- the two ways to call MLflow ------------------------------------------------------
+    def call(self, operation: str, fn: Callable[[], T]) -> T:
+        """Run an MLflow call; any failure becomes InfraError naming operation and server."""
+        try:
+            return fn()
+        except PipelineError:
+            raise
+        except Exception as exc:
+            raise infra_failure(operation, self.server, exc) from exc
+
+    def lookup(self, operation: str, fn: Callable[[], T]) -> T | None:
+        """Like `call`, but MLflow's exact not-found answers give None."""
+        try:
+            return fn()
+        except PipelineError:
+            raise
+        except Exception as exc:
+            if is_absent(exc):
+                return None
+            raise infra_failure(operation, self.server, exc) from exc
+
+    # -- experiments and published runs ---------------------------------------------------
+    def experiment_id(self, model_name: str) -> str:
+        """The model's experiment, created on first use; a deleted one is an error."""
+        name = f"{self.prefix}{model_name}"
+        found = self.call("experiment lookup", lambda: self._client.get_experiment_by_name(name))
+        if found is not None:
+            if found.lifecycle_stage != "active":
+                raise InfraError(
+                    f"MLflow experiment '{name}' at {self.server} is deleted: restore it "
+                    f"(`mlflow experiments restore --experiment-id {found.experiment_id}`)"
+                )
+            return str(found.experiment_id)
+        return str(
+            self.call(
+                "experiment creation",
+                lambda: self._client.create_experiment(
+                    name, artifact_location=artifact_root(self.uri)
+                ),
+            )
+        )
+
+    def latest_verdict(self, model_name: str, content_hash: str) -> PublishedRun | None:
+        """The newest finished publish of this content hash that tagged a verdict."""
+        experiment = self.experiment_id(model_name)
+        runs = self.call(
+            "run search",
+            lambda: self._client.search_runs(
+                [experiment],
+                filter_string=(
+                    f"tags.`{TAG_CONTENT}` = '{content_hash}' and attributes.status = 'FINISHED'"
+                ),
+                order_by=["attributes.start_time DESC"],
+                max_results=20,
+            ),
+        )
+        for run in runs:
+            published = PublishedRun.from_mlflow(run)
+            if published.model_uri and TAG_GATE in published.tags:
+                return published
+        return None
+
+    def logged_model_uri(self, model_name: str, content_hash: str) -> str | None:
+        """`models:/<id>` of a complete logged model of this content hash, if one exists."""
+        experiment = self.experiment_id(model_name)
+        models = self.call(
+            "logged model search",
+            lambda: self._client.search_logged_models(
+                [experiment], filter_string=f"tags.`{TAG_CONTENT}` = '{content_hash}'"
+            ),
+        )
+        ready = [m for m in models if str(getattr(m.status, "name", m.status)).upper() == "READY"]
+        if not ready:
+            return None
+        return str(min(ready, key=lambda m: int(m.creation_timestamp or 0)).model_uri)
+
+    def publish_run(
+        self,
+        *,
+        experiment_id: str,
+        run_name: str,
+        tags: Mapping[str, str],
+        final_tags: Mapping[str, str],
+        params: Mapping[str, str],
+        metrics: Mapping[str, float],
+        artifacts: list[Artifact],
+        dicts: Mapping[str, Any],
+        model_uri: str | None,
+        log_model: Callable[[Any], Any] | None,
+    ) -> PublishedRun:
+        """One run: params, artifacts, the model (logged by `log_model`, or `model_uri`
+        reused), metrics, then `final_tags` last so a run killed half-way never looks gated.
+        """
+        mlflow = self._mlflow
+
+        def log_all() -> str:
+            with mlflow.start_run(experiment_id=experiment_id, run_name=run_name, tags=dict(tags)):
+                run_id = mlflow.active_run().info.run_id
+                mlflow.log_params(dict(params))
+                for name, value in dicts.items():
+                    mlflow.log_dict(value, name)
+                for path, folder in artifacts:
+                    mlflow.log_artifact(str(path), artifact_path=folder)
+                model_id = None
+                uri = model_uri
+                if uri is None and log_model is not None:
+                    info = log_model(mlflow)
+                    uri, model_id = str(info.model_uri), str(info.model_id)
+                    self._client.set_logged_model_tags(
+                        model_id, {k: v for k, v in tags.items() if k == TAG_CONTENT}
+                    )
+                # After the model, linked to it in one batch (logged before, `log_model`
+                # would copy each metric to the model with one history query per metric).
+                mlflow.log_metrics(dict(metrics), model_id=model_id)
+                mlflow.set_tags({**final_tags, TAG_MODEL_URI: str(uri)})
+                return str(run_id)
+
+        run_id = self.call("publish", log_all)
+        run = self.call("run lookup", lambda: self._client.get_run(run_id))
+        return PublishedRun.from_mlflow(run)
+
+    def run_url(self, experiment_id: str, run_id: str) -> str | None:
+        """A browser link to a run, for HTTP tracking servers."""
+        if not is_remote(self.uri):
+            return None
+        return f"{self.server.rstrip('/')}/#/experiments/{experiment_id}/runs/{run_id}"
+
+    def download_json(self, run_id: str, artifact: str) -> Any:
+        """A JSON artifact of a run. Missing or unreadable is a broken store: InfraError."""
+        text = self.call(
+            f"download of {artifact} from run {run_id}",
+            lambda: self._mlflow.artifacts.load_text(f"runs:/{run_id}/{artifact}"),
+        )
+        try:
+            return json.loads(text)
+        except ValueError as exc:
+            raise InfraError(
+                f"MLflow artifact {artifact} of run {run_id} at {self.server} is not JSON: {exc}"
+            ) from exc
+
+    def load_model(self, model_uri: str) -> Any:
+        """A pyfunc model from the store (`models:/name@alias`, `models:/<id>`)."""
+        return self.call(f"load of {model_uri}", lambda: self._mlflow.pyfunc.load_model(model_uri))
+
+    # -- registered models and versions ---------------------------------------------------
+    def version_by_alias(self, model_name: str, alias: str) -> ModelVersion | None:
+        """The version `alias` points at; None only when the model or the alias is absent."""
+        found = self.lookup(
+            f"lookup of {model_name}@{alias}",
+            lambda: self._client.get_model_version_by_alias(model_name, alias),
+        )
+        return ModelVersion.from_mlflow(found) if found is not None else None
+
+    def version_by_content_hash(self, model_name: str, content_hash: str) -> ModelVersion | None:
+        """The first version registered from this content hash, if any."""
+        found = self.lookup(
+            f"version search of {model_name}",
+            lambda: self._client.search_model_versions(
+                f"name = '{model_name}' and tags.`{TAG_CONTENT}` = '{content_hash}'"
+            ),
+        )
+        versions = [ModelVersion.from_mlflow(v) for v in found or []]
+        return min(versions, key=lambda v: v.number) if versions else None
+
+    def get_version(self, model_name: str, version: str | int) -> ModelVersion | None:
+        """A model version; None only when it does not exist."""
+        found = self.lookup(
+            f"lookup of {model_name} version {version}",
+            lambda: self._client.get_model_version(model_name, str(version)),
+        )
+        return ModelVersion.from_mlflow(found) if found is not None else None
+
+    def ensure_registered_model(self, model_name: str, description: str | None = None) -> None:
+        """Create the registered model on first promotion."""
+        tags: dict[str, str] = {}
+        self.create_model(model_name, tags, description or "")
+
+    def register(
+        self, model_name: str, model_uri: str, run_id: str, tags: Mapping[str, str]
+    ) -> ModelVersion:
+        """A new version from a logged model, carrying the run's tags.
+
+        A tracking server refuses a `models:/<model_id>` source unless the model id is
+        passed too (the embedded store does not check), so it is always passed.
+        """
+        model_id = model_uri.removeprefix("models:/") if model_uri.startswith("models:/") else None
+        self.ensure_registered_model(model_name)
+        created = self.call(
+            f"version creation of {model_name}",
+            lambda: self._client.create_model_version(
+                model_name, model_uri, run_id=run_id, tags=dict(tags), model_id=model_id
+            ),
+        )
+        return ModelVersion.from_mlflow(created)
+
+    def set_alias(self, model_name: str, alias: str, version: str | int) -> None:
+        """Point `alias` at `version`."""
+        self.call(
+            f"move of {model_name}@{alias}",
+            lambda: self._client.set_registered_model_alias(model_name, alias, str(version)),
+        )
+
+    def set_version_tag(self, model_name: str, version: str | int, key: str, value: str) -> None:
+        """Tag a model version."""
+        self.call(
+            f"tag of {model_name} version {version}",
+            lambda: self._client.set_model_version_tag(model_name, str(version), key, value),
+        )
+
+    def set_model_tag(self, model_name: str, key: str, value: str) -> None:
+        """Tag the registered model."""
+        self.call(
+            f"tag of {model_name}",
+            lambda: self._client.set_registered_model_tag(model_name, key, value),
+        )
+
+    def model_tags(self, model_name: str) -> dict[str, str]:
+        """Tags of the registered model ({} when it does not exist)."""
+        return self.model_tags_or_none(model_name) or {}
+
+    # -- the lock's store operations (see pipelines.registry.lock.LockStore) -------------
+    def create_model(self, name: str, tags: dict[str, str], description: str) -> bool:
+        """Create a registered model; False when the name is taken."""
+
+        def create() -> bool:
+            try:
+                self._client.create_registered_model(name, tags=tags, description=description)
+            except Exception as exc:
+                if already_exists(exc):
+                    return False
+                raise
+            return True
+
+        return self.call(f"creation of registered model {name}", create)
+
+    def model_tags_or_none(self, name: str) -> dict[str, str] | None:
+        """A registered model's tags, or None when it does not exist."""
+        found = self.lookup(
+            f"lookup of registered model {name}", lambda: self._client.get_registered_model(name)
+        )
+        return dict(found.tags or {}) if found is not None else None
+
+    def delete_model(self, name: str) -> None:
+        """Delete a registered model; nothing when it does not exist."""
+        self.lookup(
+            f"deletion of registered model {name}",
+            lambda: self._client.delete_registered_model(name),
+        )
+
+    # -- promotions -----------------------------------------------------------------------
+    @contextmanager
+    def promotion_lock(self, model_name: str, purpose: str) -> Iterator[PromotionLock]:
+        """Hold the model's promotion lock (PromotionConflict when another process does).
+
+        The body calls `lock.check_held()` before each write.
+        """
+        lock = PromotionLock(self, model_name, purpose, LockSettings.from_env())
+        lock.acquire()
+        try:
+            yield lock
+        finally:
+            try:
+                lock.release()
+            except InfraError as exc:
+                log.warning("%s: promotion lock not released (it expires): %s", model_name, exc)
+
+    def confirm_alias(self, model_name: str, alias: str, expected: str | int) -> None:
+        """Re-read `alias` after a move: it must still point at `expected` (gate passed).
+
+        When another writer moved it to a version whose gate did not pass, it is put back
+        on `expected` first, so it is never left there; either way PromotionConflict.
+        """
+        current = self.version_by_alias(model_name, alias)
+        if current is not None and current.version == str(expected):
+            return
+        if current is not None and current.tags.get(TAG_GATE) != GATE_PASSED:
+            self.set_alias(model_name, alias, expected)
+            raise PromotionConflict(
+                f"{model_name}@{alias} was moved to version {current.version}, whose gate did "
+                f"not pass, while promoting version {expected}; it was put back on {expected}"
+            )
+        found = current.version if current is not None else "nothing"
+        raise PromotionConflict(
+            f"{model_name}@{alias} was moved to {found} by another writer while promoting "
+            f"version {expected}; re-run the promotion"
+        )

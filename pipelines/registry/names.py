@@ -1,0 +1,52 @@
+"""Names this project writes into MLflow: tags on runs, logged models and versions; aliases.
+
+One place, so the steps, the tests and the docs agree on every key.
+"""
+
+from __future__ import annotations
+
+# Aliases: production and pre-production. Never MLflow's deprecated stages.
+CHAMPION = "champion"
+STAGING = "staging"
+ALIASES = (STAGING, CHAMPION)
+
+TAG_PREFIX = "pipelines."
+# Provenance, on every run, logged model and version.
+TAG_GIT_SHA = "pipelines.git_sha"
+TAG_PR = "pipelines.pr_number"
+TAG_SPEC_SHA = "pipelines.spec_sha256"
+TAG_DATA_SHA = "pipelines.data_sha256"
+TAG_CONTENT = "pipelines.content_hash"
+TAG_HOLDOUT = "pipelines.holdout_fingerprint"
+TAG_VERSION = "pipelines.version"
+# The verdict of one evaluation, on its run and on the version registered from it.
+TAG_GATE = "pipelines.gate"
+# The champion version the verdict was reached against ("none" when there was none).
+TAG_COMPARED_WITH = "pipelines.compared_with"
+TAG_MODEL_URI = "pipelines.model_uri"
+# On a version: the champion it replaced, and (JSON) the rollback that took it down.
+TAG_PREVIOUS_CHAMPION = "pipelines.previous_champion"
+TAG_ROLLED_BACK = "pipelines.rolled_back"
+# On the registered model: the newest rollback, and one `pipelines.rollback.<UTC time>`
+# tag per rollback (JSON: from, to, by, at, run), so the whole history is kept.
+TAG_LAST_ROLLBACK = "pipelines.last_rollback"
+TAG_ROLLBACK_PREFIX = "pipelines.rollback."
+# On a promotion lock (a registered model of its own): who holds it and until when.
+TAG_LOCK_HOLDER = "pipelines.lock.holder"
+
+NO_CHAMPION = "none"
+GATE_PASSED = "passed"
+GATE_FAILED = "failed"
+
+
+def lock_model_name(model_name: str) -> str:
+    """The registered model whose existence is the promotion lock of `model_name`.
+
+    Spec names match `[a-z0-9-]+`, so a name with a dot never collides with a model.
+    """
+    return f"{model_name}.promotion-lock"
+
+
+def takeover_model_name(model_name: str, token: str) -> str:
+    """The registered model that elects the one process allowed to remove an expired lock."""
+    return f"{model_name}.promotion-lock.takeover.{token}"

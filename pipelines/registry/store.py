@@ -1,0 +1,117 @@
+"""Where the MLflow store is and whether it answers: tracking URI, artifact root, health.
+
+Default store: embedded sqlite at `<repo>/.mlflow/mlflow.db` with artifacts beside it;
+`MLFLOW_TRACKING_URI` points anywhere else.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import time
+import urllib.error
+import urllib.request
+from pathlib import Path
+
+from pipelines.errors import BadInput, InfraError
+
+log = logging.getLogger(__name__)
+
+# MLflow's own HTTP retries default to minutes; keep them short and retry in `ping` instead.
+os.environ.setdefault("MLFLOW_HTTP_REQUEST_MAX_RETRIES", "2")
+os.environ.setdefault("MLFLOW_HTTP_REQUEST_BACKOFF_FACTOR", "1")
+os.environ.setdefault("MLFLOW_HTTP_REQUEST_TIMEOUT", "30")
+# stdout carries results only; the report links the run instead.
+os.environ.setdefault("MLFLOW_SUPPRESS_PRINTING_URL_TO_STDOUT", "true")
+
+
+def tracking_uri(root: Path) -> str:
+    """`MLFLOW_TRACKING_URI`, or the embedded sqlite store of the repository."""
+    uri = os.environ.get("MLFLOW_TRACKING_URI")
+    if uri:
+        return uri
+    folder = root / ".mlflow"
+    folder.mkdir(parents=True, exist_ok=True)
+    return f"sqlite:///{(folder / 'mlflow.db').resolve()}"
+
+
+def artifact_root(uri: str) -> str | None:
+    """For a sqlite store, an `artifacts/` folder beside the database file."""
+    if uri.startswith("sqlite:///"):
+        db = Path(uri.removeprefix("sqlite:///"))
+        return (db.parent / "artifacts").resolve().as_uri()
+    return None
+
+
+def is_remote(uri: str) -> bool:
+    """Whether the store is an HTTP tracking server."""
+    return uri.startswith(("http://", "https://"))
+
+
+def display_uri(uri: str) -> str:
+    """The URI without any user:password part, for messages."""
+    scheme, sep, rest = uri.partition("://")
+    if sep and "@" in rest.split("/", 1)[0]:
+        host = rest.split("/", 1)[0].rsplit("@", 1)[1]
+        tail = rest[len(rest.split("/", 1)[0]) :]
+        return f"{scheme}://{host}{tail}"
+    return uri
+
+
+def retry_settings() -> tuple[int, float]:
+    """Attempts and first delay of `ping`: PIPELINES_MLFLOW_RETRIES / _RETRY_DELAY, or 4 / 0.5s."""
+    try:
+        attempts = int(os.environ.get("PIPELINES_MLFLOW_RETRIES", "4"))
+        delay = float(os.environ.get("PIPELINES_MLFLOW_RETRY_DELAY", "0.5"))
+    except ValueError as exc:
+        raise BadInput(
+            f"PIPELINES_MLFLOW_RETRIES / PIPELINES_MLFLOW_RETRY_DELAY must be numbers: {exc}"
+        ) from exc
+    if not 1 <= attempts <= 100 or not 0 <= delay <= 60:
+        raise BadInput(
+            "PIPELINES_MLFLOW_RETRIES must be 1..100 and PIPELINES_MLFLOW_RETRY_DELAY 0..60 s"
+        )
+    return attempts, delay
+
+
+def ping(uri: str, attempts: int | None = None, first_delay: float | None = None) -> None:
+    """Check an HTTP tracking server answers /health, with bounded retries and backoff."""
+    if not is_remote(uri):
+        return
+    default_attempts, default_delay = retry_settings()
+    attempts = default_attempts if attempts is None else attempts
+    first_delay = default_delay if first_delay is None else first_delay
+    url = uri.rstrip("/") + "/health"
+    delay = first_delay
+    last = ""
+    for attempt in range(1, attempts + 1):
+        try:
+            with urllib.request.urlopen(url, timeout=5) as response:  # noqa: S310
+                if response.status == 200:
+                    return
+                last = f"HTTP {response.status}"
+        except urllib.error.HTTPError as exc:
+            last = f"HTTP {exc.code}"
+        except (urllib.error.URLError, OSError) as exc:
+            last = str(getattr(exc, "reason", exc))
+        if attempt < attempts:
+            log.warning(
+                "MLflow at %s not reachable (%s); retry %d in %.1fs",
+                display_uri(uri),
+                last,
+                attempt,
+                delay,
+            )
+            time.sleep(delay)
+            delay *= 2
+    raise InfraError(
+        f"MLflow tracking server {display_uri(uri)} unreachable after {attempts} attempts: {last}"
+    )
+
+
+def quiet_mlflow() -> None:
+    """MLflow sets its own INFO handler on import; keep its chatter out unless debugging."""
+    ours = logging.getLogger("pipelines").getEffectiveLevel()
+    level = logging.DEBUG if ours <= logging.DEBUG else logging.ERROR
+    for name in ("mlflow", "alembic"):
+        logging.getLogger(name).setLevel(level)
