@@ -94,8 +94,8 @@ def _newest_verdict(state: ModelState) -> PublishedRun:
         )
     if not verdict.gate_passed:
         raise GateFailed(
-            f"refusing to promote {name}: its newest verdict (run {verdict.run_id}) is "
-            f"'{verdict.gate}'"
+            f"refusing to promote {name}: its gate failed (newest verdict: run {verdict.run_id}, "
+            f"'{verdict.gate}')"
         )
     return verdict
 

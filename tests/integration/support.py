@@ -231,6 +231,8 @@ def spec_variant(repo: Path, tag: str, c: float = 0.5, accuracy_min: float = 0.9
     text = (repo / "model_specs" / f"{MODEL}.yaml").read_text(encoding="utf-8")
     text = text.replace("params: {C: 0.5, max_iter: 1000}", f"params: {{C: {c}, max_iter: 1000}}")
     text = text.replace("accuracy: {min: 0.9}", f"accuracy: {{min: {accuracy_min}}}")
+    # These variants test the registry, not latency: a busy shared runner must not fail them.
+    text = text.replace("max_p99_ms: 5}", "max_p99_ms: 1000}")
     folder = repo / "model_specs" / tag
     folder.mkdir(exist_ok=True)
     path = folder / f"{MODEL}.yaml"

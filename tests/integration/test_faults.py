@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from pipelines.registry import TAG_GATE, TAG_LEASE, TAG_MODEL_URI
+from pipelines.registry import TAG_GATE, TAG_LOCK_HOLDER, TAG_MODEL_URI, lock_model_name
 from tests.integration.support import (
     MODEL,
     ROOT,
@@ -143,7 +143,7 @@ def _race(cli: Cli, *commands: list[str]) -> list[subprocess.CompletedProcess[st
         subprocess.Popen(
             [sys.executable, "-c", RACER, str(start), *command],
             cwd=ROOT,
-            env=cli.env(PIPELINES_PROMOTION_SETTLE_SECONDS="1.5"),
+            env=cli.env(),
             stdout=subprocess.PIPE,
             stderr=subprocess.PIPE,
             text=True,
@@ -185,7 +185,7 @@ def test_racing_promotions_exactly_one_wins(
     assert "nothing was changed" in loser.stderr
     assert versions(uri) == ["1"]  # the loser registered nothing
     assert aliases(uri) == {"champion": "1"}
-    assert TAG_LEASE not in client(uri).get_registered_model(MODEL).tags  # released
+    assert not client(uri).search_registered_models(f"name = '{lock_model_name(MODEL)}'")
     winner_spec = spec_a if first[0].returncode == 0 else spec_b
     other_spec = spec_b if winner_spec == spec_a else spec_a
 
@@ -216,18 +216,21 @@ def test_racing_promotions_exactly_one_wins(
     for version in aliases(uri).values():
         assert client(uri).get_model_version(MODEL, version).tags[TAG_GATE] == "passed"
 
-    # 4. a live lease (another job mid-promotion) refuses; a stale one (killed job) expires
+    # 4. a live lock (another job mid-promotion) refuses; an expired one (killed job) is
+    #    taken over
     holder = {"token": "x", "owner": "release job 7", "purpose": "promote champion"}
     live = {**holder, "since": "now", "expires": time.time() + 300}
-    client(uri).set_registered_model_tag(MODEL, TAG_LEASE, json.dumps(live))
+    lock = lock_model_name(MODEL)
+    client(uri).create_registered_model(lock, tags={TAG_LOCK_HOLDER: json.dumps(live)})
     before = aliases(uri)
     refused = cli_a("promote", str(other_spec), "--alias", "staging")
     assert "release job 7" in assert_clean_failure(refused, 3)
     assert aliases(uri) == before
-    stale = {**holder, "since": "long ago", "expires": time.time() - 1}
-    client(uri).set_registered_model_tag(MODEL, TAG_LEASE, json.dumps(stale))
+    stale = {**holder, "token": "y", "since": "long ago", "expires": time.time() - 60}
+    client(uri).set_registered_model_tag(lock, TAG_LOCK_HOLDER, json.dumps(stale))
     ok(cli_a("promote", str(other_spec), "--alias", "staging"))
     assert aliases(uri)["staging"] == "2"
+    assert not client(uri).search_registered_models(f"name = '{lock}'")
 
 
 @pytest.mark.slow

@@ -69,7 +69,7 @@ def test_lifecycle_over_http(any_server: MlflowServer, scratch_repo: Path, tmp_p
         version2.tags["pipelines.content_hash"]
         != client(uri).get_model_version(MODEL, "1").tags["pipelines.content_hash"]
     )
-    assert "pipelines.promotion_lease" not in client(uri).get_registered_model(MODEL).tags
+    assert not client(uri).search_registered_models(f"name = '{MODEL}.promotion-lock'")
 
     # load by alias, as a user would, in a fresh process talking HTTP only
     loader = (

@@ -81,3 +81,51 @@ def test_a_step_run_twice_on_the_same_inputs_writes_the_same_outputs(
     fingerprints[1].pop("index_report.json")
     assert fingerprints[0] == fingerprints[1]
     assert set(fingerprints[0]) == {"data_report.json", "model", "index.usearch", "evaluation.json"}
+
+
+def test_an_unexpected_exception_is_an_internal_error_with_a_saved_traceback(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Exit 4 (never 1, which means "gate failed"), one line, the traceback in a file."""
+    import pipelines.steps.validate as validate_module
+
+    def crash(*_: object) -> int:
+        raise RuntimeError("something we did not foresee")
+
+    monkeypatch.setenv("PIPELINES_RUNS_DIR", str(tmp_path / "runs"))
+    monkeypatch.setattr(validate_module, "validate", crash)
+    code = main(["validate", SPEC])
+    err = capsys.readouterr().err
+    assert code == 4, err
+    lines = [line for line in err.splitlines() if line.startswith("error:")]
+    assert len(lines) == 1 and "Traceback" not in err
+    assert "internal error: RuntimeError: something we did not foresee" in lines[0]
+    saved = Path(lines[0].rsplit("traceback in ", 1)[1])
+    assert saved.is_file() and "Traceback" in saved.read_text()
+
+
+@pytest.mark.parametrize(
+    ("exc", "code"),
+    [
+        (ConnectionResetError(104, "Connection reset by peer"), 3),
+        (TimeoutError("timed out"), 3),
+        (OSError(101, "Network is unreachable"), 3),
+        (FileNotFoundError(2, "No such file or directory", "data/x.csv"), 2),
+    ],
+)
+def test_os_errors_keep_the_exit_code_contract(
+    exc: OSError,
+    code: int,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """A network failure is infrastructure (3); a file that cannot be read is bad input (2)."""
+    import pipelines.steps.validate as validate_module
+
+    def fail(*_: object) -> int:
+        raise exc
+
+    monkeypatch.setattr(validate_module, "validate", fail)
+    assert main(["validate", SPEC]) == code
+    err = capsys.readouterr().err
+    assert len([line for line in err.splitlines() if line.startswith("error:")]) == 1

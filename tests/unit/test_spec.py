@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-import re
-
 import json
+import re
 from pathlib import Path
 
 import pytest
 
+from pipelines.config import find_root
 from pipelines.errors import BadInput
 from pipelines.spec import load_spec
 from pipelines.spec.estimators import resolve_estimator
@@ -162,3 +162,40 @@ def test_allow_list_comes_from_pyproject(scratch_repo: Path) -> None:
     error = _error(scratch_repo / "model_specs" / "item-recs.yaml")
     assert "allowed prefixes: sklearn.linear_model." in str(error)
     load_config.cache_clear()
+
+
+def test_spec_name_must_equal_the_file_stem(scratch_repo: Path) -> None:
+    """`model_specs/bc-v2.yaml` cannot claim `name: breast-cancer` (two files, one model)."""
+    source = scratch_repo / "model_specs" / "breast-cancer.yaml"
+    claimant = scratch_repo / "model_specs" / "bc-v2.yaml"
+    claimant.write_text(source.read_text(encoding="utf-8"), encoding="utf-8")
+    error = _error(claimant)
+    assert error.field == "name" and error.line == 4  # after the header comments
+    assert error.file is not None and error.file.endswith("bc-v2.yaml")
+    assert "must equal the file name 'bc-v2'" in str(error)
+
+
+@pytest.mark.parametrize("nested", ["model_specs", "data"])
+def test_configuration_comes_from_the_repository_root_only(scratch_repo: Path, nested: str) -> None:
+    """A pull request that adds `<folder>/pyproject.toml` widening the allow-list (plus a
+    module in data/) changes nothing: the root's `[tool.pipelines]` still decides."""
+    from pipelines.config import load_config
+
+    (scratch_repo / ".git").mkdir()  # a checkout, as in CI
+    (scratch_repo / nested / "pyproject.toml").write_text(
+        '[tool.pipelines]\nallowed_estimator_prefixes = ["data."]\n', encoding="utf-8"
+    )
+    (scratch_repo / "data" / "evil.py").write_text("class Model: ...\n", encoding="utf-8")
+    spec = _edit(scratch_repo, "sklearn.decomposition.TruncatedSVD", "data.evil.Model")
+    final = spec.parent.parent / "item-recs.yaml"
+    final.write_text(spec.read_text(encoding="utf-8"), encoding="utf-8")
+    load_config.cache_clear()
+    try:
+        error = _error(final)
+        assert "allowed prefixes: sklearn." in str(error)
+        assert load_config(find_root(final.parent)).allowed_estimator_prefixes == ("sklearn.",)
+        in_nested = scratch_repo / nested / "item-recs.yaml"
+        in_nested.write_text(spec.read_text(encoding="utf-8"), encoding="utf-8")
+        assert "allowed prefixes: sklearn." in str(_error(in_nested))
+    finally:
+        load_config.cache_clear()

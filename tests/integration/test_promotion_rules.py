@@ -1,0 +1,112 @@
+"""What a promotion relies on is re-checked when it happens (embedded store, CLI in-process):
+
+- a verdict belongs to one evaluation: a failed one is not sticky, a re-run records its own;
+- a candidate gated against champion vN is promoted only while vN is champion;
+- `champion` never moves back to an older version except through `rollback`;
+- a rolled-back version is refused until new content, and every rollback is kept.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from pipelines.cli import main
+from pipelines.registry import TAG_ROLLBACK_PREFIX, TAG_ROLLED_BACK
+from tests.conftest import registry_snapshot
+from tests.integration.support import MODEL, aliases, client, spec_variant
+
+pytestmark = pytest.mark.slow
+
+
+def _error(capsys: pytest.CaptureFixture[str]) -> str:
+    errors = [line for line in capsys.readouterr().err.splitlines() if line.startswith("error:")]
+    assert len(errors) == 1, errors
+    return errors[0]
+
+
+def _publish(runs: Path) -> dict[str, object]:
+    return json.loads((runs / MODEL / "publish.json").read_text())  # type: ignore[no-any-return]
+
+
+def test_a_failed_verdict_is_not_sticky(
+    mlflow_store: str, scratch_repo: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A flaky failure, then a passing re-run of the same content: the re-run's verdict
+    is what `promote` sees (the model artifacts are reused, the verdict is not)."""
+    spec = str(spec_variant(scratch_repo, "a"))
+    runs = tmp_path / "runs"
+    for step in ("check-data", "train", "build-index", "evaluate"):
+        assert main([step, spec]) == 0, step
+    evaluation = runs / MODEL / "evaluation.json"
+    passing = evaluation.read_text()
+    flaky = json.loads(passing)
+    flaky["passed"] = False  # as a flaky gate would have written it
+    evaluation.write_text(json.dumps(flaky))
+    assert main(["publish", spec]) == 0
+    failed = _publish(runs)
+    assert failed["gate"] == "failed"
+    capsys.readouterr()
+    assert main(["promote", spec, "--alias", "champion"]) == 1
+    assert "gate failed" in _error(capsys)
+
+    assert main(["evaluate", spec]) == 0  # the re-run passes
+    assert main(["publish", spec]) == 0
+    passed = _publish(runs)
+    assert passed["gate"] == "passed" and passed["reused"] is False
+    assert passed["run_id"] != failed["run_id"]
+    assert passed["model_uri"] == failed["model_uri"]  # artifacts logged once per content
+    assert main(["publish", spec]) == 0  # the same verdict again: nothing new
+    assert _publish(runs)["reused"] is True
+    assert main(["promote", spec, "--alias", "champion"]) == 0
+    assert aliases(mlflow_store) == {"champion": "1"}
+
+
+def test_promotion_rechecks_champion_order_and_rollbacks(
+    mlflow_store: str, scratch_repo: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    a = str(spec_variant(scratch_repo, "a", c=0.5))
+    b = str(spec_variant(scratch_repo, "b", c=0.7))
+    c = str(spec_variant(scratch_repo, "c", c=0.9))
+    assert main(["run", a]) == 0
+    assert main(["run", b]) == 0  # both judged against no champion
+    assert main(["promote", a, "--alias", "champion"]) == 0
+
+    # b's verdict was reached against no champion; the champion is now version 1
+    before = registry_snapshot(mlflow_store)
+    capsys.readouterr()
+    assert main(["promote", b, "--alias", "champion"]) == 1
+    assert "the champion is now 1" in _error(capsys)
+    assert registry_snapshot(mlflow_store) == before
+
+    # a release re-run (--reuse) does not reuse a stale verdict: it re-evaluates b vs 1
+    assert main(["run", b, "--reuse", "--promote", "champion"]) == 0
+    assert aliases(mlflow_store) == {"champion": "2"}
+
+    # a, re-evaluated against the new champion, is still older content: refused
+    assert main(["run", a]) == 0
+    capsys.readouterr()
+    assert main(["promote", a, "--alias", "champion"]) == 1
+    assert "only `rollback`" in _error(capsys)
+    assert aliases(mlflow_store) == {"champion": "2"}
+
+    # roll back 2 -> 1; the next release of b's content is refused, not undone
+    assert main(["rollback", b]) == 0
+    assert aliases(mlflow_store) == {"champion": "1"}
+    assert json.loads(client(mlflow_store).get_model_version(MODEL, "2").tags[TAG_ROLLED_BACK])
+    assert main(["run", b, "--reuse"]) == 0
+    capsys.readouterr()
+    assert main(["promote", b, "--alias", "champion"]) == 1
+    assert "rolled back" in _error(capsys)
+    assert aliases(mlflow_store) == {"champion": "1"}
+
+    # new content goes through; a second rollback is kept beside the first
+    assert main(["run", c, "--promote", "champion"]) == 0
+    assert aliases(mlflow_store) == {"champion": "3"}
+    assert main(["rollback", c]) == 0
+    assert aliases(mlflow_store) == {"champion": "1"}
+    tags = client(mlflow_store).get_registered_model(MODEL).tags
+    history = [json.loads(v) for k, v in tags.items() if k.startswith(TAG_ROLLBACK_PREFIX)]
+    assert sorted((h["from"], h["to"]) for h in history) == [("2", "1"), ("3", "1")]
