@@ -62,9 +62,14 @@ def lint(session: nox.Session) -> None:
 
 @nox.session(python=PYTHON, default=False)
 def bench(session: nox.Session) -> None:
-    """Benchmark pipeline and index vs faiss/hnswlib; writes docs/bench/ (-- --sizes N...)."""
+    """Benchmark pipeline and index vs faiss/hnswlib; writes docs/bench/ (-- --sizes N...).
+    `-- serve [--sizes N...]` measures the served model under load instead."""
     install(session, "bench")
-    session.run("python", "-m", "scripts.bench", *session.posargs)
+    if session.posargs[:1] == ["serve"]:
+        path = os.pathsep.join([str(session.bin), os.environ.get("PATH", "")])
+        session.run("python", "-m", "scripts.bench.serve", *session.posargs[1:], env={"PATH": path})
+    else:
+        session.run("python", "-m", "scripts.bench", *session.posargs)
 
 
 @nox.session(python=PYTHON, default=False)

@@ -6,8 +6,6 @@ Retrieval's query columns are all optional: a request carries the one it asks wi
 
 from __future__ import annotations
 
-from typing import Any
-
 from mlflow.models.signature import ModelSignature
 from mlflow.types.schema import Array, ColSpec, DataType, ParamSchema, ParamSpec, Schema
 
@@ -39,7 +37,9 @@ def signature(spec: Spec) -> ModelSignature:
     else:
         columns = [ColSpec(dtypes[c], c) for c in data.columns if c != data.target]
     params = ParamSchema(
-        [ParamSpec("k", DataType.long, DEFAULT_K), ParamSpec("exclude_seen", DataType.boolean, True)]
+        [
+            ParamSpec("k", DataType.long, DEFAULT_K),
+            ParamSpec("exclude_seen", DataType.boolean, True),
+        ]
     )
     return ModelSignature(inputs=Schema(columns), params=params)  # type: ignore[arg-type]
-

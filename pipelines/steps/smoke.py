@@ -47,9 +47,7 @@ def smoke(state: ModelState, args: argparse.Namespace) -> int:
     problems = answer_problems(python_model.server, sample, answer, SMOKE_K)
     if problems:
         raise GateFailed(f"models:/{name}@{alias} answered wrongly: {'; '.join(problems[:3])}")
-    log.info(
-        "%s@%s answered %d rows for %d queries", name, alias, len(answer), len(sample)
-    )
+    log.info("%s@%s answered %d rows for %d queries", name, alias, len(answer), len(sample))
     return 0
 
 

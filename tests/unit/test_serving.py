@@ -53,7 +53,7 @@ def cancer(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
 def test_serving_module_imports_nothing_of_training() -> None:
     code = (
         "import sys, pipelines.serving\n"
-        f"print(','.join(m for m in {TRAINING + ('mlflow', 'tqdm')!r} if m in sys.modules))\n"
+        f"print(','.join(m for m in {(*TRAINING, 'mlflow', 'tqdm')!r} if m in sys.modules))\n"
     )
     out = subprocess.run(
         [sys.executable, "-c", code], capture_output=True, text=True, check=True, cwd=ROOT
@@ -164,7 +164,9 @@ def test_tabular_answer_is_the_evaluated_prediction(cancer: dict[str, Any]) -> N
     assert first["prediction"].tolist() == predicted.tolist()
     assert np.allclose(first["probability"], proba.max(axis=1))
     assert set(answer["label"]) <= set(np.unique(labels))
-    neighbours, _ = search_index(server.index, cancer["task"].queries(bundle, cancer["frame"], cancer["split"]), 3)
+    neighbours, _ = search_index(
+        server.index, cancer["task"].queries(bundle, cancer["frame"], cancer["split"]), 3
+    )
     assert answer["neighbour"].tolist() == neighbours.ravel().tolist()
 
 
