@@ -386,6 +386,16 @@ def _as_list(value: Any, column: str, row: int) -> list[Any]:
     raise ValueError(f"row {row}: {column!r} must be a list, got {type(value).__name__}")
 
 
+def __getattr__(name: str) -> Any:
+    """`NeighboursModel`, for models logged before the payload format (their entry point
+    imports it from here); imported on demand, so serving itself stays free of training."""
+    if name == "NeighboursModel":
+        from pipelines.serving_legacy import NeighboursModel
+
+        return NeighboursModel
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
 def _json_default(value: Any) -> Any:
     if isinstance(value, np.generic):
         return value.item()
