@@ -89,7 +89,7 @@ def top_unseen(
     for depth in np.unique(depths):
         rows = np.flatnonzero(depths == depth)
         found, dist = search(np.ascontiguousarray(queries[rows]), int(depth))
-        for row, cand, cand_dist in zip(rows, found, dist, strict=True):
+        for row, cand, cand_dist in zip(rows.tolist(), found, dist, strict=True):
             keep = cand >= 0
             if len(seen[row]):
                 keep &= ~np.isin(cand, seen[row])
@@ -257,15 +257,15 @@ class RetrievalServer(Server):
 
     def _histories(self, frame: pd.DataFrame) -> tuple[list[np.ndarray], list[np.ndarray]]:
         """Item positions and weights of each anonymous history; unknown items dropped."""
-        weighted = self.weight is not None and self.weight in frame.columns
+        weight = self.weight if self.weight in frame.columns else None
         cols, values = [], []
         for row, history in enumerate(frame[HISTORY].to_list()):
             ids = np.asarray(_as_list(history, HISTORY, row))
-            if weighted:
-                weights = np.asarray(_as_list(frame[self.weight].iat[row], self.weight, row))
+            if weight is not None:
+                weights = np.asarray(_as_list(frame[weight].iat[row], weight, row))
                 if len(weights) != len(ids):
                     raise ValueError(
-                        f"row {row}: {self.weight!r} has {len(weights)} values, "
+                        f"row {row}: {weight!r} has {len(weights)} values, "
                         f"{HISTORY!r} has {len(ids)}"
                     )
             else:

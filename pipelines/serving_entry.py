@@ -62,7 +62,7 @@ class NeighboursModel(PythonModel):
 
     def sample_input(self) -> pd.DataFrame:
         """A small valid query (known users, or feature rows)."""
-        return self.server.sample_input()  # type: ignore[no-any-return]
+        return self.server.sample_input()
 
     def predict(
         self, context: Any, model_input: pd.DataFrame, params: dict[str, Any] | None = None
@@ -72,7 +72,7 @@ class NeighboursModel(PythonModel):
         if not isinstance(model_input, pd.DataFrame):
             model_input = pd.DataFrame(model_input)
         try:
-            return self.server.predict(model_input, params)  # type: ignore[no-any-return]
+            return self.server.predict(model_input, params)
         except ValueError as exc:
             raise MlflowException(str(exc), error_code=INVALID_PARAMETER_VALUE) from exc
 
