@@ -199,6 +199,12 @@ class RetrievalServer(Server):
         self.indptr: np.ndarray = bundle.extras["history.indptr"]
         self.indices: np.ndarray = bundle.extras["history.indices"]
         self.weights: np.ndarray = bundle.extras["history.data"]
+        # TruncatedSVD's transform is `X @ components_.T`; scipy copies that transposed view
+        # on every call (O(items)), so keep a C-ordered copy: the same product, bit for bit.
+        estimator = bundle.estimator
+        self.projection: np.ndarray | None = None
+        if type(estimator).__name__ == "TruncatedSVD" and hasattr(estimator, "components_"):
+            self.projection = np.ascontiguousarray(estimator.components_.T)
 
     def query_columns(self) -> list[str]:
         """The input columns, one of which a request carries."""
@@ -294,6 +300,8 @@ class RetrievalServer(Server):
         )
         matrix.sum_duplicates()
         matrix.sort_indices()
+        if self.projection is not None:
+            return np.ascontiguousarray(matrix @ self.projection, dtype=np.float32)
         return np.ascontiguousarray(self.bundle.estimator.transform(matrix), dtype=np.float32)
 
     @staticmethod
