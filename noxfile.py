@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import nox
@@ -61,9 +62,14 @@ def lint(session: nox.Session) -> None:
 
 @nox.session(python=PYTHON, default=False)
 def bench(session: nox.Session) -> None:
-    """Benchmark pipeline and index vs faiss/hnswlib; writes docs/bench/ (-- --sizes N...)."""
+    """Benchmark pipeline and index vs faiss/hnswlib; writes docs/bench/ (-- --sizes N...).
+    `-- serve [--sizes N...]` measures the served model under load instead."""
     install(session, "bench")
-    session.run("python", "-m", "scripts.bench", *session.posargs)
+    if session.posargs[:1] == ["serve"]:
+        path = os.pathsep.join([str(session.bin), os.environ.get("PATH", "")])
+        session.run("python", "-m", "scripts.bench.serve", *session.posargs[1:], env={"PATH": path})
+    else:
+        session.run("python", "-m", "scripts.bench", *session.posargs)
 
 
 @nox.session(python=PYTHON, default=False)
@@ -82,6 +88,32 @@ def pipeline(session: nox.Session) -> None:
     if not specs:
         session.skip("no specs in model_specs/ (start one with `nox -s new-spec`)")
     session.run("python", "-m", "pipelines", "run", "--promote", "champion", *specs)
+
+
+@nox.session(python=PYTHON, default=False)
+def serve(session: nox.Session) -> None:
+    """Serve a registered model over HTTP: -- NAME[@ALIAS] [--port 5000 --host 127.0.0.1 ...]."""
+    if not session.posargs or session.posargs[0].startswith("-"):
+        session.error("usage: nox -s serve -- NAME[@ALIAS] [mlflow models serve options]")
+    install(session)
+    target, *options = session.posargs
+    name, _, alias = target.partition("@")
+    # `mlflow models serve` execs uvicorn by name: this venv's bin must come first on PATH.
+    path = os.pathsep.join([str(session.bin), os.environ.get("PATH", "")])
+    uri = os.environ.get("MLFLOW_TRACKING_URI") or f"sqlite:///{ROOT / '.mlflow' / 'mlflow.db'}"
+    if "--host" not in options and "-h" not in options:
+        options = ["--host", "127.0.0.1", *options]
+    session.run(
+        "mlflow",
+        "models",
+        "serve",
+        "-m",
+        f"models:/{name}@{alias or 'champion'}",
+        "--env-manager",
+        "local",
+        *options,
+        env={"PATH": path, "MLFLOW_TRACKING_URI": uri},
+    )
 
 
 @nox.session(python=PYTHON, default=False)

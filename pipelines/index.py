@@ -18,6 +18,8 @@ from typing import Any
 import numpy as np
 from tqdm import tqdm
 
+from pipelines.serving import search_index as search_index  # shared with serving
+
 log = logging.getLogger(__name__)
 
 _BATCH_FLOATS = 1 << 25  # scores matrix budget per batch (~128 MB of float32)
@@ -90,27 +92,6 @@ def restore_index(path: Path, view: bool = False) -> Any:
     if index is None:
         raise ValueError(f"{path} is not a usearch index")
     return index
-
-
-def search_index(index: Any, queries: np.ndarray, count: int) -> tuple[np.ndarray, np.ndarray]:
-    """Batch search returning (keys, distances) as 2-D arrays; missing hits have key -1."""
-    count = min(count, len(index))
-    if count == 0 or len(queries) == 0:
-        return np.empty((len(queries), 0), np.int64), np.empty((len(queries), 0), np.float32)
-    matches = index.search(queries, count)
-    if not hasattr(matches, "counts"):  # usearch answers a one-row batch with plain Matches
-        keys = np.full((1, count), -1, dtype=np.int64)
-        distances = np.zeros((1, count), dtype=np.float32)
-        found = len(matches.keys)
-        keys[0, :found] = matches.keys
-        distances[0, :found] = matches.distances
-        return keys, distances
-    keys = np.asarray(matches.keys, dtype=np.int64).reshape(len(queries), -1)
-    distances = np.asarray(matches.distances, dtype=np.float32).reshape(len(queries), -1)
-    counts = np.asarray(matches.counts).reshape(-1)
-    mask = np.arange(keys.shape[1])[None, :] >= counts[:, None]
-    keys[mask] = -1
-    return keys, distances
 
 
 def prepare(metric: str, vectors: np.ndarray) -> np.ndarray:

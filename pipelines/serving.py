@@ -1,127 +1,410 @@
-"""The logged model: estimator and usearch index in one pyfunc that answers top-k queries.
+"""Serving: answer the queries `evaluate` scores, from a payload written at publish time.
 
-One alias therefore moves model and index together. Input:
-- retrieval: a column `item_id` → the most similar items;
-- classification / regression: feature columns → the most similar training cases.
-Output: one row per (query, rank) with the neighbour's key, distance and, for tabular
-tasks, its label.
+This module is what the logged model ships (MLflow `code_paths`), so it imports numpy and
+pandas only; scipy, usearch and the estimator's own library are imported when a model is
+loaded. Nothing of training (spec, data, pydantic, yaml, jinja2) is needed to serve.
+
+Queries, one kind per request (columns named as in the spec):
+- retrieval, a known user: column `<user>` → top-k items, the user's training history
+  excluded (param `exclude_seen`, default true): the list `evaluate` scores;
+- retrieval, an anonymous history: column `history` (a list of `<item>` values, with an
+  optional list `<weight>` of the same length) → top-k, folded as a user's history is;
+- retrieval, similar items: column `<item>` → the k nearest other items;
+- classification / regression: the feature columns → prediction, its probability (when
+  the estimator has `predict_proba`), and the k most similar training cases.
+Answer: one row per (query, rank): `query` (the input row), the query's key column when it
+has one, `rank` (1..k), `neighbour` (the item, or the training row's position), `distance`
+(usearch's, smaller is closer) and, for tabular tasks, `prediction`, `probability`, `label`.
 """
 
 from __future__ import annotations
 
 import json
+import logging
+import pickle
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pandas as pd
-from mlflow.pyfunc import PythonModel
 
-from pipelines.index import restore_index, search_index
-from pipelines.state import load_bundle
-from pipelines.tasks.base import Bundle
+log = logging.getLogger(__name__)
 
 DEFAULT_K = 10
+MAX_K = 1000
+HISTORY = "history"
+FORMAT = 1
+_META = "serving.json"
+_ESTIMATOR = "estimator.pkl"
+_OBJECTS = "objects.pkl"
+
+# A searcher answers (queries, count) -> (keys, distances), like a usearch index does.
+Searcher = Callable[[np.ndarray, int], tuple[np.ndarray, np.ndarray]]
 
 
-class NeighboursModel(PythonModel):
-    """A fitted bundle plus its usearch index."""
+@dataclass
+class ServedBundle:
+    """What a loaded model holds; the attributes `evaluate` reads of a champion."""
 
-    bundle: Bundle
-    index: Any
-    meta: dict[str, Any]
+    task: str
+    estimator: Any
+    index_metric: str
+    extras: dict[str, Any] = field(default_factory=dict)
 
-    def load_context(self, context: Any) -> None:
-        """Load the bundle, metadata and index from the model's artifacts."""
-        self.load_files(
-            Path(context.artifacts["bundle"]),
-            Path(context.artifacts["index"]),
-            Path(context.artifacts["meta"]),
-        )
 
-    def load_files(self, bundle: Path, index: Path, meta: Path) -> None:
-        """Load from plain paths (also used by evaluation to score a champion)."""
-        self.bundle = load_bundle(bundle)
-        self.index = restore_index(index)
-        self.meta = json.loads(meta.read_text(encoding="utf-8"))
+def search_index(index: Any, queries: np.ndarray, count: int) -> tuple[np.ndarray, np.ndarray]:
+    """Batch search returning (keys, distances) as 2-D arrays; missing hits have key -1."""
+    count = min(count, len(index))
+    if count == 0 or len(queries) == 0:
+        return np.empty((len(queries), 0), np.int64), np.empty((len(queries), 0), np.float32)
+    matches = index.search(queries, count)
+    if not hasattr(matches, "counts"):  # usearch answers a one-row batch with plain Matches
+        keys = np.full((1, count), -1, dtype=np.int64)
+        distances = np.zeros((1, count), dtype=np.float32)
+        found = len(matches.keys)
+        keys[0, :found] = matches.keys
+        distances[0, :found] = matches.distances
+        return keys, distances
+    keys = np.asarray(matches.keys, dtype=np.int64).reshape(len(queries), -1)
+    distances = np.asarray(matches.distances, dtype=np.float32).reshape(len(queries), -1)
+    counts = np.asarray(matches.counts).reshape(-1)
+    mask = np.arange(keys.shape[1])[None, :] >= counts[:, None]
+    keys[mask] = -1
+    return keys, distances
+
+
+def top_unseen(
+    search: Searcher, queries: np.ndarray, seen: Sequence[np.ndarray], k: int, n_items: int
+) -> tuple[np.ndarray, np.ndarray]:
+    """The first k results per query that are not in its `seen` positions (-1 pads).
+
+    Each query is searched `k + len(seen)` deep, so a query's answer does not depend on
+    the other queries of its batch: `evaluate` and serving get the same list.
+    """
+    keys = np.full((len(queries), k), -1, dtype=np.int64)
+    distances = np.zeros((len(queries), k), dtype=np.float32)
+    depths = np.minimum(n_items, k + np.fromiter((len(s) for s in seen), np.int64, len(seen)))
+    for depth in np.unique(depths):
+        rows = np.flatnonzero(depths == depth)
+        found, dist = search(np.ascontiguousarray(queries[rows]), int(depth))
+        for row, cand, cand_dist in zip(rows.tolist(), found, dist, strict=True):
+            keep = cand >= 0
+            if len(seen[row]):
+                keep &= ~np.isin(cand, seen[row])
+            fresh = np.flatnonzero(keep)[:k]
+            keys[row, : len(fresh)] = cand[fresh]
+            distances[row, : len(fresh)] = cand_dist[fresh]
+    return keys, distances
+
+
+# -- the payload: written at publish time, read by the served model -----------------------
+
+
+def write_payload(
+    folder: Path,
+    task: str,
+    estimator: Any,
+    index_metric: str,
+    extras: dict[str, Any],
+    sample_rows: list[dict[str, Any]] | None = None,
+) -> None:
+    """Write what serving needs: numeric arrays as .npy (memory-mapped when served),
+    the estimator and any other objects pickled, the rest as JSON."""
+    folder.mkdir(parents=True, exist_ok=True)
+    arrays: list[str] = []
+    plain: dict[str, Any] = {}
+    objects: dict[str, Any] = {}
+    for key, value in extras.items():
+        if hasattr(value, "indptr"):  # a scipy CSR matrix: its three arrays and shape
+            for part in ("indptr", "indices", "data"):
+                np.save(folder / f"{key}.{part}.npy", np.ascontiguousarray(getattr(value, part)))
+                arrays.append(f"{key}.{part}")
+            plain[f"{key}.shape"] = list(value.shape)
+        elif isinstance(value, np.ndarray) and value.dtype != object:
+            np.save(folder / f"{key}.npy", np.ascontiguousarray(value))
+            arrays.append(key)
+        elif isinstance(value, str | int | float | bool | dict | list) or value is None:
+            plain[key] = value
+        else:
+            objects[key] = value
+    with (folder / _ESTIMATOR).open("wb") as handle:
+        pickle.dump(estimator, handle, protocol=pickle.HIGHEST_PROTOCOL)
+    with (folder / _OBJECTS).open("wb") as handle:
+        pickle.dump(objects, handle, protocol=pickle.HIGHEST_PROTOCOL)
+    meta = {
+        "format": FORMAT,
+        "task": task,
+        "index_metric": index_metric,
+        "arrays": arrays,
+        "plain": plain,
+        "sample_rows": sample_rows,
+    }
+    (folder / _META).write_text(json.dumps(meta, indent=1, default=_json_default), "utf-8")
+
+
+def load(folder: Path, index_path: Path) -> Server:
+    """A server for the payload in `folder` and the usearch index at `index_path`."""
+    meta = json.loads((folder / _META).read_text(encoding="utf-8"))
+    if meta.get("format") != FORMAT:
+        raise ValueError(f"{folder}: serving payload format {meta.get('format')}, need {FORMAT}")
+    extras: dict[str, Any] = dict(meta["plain"])
+    for name in meta["arrays"]:
+        extras[name] = np.load(folder / f"{name}.npy", mmap_mode="r")
+    with (folder / _OBJECTS).open("rb") as handle:
+        extras.update(pickle.load(handle))
+    with (folder / _ESTIMATOR).open("rb") as handle:
+        estimator = pickle.load(handle)
+    from usearch.index import Index
+
+    index = Index.restore(str(index_path), view=True)  # memory-mapped: may exceed RAM
+    if index is None:
+        raise ValueError(f"{index_path} is not a usearch index")
+    bundle = ServedBundle(meta["task"], estimator, meta["index_metric"], extras)
+    if bundle.task == "retrieval":
+        return RetrievalServer(bundle, index, meta)
+    return TabularServer(bundle, index, meta)
+
+
+class Server:
+    """A loaded model: `predict` answers a query frame."""
+
+    def __init__(self, bundle: ServedBundle, index: Any, meta: dict[str, Any]) -> None:
+        self.bundle = bundle
+        self.index = index
+        self.meta = meta
+
+    def predict(self, frame: pd.DataFrame, params: dict[str, Any] | None = None) -> pd.DataFrame:
+        """Answer every row of `frame`."""
+        raise NotImplementedError
 
     def sample_input(self) -> pd.DataFrame:
-        """A small valid query, for smoke tests."""
-        extras = self.bundle.extras
-        if self.bundle.task == "retrieval":
-            return pd.DataFrame({"item_id": extras["item_ids"][:2]})
+        """A small valid query."""
+        raise NotImplementedError
+
+
+class RetrievalServer(Server):
+    """Recommendations for a known user or a history, and similar items."""
+
+    def __init__(self, bundle: ServedBundle, index: Any, meta: dict[str, Any]) -> None:
+        super().__init__(bundle, index, meta)
+        columns = bundle.extras["columns"]
+        self.user: str = columns["user"]
+        self.item: str = columns["item"]
+        self.weight: str | None = columns.get("weight")
+        self.items: np.ndarray = bundle.extras["item_ids"]
+        self.vectors: np.ndarray = bundle.extras["item_vectors"]
+        self.users: np.ndarray = bundle.extras["user_ids"]
+        self.indptr: np.ndarray = bundle.extras["history.indptr"]
+        self.indices: np.ndarray = bundle.extras["history.indices"]
+        self.weights: np.ndarray = bundle.extras["history.data"]
+        # TruncatedSVD's transform is `X @ components_.T`; scipy copies that transposed view
+        # on every call (O(items)), so keep a C-ordered copy: the same product, bit for bit.
+        estimator = bundle.estimator
+        self.projection: np.ndarray | None = None
+        if type(estimator).__name__ == "TruncatedSVD" and hasattr(estimator, "components_"):
+            self.projection = np.ascontiguousarray(estimator.components_.T)
+
+    def query_columns(self) -> list[str]:
+        """The input columns, one of which a request carries."""
+        return [self.user, HISTORY, self.item]
+
+    def sample_input(self) -> pd.DataFrame:
+        """Two known users."""
+        return pd.DataFrame({self.user: self.users[:2]})
+
+    def seen(self, user: Any) -> np.ndarray:
+        """The item ids in a known user's training history."""
+        row = self._positions(self.users, np.asarray([user]), self.user)[0]
+        return np.asarray(self.items[self.indices[self.indptr[row] : self.indptr[row + 1]]])
+
+    def predict(self, frame: pd.DataFrame, params: dict[str, Any] | None = None) -> pd.DataFrame:
+        """Top-k per row of the one query column present."""
+        k, exclude_seen = _params(params)
+        present = [c for c in self.query_columns() if c in frame.columns]
+        if len(present) != 1:
+            raise ValueError(
+                f"retrieval input needs exactly one of the columns {self.query_columns()} "
+                f"({self.user!r}: a known user, {HISTORY!r}: a list of {self.item!r} values, "
+                f"{self.item!r}: similar items); got {list(map(str, frame.columns))}"
+            )
+        column = present[0]
+        if column == self.item:
+            wanted = frame[column].to_numpy()
+            pos = self._positions(self.items, wanted, self.item)
+            queries = np.asarray(self.vectors[pos], dtype=np.float32)
+            seen: list[np.ndarray] = [pos[i : i + 1] for i in range(len(pos))]
+        else:
+            if column == self.user:
+                wanted = frame[column].to_numpy()
+                rows = self._positions(self.users, wanted, self.user)
+                starts, stops = self.indptr[rows], self.indptr[rows + 1]
+                cols = [np.asarray(self.indices[a:b]) for a, b in zip(starts, stops, strict=True)]
+                values = [np.asarray(self.weights[a:b]) for a, b in zip(starts, stops, strict=True)]
+            else:
+                wanted = np.asarray([None] * len(frame), dtype=object)
+                cols, values = self._histories(frame)
+            queries = self._fold(cols, values)
+            empty = np.empty(0, np.int64)
+            seen = cols if exclude_seen else [empty] * len(cols)
+        keys, distances = top_unseen(
+            lambda q, n: search_index(self.index, q, n), queries, seen, k, len(self.items)
+        )
+        out = _rows(keys, distances)
+        query = out["query"]
+        answer = {"query": query}
+        if column != HISTORY:
+            answer[column] = wanted[query]
+        answer["rank"] = out["rank"]
+        answer["neighbour"] = self.items[out["key"]]
+        answer["distance"] = out["distance"]
+        return pd.DataFrame(answer)
+
+    def _histories(self, frame: pd.DataFrame) -> tuple[list[np.ndarray], list[np.ndarray]]:
+        """Item positions and weights of each anonymous history; unknown items dropped."""
+        weight = self.weight if self.weight in frame.columns else None
+        cols, values = [], []
+        for row, history in enumerate(frame[HISTORY].to_list()):
+            ids = np.asarray(_as_list(history, HISTORY, row))
+            if weight is not None:
+                weights = np.asarray(_as_list(frame[weight].iat[row], weight, row))
+                if len(weights) != len(ids):
+                    raise ValueError(
+                        f"row {row}: {weight!r} has {len(weights)} values, "
+                        f"{HISTORY!r} has {len(ids)}"
+                    )
+            else:
+                weights = np.ones(len(ids))
+            pos = np.clip(np.searchsorted(self.items, ids), 0, len(self.items) - 1)
+            known = self.items[pos] == ids if len(ids) else np.zeros(0, bool)
+            if not known.any():
+                raise ValueError(f"row {row}: no known {self.item!r} in {HISTORY!r}")
+            cols.append(pos[known])
+            values.append(weights[known].astype(np.float32))
+        return cols, values
+
+    def _fold(self, cols: list[np.ndarray], values: list[np.ndarray]) -> np.ndarray:
+        """Query vectors of histories: the estimator's `transform` of their item rows, as
+        training built them (float32 weights, duplicates summed, indices sorted)."""
+        from scipy import sparse
+
+        lengths = [len(c) for c in cols]
+        matrix = sparse.csr_matrix(
+            (
+                np.concatenate(values).astype(np.float32) if cols else np.empty(0, np.float32),
+                (np.repeat(np.arange(len(cols)), lengths), np.concatenate(cols) if cols else []),
+            ),
+            shape=(len(cols), len(self.items)),
+            dtype=np.float32,
+        )
+        matrix.sum_duplicates()
+        matrix.sort_indices()
+        if self.projection is not None:
+            return np.ascontiguousarray(matrix @ self.projection, dtype=np.float32)
+        return np.ascontiguousarray(self.bundle.estimator.transform(matrix), dtype=np.float32)
+
+    @staticmethod
+    def _positions(known: np.ndarray, wanted: np.ndarray, column: str) -> np.ndarray:
+        """Positions of `wanted` in the sorted `known`; unknown values are an error."""
+        if len(known) == 0:
+            raise ValueError(f"the model knows no {column!r} values")
+        pos = np.clip(np.searchsorted(known, wanted), 0, len(known) - 1)
+        missing = np.asarray(known[pos] != wanted)
+        if missing.any():
+            raise ValueError(f"unknown {column!r}: {wanted[missing][:5].tolist()}")
+        return pos
+
+
+class TabularServer(Server):
+    """Prediction, its probability, and similar training cases."""
+
+    def __init__(self, bundle: ServedBundle, index: Any, meta: dict[str, Any]) -> None:
+        super().__init__(bundle, index, meta)
+        self.features: list[str] = list(bundle.extras["features"])
+        self.rows: np.ndarray = bundle.extras["train_rows"]
+        self.labels: np.ndarray = np.asarray(bundle.extras["train_labels"])
+
+    def sample_input(self) -> pd.DataFrame:
+        """The training sample rows, else one row of zeros."""
         sample = self.meta.get("sample_rows")
         if sample:
-            return pd.DataFrame(sample)
-        return pd.DataFrame(np.zeros((1, len(extras["features"]))), columns=extras["features"])
+            return pd.DataFrame(sample)[self.features]
+        return pd.DataFrame(np.zeros((1, len(self.features))), columns=self.features)
 
-    def predict(
-        self, context: Any, model_input: pd.DataFrame, params: dict[str, Any] | None = None
-    ) -> pd.DataFrame:
-        """Top-k neighbours per input row."""
-        k = int((params or {}).get("k", DEFAULT_K))
-        if not isinstance(model_input, pd.DataFrame):
-            model_input = pd.DataFrame(model_input)
-        if self.bundle.task == "retrieval":
-            return self._similar_items(model_input, k)
-        return self._similar_cases(model_input, k)
-
-    def _similar_items(self, frame: pd.DataFrame, k: int) -> pd.DataFrame:
-        if "item_id" not in frame.columns:
-            raise ValueError("retrieval input needs an `item_id` column")
-        items = self.bundle.extras["item_ids"]
-        vectors = self.bundle.extras["item_vectors"]
-        wanted = frame["item_id"].to_numpy()
-        pos = np.clip(np.searchsorted(items, wanted), 0, len(items) - 1)
-        known = items[pos] == wanted
-        if not known.all():
-            raise ValueError(f"unknown item_id(s): {wanted[~known][:5].tolist()}")
-        keys, distances = search_index(self.index, vectors[pos], k + 1)
-        rows = []
-        for query, (key_row, dist_row, own) in enumerate(zip(keys, distances, pos, strict=True)):
-            kept = [
-                (key, d)
-                for key, d in zip(key_row, dist_row, strict=True)
-                if key >= 0 and key != own
-            ]
-            for rank, (key, distance) in enumerate(kept[:k], start=1):
-                rows.append((query, int(wanted[query]), rank, int(items[key]), float(distance)))
-        return pd.DataFrame(rows, columns=["query", "item_id", "rank", "neighbour", "distance"])
-
-    def _similar_cases(self, frame: pd.DataFrame, k: int) -> pd.DataFrame:
-        extras = self.bundle.extras
-        missing = [c for c in extras["features"] if c not in frame.columns]
+    def predict(self, frame: pd.DataFrame, params: dict[str, Any] | None = None) -> pd.DataFrame:
+        """Prediction and top-k similar cases per row."""
+        k, _ = _params(params)
+        missing = [c for c in self.features if c not in frame.columns]
         if missing:
-            raise ValueError(f"missing feature columns: {', '.join(missing[:5])}")
-        features = frame[extras["features"]].to_numpy(dtype=np.float64)
+            raise ValueError(
+                f"missing feature column(s) {missing}; the model expects {self.features}"
+            )
+        features = frame[self.features].to_numpy(dtype=np.float64)
         model = self.bundle.estimator
+        predictions = np.asarray(model.predict(features))
+        probability = None
+        if hasattr(model, "predict_proba"):
+            proba = np.asarray(model.predict_proba(features))
+            column = np.searchsorted(np.asarray(model.classes_), predictions)
+            probability = proba[np.arange(len(proba)), column]
         vectors = model[:-1].transform(features) if len(model.steps) > 1 else features
         keys, distances = search_index(
             self.index, np.ascontiguousarray(vectors, dtype=np.float32), k
         )
-        labels = dict(
-            zip(extras["train_rows"].tolist(), extras["train_labels"].tolist(), strict=True)
-        )
-        predictions = model.predict(features)
-        rows = []
-        for query, (key_row, dist_row) in enumerate(zip(keys, distances, strict=True)):
-            for rank, (key, distance) in enumerate(zip(key_row, dist_row, strict=True), start=1):
-                if key < 0:
-                    continue
-                rows.append(
-                    (
-                        query,
-                        _plain(predictions[query]),
-                        rank,
-                        int(key),
-                        float(distance),
-                        labels.get(int(key)),
-                    )
-                )
-        return pd.DataFrame(
-            rows, columns=["query", "prediction", "rank", "neighbour", "distance", "label"]
-        )
+        out = _rows(keys, distances)
+        query = out["query"]
+        answer: dict[str, Any] = {"query": query, "prediction": predictions[query]}
+        if probability is not None:
+            answer["probability"] = probability[query]
+        answer["rank"] = out["rank"]
+        answer["neighbour"] = out["key"]
+        answer["distance"] = out["distance"]
+        pos = np.clip(np.searchsorted(self.rows, out["key"]), 0, max(len(self.rows) - 1, 0))
+        answer["label"] = self.labels[pos] if len(self.rows) else []
+        return pd.DataFrame(answer)
 
 
-def _plain(value: Any) -> Any:
-    return value.item() if isinstance(value, np.generic) else value
+def _params(params: dict[str, Any] | None) -> tuple[int, bool]:
+    """`k` (1..MAX_K) and `exclude_seen` from the request's params."""
+    params = params or {}
+    k = params.get("k", DEFAULT_K)
+    if isinstance(k, bool) or not isinstance(k, int | np.integer) or not 1 <= k <= MAX_K:
+        raise ValueError(f"param 'k' must be an integer from 1 to {MAX_K}, got {k!r}")
+    exclude = params.get("exclude_seen", True)
+    if not isinstance(exclude, bool | np.bool_):
+        raise ValueError(f"param 'exclude_seen' must be true or false, got {exclude!r}")
+    return int(k), bool(exclude)
+
+
+def _rows(keys: np.ndarray, distances: np.ndarray) -> dict[str, np.ndarray]:
+    """(query, rank, key, distance) of every found result, row-major."""
+    query, rank = np.nonzero(keys >= 0)
+    return {
+        "query": query,
+        "rank": rank + 1,
+        "key": keys[query, rank],
+        "distance": distances[query, rank],
+    }
+
+
+def _as_list(value: Any, column: str, row: int) -> list[Any]:
+    if isinstance(value, list | tuple | np.ndarray):
+        return list(value)
+    raise ValueError(f"row {row}: {column!r} must be a list, got {type(value).__name__}")
+
+
+def __getattr__(name: str) -> Any:
+    """`NeighboursModel`, for models logged before the payload format (their entry point
+    imports it from here); imported on demand, so serving itself stays free of training."""
+    if name == "NeighboursModel":
+        from pipelines.serving_legacy import NeighboursModel
+
+        return NeighboursModel
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
+def _json_default(value: Any) -> Any:
+    if isinstance(value, np.generic):
+        return value.item()
+    raise TypeError(f"not JSON-serialisable: {type(value).__name__}")

@@ -32,24 +32,13 @@ from pipelines.registry import (
     PublishedRun,
 )
 from pipelines.rundir import DATA_REPORT, EVALUATION, INDEX_FILE, INDEX_REPORT, PUBLISH
-from pipelines.state import BUNDLE_FILE, META_FILE, ModelState
+from pipelines.state import ModelState
 from pipelines.steps.check_data import PROFILE_ARTIFACT
 from pipelines.steps.common import add_step_parser
 
 log = logging.getLogger("pipelines")
 
-REQUIREMENTS = (
-    "mlflow",
-    "usearch",
-    "scikit-learn",
-    "numpy",
-    "pandas",
-    "scipy",
-    "pydantic",
-    "pyyaml",
-    "jinja2",
-    "tqdm",
-)
+REQUIREMENTS = ("mlflow", "usearch", "scikit-learn", "numpy", "pandas", "scipy")
 
 
 def publish(state: ModelState, args: argparse.Namespace | None = None) -> int:
@@ -171,30 +160,41 @@ def _log_run(
 
 
 def _log_model(state: ModelState, mlflow: Any) -> Any:
-    from mlflow.models.signature import ModelSignature
-    from mlflow.types.schema import ParamSchema, ParamSpec
+    """Log the pyfunc: the serving module alone as code, the serving payload and the index as
+    artifacts, the spec-named signature (with params `k`, `exclude_seen`) and an example."""
+    import tempfile
 
-    from pipelines.serving import DEFAULT_K
+    from pipelines import serving
+    from pipelines.signature import signature
 
     package_dir = Path(pipelines.__file__).parent
-    # Declaring `k` lets `mlflow models serve` pass it through from /invocations requests.
-    signature = ModelSignature(params=ParamSchema([ParamSpec("k", "long", DEFAULT_K)]))
-    return mlflow.pyfunc.log_model(
-        name="model",
-        python_model=str(package_dir / "serving_entry.py"),
-        artifacts={
-            "bundle": str(state.run.file(BUNDLE_FILE)),
-            "index": str(state.run.file(INDEX_FILE)),
-            "meta": str(state.run.file(META_FILE)),
-        },
-        code_paths=[str(package_dir)],
-        pip_requirements=requirements(),
-        signature=signature,
-    )
+    bundle = state.bundle()
+    index = state.run.file(INDEX_FILE)
+    with tempfile.TemporaryDirectory(prefix="serving-") as tmp:
+        payload = Path(tmp) / "serving"
+        serving.write_payload(
+            payload,
+            bundle.task,
+            bundle.estimator,
+            bundle.index_metric,
+            bundle.extras,
+            sample_rows=state.meta().get("sample_rows"),
+        )
+        example = serving.load(payload, index).sample_input()
+        return mlflow.pyfunc.log_model(
+            name="model",
+            python_model=str(package_dir / "serving_entry.py"),
+            artifacts={"serving": str(payload), "index": str(index)},
+            code_paths=[str(package_dir / "serving.py")],
+            pip_requirements=requirements(),
+            signature=signature(state.spec),
+            input_example=example,
+        )
 
 
 def requirements() -> list[str]:
-    """Pinned requirements of the logged model, declared (no slow inference)."""
+    """Pinned requirements of the served model, declared (no slow inference): what
+    `pipelines/serving.py`, its entry point and the pickled estimator import."""
     pins = []
     for name in REQUIREMENTS:
         try:

@@ -1,10 +1,17 @@
-"""`smoke`: load `models:/<name>@<alias>` as users will and answer a real query."""
+"""`smoke`: load `models:/<name>@<alias>` as users will and answer a real query.
+
+Retrieval: known users' recommendations must have k rows each, ranked 1..k, and hold none of
+the user's training items. Tabular: each feature row gets a prediction and k similar cases.
+"""
 
 from __future__ import annotations
 
 import argparse
 import logging
 from typing import Any
+
+import numpy as np
+import pandas as pd
 
 from pipelines.errors import BadInput, GateFailed
 from pipelines.registry import CHAMPION, STAGING
@@ -13,9 +20,12 @@ from pipelines.steps.common import add_step_parser
 
 log = logging.getLogger("pipelines")
 
+SMOKE_K = 5
+COLUMNS = ("query", "rank", "neighbour", "distance")
+
 
 def smoke(state: ModelState, args: argparse.Namespace) -> int:
-    """Query the aliased model with its own sample input; exit 1 if it does not answer."""
+    """Query the aliased model with its own sample input; exit 1 if the answer is wrong."""
     name, alias = state.spec.name, args.alias
     registry = state.registry()
     if registry.version_by_alias(name, alias) is None:
@@ -24,15 +34,35 @@ def smoke(state: ModelState, args: argparse.Namespace) -> int:
     python_model = model.unwrap_python_model()
     sample = python_model.sample_input()
     try:
-        answer = model.predict(sample, params={"k": 5})
+        answer = model.predict(sample, params={"k": SMOKE_K})
     except Exception as exc:
         raise GateFailed(f"models:/{name}@{alias} failed to answer: {exc}") from exc
-    if len(answer) == 0 or "neighbour" not in answer.columns:
-        raise GateFailed(f"models:/{name}@{alias} answered no neighbours")
-    log.info(
-        "%s@%s answered %d neighbour rows for %d queries", name, alias, len(answer), len(sample)
-    )
+    problems = answer_problems(python_model.server, sample, answer, SMOKE_K)
+    if problems:
+        raise GateFailed(f"models:/{name}@{alias} answered wrongly: {'; '.join(problems[:3])}")
+    log.info("%s@%s answered %d rows for %d queries", name, alias, len(answer), len(sample))
     return 0
+
+
+def answer_problems(server: Any, sample: pd.DataFrame, answer: pd.DataFrame, k: int) -> list[str]:
+    """What is wrong with `answer` to `sample` (empty when it is right)."""
+    missing = [c for c in COLUMNS if c not in answer.columns]
+    if missing:
+        return [f"no column(s) {missing} in {list(answer.columns)}"]
+    problems = []
+    retrieval = server.bundle.task == "retrieval"
+    for query in range(len(sample)):
+        rows = answer[answer["query"] == query]
+        if rows["rank"].tolist() != list(range(1, k + 1)):
+            problems.append(f"query {query}: ranks {rows['rank'].tolist()}, expected 1..{k}")
+        if retrieval:
+            user = sample[server.user].iat[query]
+            seen = np.intersect1d(rows["neighbour"].to_numpy(), server.seen(user))
+            if len(seen):
+                problems.append(f"{server.user} {user}: seen item(s) {seen[:5].tolist()} returned")
+        elif "prediction" not in rows.columns or rows["prediction"].isna().any():
+            problems.append(f"query {query}: no prediction")
+    return problems
 
 
 def register(subparsers: Any) -> None:

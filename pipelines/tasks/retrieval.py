@@ -15,6 +15,7 @@ import pandas as pd
 from scipy import sparse
 
 from pipelines.index import exact_topk
+from pipelines.serving import top_unseen
 from pipelines.spec import LoadedSpec
 from pipelines.tasks.base import Bundle, Scores, Searcher, Split, Task
 
@@ -65,6 +66,9 @@ class RetrievalTask(Task):
                 "item_ids": items,
                 "item_vectors": np.ascontiguousarray(components.T, dtype=np.float32),
                 "columns": {"user": data.user, "item": data.item, "weight": data.weight},
+                # Serving folds a known user's training history exactly as `score` does.
+                "user_ids": users,
+                "history": matrix,
             },
         )
 
@@ -88,13 +92,11 @@ class RetrievalTask(Task):
     ) -> Scores:
         """Per-user NDCG/recall/precision@k through the index and exactly, and coverage."""
         k = TOP_K
-        users, queries, seen = self._holdout_queries(bundle, frame, split)
+        users, via_index, queries, seen = self.recommend(bundle, frame, split, searcher, k)
         relevant = self._relevant(bundle, frame, split, users)
         n_items = len(bundle.extras["item_ids"])
         max_seen = max((len(s) for s in seen), default=0)
         count = min(n_items, k + max_seen)
-        found, _ = searcher(queries, count)
-        via_index = _drop_seen(found, seen, k)
         exact_pos, _ = exact_topk(
             bundle.extras["item_vectors"], queries, count, bundle.index_metric
         )
@@ -109,6 +111,16 @@ class RetrievalTask(Task):
         metrics["catalog_coverage"] = float(len(recommended) / n_items) if n_items else 0.0
         metrics["holdout_users"] = float(len(users))
         return Scores(metrics=metrics, per_unit=per_unit, units=users)
+
+    def recommend(
+        self, bundle: Bundle, frame: pd.DataFrame, split: Split, searcher: Searcher, k: int
+    ) -> tuple[np.ndarray, np.ndarray, np.ndarray, list[np.ndarray]]:
+        """Holdout users and their top-k item positions through `searcher`, seen items
+        excluded, with the same function serving uses; also their queries and seen items."""
+        users, queries, seen = self._holdout_queries(bundle, frame, split)
+        n_items = len(bundle.extras["item_ids"])
+        found, _ = top_unseen(searcher, queries, seen, k, n_items)
+        return users, found, queries, seen
 
     def _holdout_queries(
         self, bundle: Bundle, frame: pd.DataFrame, split: Split

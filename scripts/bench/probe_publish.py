@@ -1,6 +1,6 @@
 """What publishing costs, measured in isolation (`python -m scripts.bench.probe_publish DIR`).
 
-Logs the pipeline's own pyfunc (models-from-code, code_paths=[pipelines]) from a finished
+Logs the pipeline's own pyfunc (models-from-code, code_paths=[serving.py]) from a finished
 run directory twice: with the declared requirements the pipeline uses, and with MLflow's
 requirement inference; then logs the run's params and metrics in one batch call each and
 one call per key. Prints seconds as JSON.
@@ -10,13 +10,15 @@ from __future__ import annotations
 
 import json
 import sys
+import tempfile
 import time
 from pathlib import Path
 
 import mlflow
 
 import pipelines
-from pipelines.state import BUNDLE_FILE, META_FILE
+from pipelines import serving
+from pipelines.state import BUNDLE_FILE, load_bundle
 from pipelines.steps.publish import requirements
 
 INDEX_FILE = "index.usearch"
@@ -26,11 +28,12 @@ def main() -> None:
     """Print {"declared": s, "inferred": s, "batch": s, "per_key": s}."""
     run_dir = Path(sys.argv[1])
     package = Path(pipelines.__file__).parent
-    artifacts = {
-        "bundle": str(run_dir / BUNDLE_FILE),
-        "index": str(run_dir / INDEX_FILE),
-        "meta": str(run_dir / META_FILE),
-    }
+    bundle = load_bundle(run_dir / BUNDLE_FILE)
+    payload = Path(tempfile.mkdtemp(prefix="probe-")) / "serving"
+    serving.write_payload(
+        payload, bundle.task, bundle.estimator, bundle.index_metric, bundle.extras
+    )
+    artifacts = {"serving": str(payload), "index": str(run_dir / INDEX_FILE)}
     mlflow.set_experiment("probe")
     out: dict[str, float] = {}
     params = {f"p{i}": str(i) for i in range(30)}
@@ -42,7 +45,7 @@ def main() -> None:
                 name=f"model-{label}",
                 python_model=str(package / "serving_entry.py"),
                 artifacts=artifacts,
-                code_paths=[str(package)],
+                code_paths=[str(package / "serving.py")],
                 pip_requirements=pins,
             )
             out[label] = round(time.perf_counter() - started, 3)

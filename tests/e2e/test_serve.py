@@ -1,0 +1,195 @@
+"""Served = evaluated: `mlflow models serve` on the champion answers what `evaluate` scored."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+
+from pipelines.cli import main
+from pipelines.index import restore_index, search_index
+from pipelines.rundir import INDEX_FILE
+from pipelines.spec import load_spec
+from pipelines.state import ModelState
+
+ROOT = Path(__file__).resolve().parents[2]
+BIN = Path(sys.executable).parent
+SAMPLE_USERS = 40
+
+pytestmark = pytest.mark.slow
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def _post(url: str, body: dict[str, Any]) -> tuple[int, dict[str, Any]]:
+    request = urllib.request.Request(
+        url, data=json.dumps(body).encode(), headers={"Content-Type": "application/json"}
+    )
+    try:
+        with urllib.request.urlopen(request, timeout=60) as response:
+            return response.status, json.loads(response.read())
+    except urllib.error.HTTPError as error:
+        return error.code, json.loads(error.read())
+
+
+class Served:
+    """`mlflow models serve` on loopback, stopped (its whole process group) on exit."""
+
+    def __init__(self, model_uri: str, log: Path) -> None:
+        self.url = f"http://127.0.0.1:{_free_port()}"
+        port = self.url.rsplit(":", 1)[1]
+        self.log = log
+        with log.open("wb") as out:
+            self.process = subprocess.Popen(
+                [
+                    str(BIN / "mlflow"),
+                    "models",
+                    "serve",
+                    "-m",
+                    model_uri,
+                    "--env-manager",
+                    "local",
+                    "--host",
+                    "127.0.0.1",
+                    "--port",
+                    port,
+                    "--workers",
+                    "1",
+                ],
+                env={**os.environ, "PATH": f"{BIN}{os.pathsep}{os.environ.get('PATH', '')}"},
+                stdout=out,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
+            )
+
+    def wait(self, seconds: float = 120) -> None:
+        deadline = time.monotonic() + seconds
+        while time.monotonic() < deadline:
+            if self.process.poll() is not None:
+                raise AssertionError(self.log.read_text(errors="replace")[-3000:])
+            try:
+                with urllib.request.urlopen(f"{self.url}/ping", timeout=2):
+                    return
+            except OSError:
+                time.sleep(0.5)
+        raise AssertionError(f"no answer on {self.url} within {seconds}s")
+
+    def invoke(self, body: dict[str, Any]) -> tuple[int, dict[str, Any]]:
+        return _post(f"{self.url}/invocations", body)
+
+    def stop(self) -> None:
+        if self.process.poll() is None:
+            os.killpg(self.process.pid, signal.SIGTERM)
+            try:
+                self.process.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                os.killpg(self.process.pid, signal.SIGKILL)
+                self.process.wait()
+
+
+@pytest.fixture
+def champions(mlflow_store: str, tmp_path: Path) -> Iterator[dict[str, Served]]:
+    """Both examples run to champion and served, each by its own server process."""
+    specs = [ROOT / "model_specs" / "item-recs.yaml", ROOT / "model_specs" / "breast-cancer.yaml"]
+    assert main(["run", *map(str, specs), "--promote", "champion"]) == 0
+    servers = {
+        name: Served(f"models:/{name}@champion", tmp_path / f"{name}.log")
+        for name in ("item-recs", "breast-cancer")
+    }
+    try:
+        for server in servers.values():
+            server.wait()
+        yield servers
+    finally:
+        for server in servers.values():
+            server.stop()
+
+
+def test_served_answers_equal_the_evaluated_ones_and_bad_requests_get_400(
+    champions: dict[str, Served],
+) -> None:
+    # Retrieval: holdout users' top-10, by the same path `evaluate` scores.
+    state = ModelState(load_spec(ROOT / "model_specs" / "item-recs.yaml"))
+    bundle, frame, split = state.bundle(), state.data().frame, state.split()
+    index = restore_index(state.run.require(INDEX_FILE))
+    users, lists, _, seen = state.task.recommend(
+        bundle, frame, split, lambda q, k: search_index(index, q, k), 10
+    )
+    rows = np.random.default_rng(0).choice(len(users), SAMPLE_USERS, replace=False)
+    status, answer = champions["item-recs"].invoke(
+        {"dataframe_split": {"columns": ["user_id"], "data": [[int(users[r])] for r in rows]}}
+    )
+    assert status == 200, answer
+    items = bundle.extras["item_ids"]
+    for query, row in enumerate(rows):
+        mine = [p for p in answer["predictions"] if p["query"] == query]
+        assert [p["rank"] for p in mine] == list(range(1, 11))
+        assert {p["user_id"] for p in mine} == {int(users[row])}
+        assert [p["neighbour"] for p in mine] == items[lists[row]].tolist()
+        assert not set(items[seen[row]].tolist()) & {p["neighbour"] for p in mine}
+
+    # The same user as an anonymous history, and similar items, through HTTP.
+    user = int(users[rows[0]])
+    train = frame.iloc[split.train]
+    history = train[train["user_id"] == user]
+    status, as_history = champions["item-recs"].invoke(
+        {
+            "dataframe_records": [
+                {"history": history["item_id"].tolist(), "rating": history["rating"].tolist()}
+            ],
+        }
+    )
+    assert status == 200, as_history
+    assert [p["neighbour"] for p in as_history["predictions"]] == items[lists[rows[0]]].tolist()
+    status, similar = champions["item-recs"].invoke(
+        {"dataframe_records": [{"item_id": int(items[0])}], "params": {"k": 4}}
+    )
+    assert status == 200, similar
+    assert [p["rank"] for p in similar["predictions"]] == [1, 2, 3, 4]
+    assert all(p["neighbour"] != int(items[0]) for p in similar["predictions"])
+
+    # Classification: every holdout row's prediction and probability.
+    state = ModelState(load_spec(ROOT / "model_specs" / "breast-cancer.yaml"))
+    bundle, frame, split = state.bundle(), state.data().frame, state.split()
+    features, _ = state.task.holdout(bundle, frame, split)
+    status, answer = champions["breast-cancer"].invoke(
+        {
+            "dataframe_split": {
+                "columns": bundle.extras["features"],
+                "data": features.tolist(),
+            },
+            "params": {"k": 2},
+        }
+    )
+    assert status == 200, answer
+    first = [p for p in answer["predictions"] if p["rank"] == 1]
+    assert [p["prediction"] for p in first] == bundle.estimator.predict(features).tolist()
+    expected = bundle.estimator.predict_proba(features).max(axis=1)
+    assert np.allclose([p["probability"] for p in first], expected, rtol=0, atol=1e-12)
+
+    # Bad requests: HTTP 400 with a message naming what is expected.
+    status, answer = champions["item-recs"].invoke({"dataframe_records": [{"userId": 1}]})
+    assert status == 400
+    assert "exactly one of the columns ['user_id', 'history', 'item_id']" in answer["message"]
+    status, answer = champions["item-recs"].invoke({"dataframe_records": [{"user_id": 10**9}]})
+    assert status == 400 and "unknown 'user_id': [1000000000]" in answer["message"]
+    status, answer = champions["item-recs"].invoke(
+        {"dataframe_records": [{"user_id": 1}], "params": {"k": 0}}
+    )
+    assert status == 400 and "param 'k' must be an integer" in answer["message"]
