@@ -12,7 +12,7 @@ import logging
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from pipelines.errors import InfraError, PipelineError, PromotionConflict
 from pipelines.registry.failures import already_exists, infra_failure, is_absent
@@ -27,6 +27,9 @@ from pipelines.registry.store import (
     quiet_mlflow,
     tracking_uri,
 )
+
+if TYPE_CHECKING:
+    from mlflow.pyfunc import PyFuncModel
 
 log = logging.getLogger(__name__)
 
@@ -50,6 +53,7 @@ class Registry:
         self._mlflow = mlflow
         self._client = MlflowClient(tracking_uri=self.uri, registry_uri=self.uri)
         self.prefix = experiment_prefix
+        self._experiments: dict[str, str] = {}
         self.activate()
 
     def activate(self) -> None:
@@ -81,7 +85,11 @@ class Registry:
     # -- experiments and published runs ---------------------------------------------------
     def experiment_id(self, model_name: str) -> str:
         """The model's experiment, created on first use; a deleted one is an error."""
-        name = f"{self.prefix}{model_name}"
+        if model_name not in self._experiments:
+            self._experiments[model_name] = self._experiment_id(f"{self.prefix}{model_name}")
+        return self._experiments[model_name]
+
+    def _experiment_id(self, name: str) -> str:
         found = self.call("experiment lookup", lambda: self._client.get_experiment_by_name(name))
         if found is not None:
             if found.lifecycle_stage != "active":
@@ -197,7 +205,7 @@ class Registry:
                 f"MLflow artifact {artifact} of run {run_id} at {self.server} is not JSON: {exc}"
             ) from exc
 
-    def load_model(self, model_uri: str) -> Any:
+    def load_model(self, model_uri: str) -> PyFuncModel:
         """A pyfunc model from the store (`models:/name@alias`, `models:/<id>`)."""
         return self.call(f"load of {model_uri}", lambda: self._mlflow.pyfunc.load_model(model_uri))
 

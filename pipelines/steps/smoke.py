@@ -37,6 +37,8 @@ def smoke(state: ModelState, args: argparse.Namespace) -> int:
         answer = model.predict(sample, params={"k": SMOKE_K})
     except Exception as exc:
         raise GateFailed(f"models:/{name}@{alias} failed to answer: {exc}") from exc
+    if not isinstance(answer, pd.DataFrame):
+        raise GateFailed(f"models:/{name}@{alias} answered a {type(answer).__name__}, not a table")
     problems = answer_problems(python_model.server, sample, answer, SMOKE_K)
     if problems:
         raise GateFailed(f"models:/{name}@{alias} answered wrongly: {'; '.join(problems[:3])}")
