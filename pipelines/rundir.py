@@ -2,6 +2,7 @@
 
 Layout (`.runs/<model>/`): data_report.json, model/ (estimator, split, vectors),
 index.usearch, index_report.json, evaluation.json, publish.json, report.md, manifest.json.
+The manifest binds each output to the content hash it was made for and its fingerprint.
 """
 
 from __future__ import annotations
@@ -9,6 +10,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import shutil
 import tempfile
 import time
 from collections.abc import Iterator
@@ -30,15 +32,27 @@ PROMOTE = "promote.json"
 REPORT_MD = "report.md"
 MANIFEST = "manifest.json"
 
-# which step writes which file, to tell a user what to run first
-PRODUCER = {
-    DATA_REPORT: "check-data",
-    MODEL_DIR: "train",
-    INDEX_FILE: "build-index",
-    INDEX_REPORT: "build-index",
-    EVALUATION: "evaluate",
-    PUBLISH: "publish",
+# What each step writes, in pipeline order: a step that starts removes its own outputs and
+# those of every later step, so a crash never leaves a result a later step could take.
+STEP_OUTPUTS: dict[str, tuple[str, ...]] = {
+    "check-data": (DATA_REPORT,),
+    "train": (MODEL_DIR,),
+    "build-index": (INDEX_FILE, INDEX_REPORT),
+    "evaluate": (EVALUATION,),
+    "publish": (PUBLISH,),
+    "report": (REPORT_MD,),
 }
+# What each step reads from the run directory: each must have been written, for the same
+# content hash (spec, data, code), by the step that produced it, and be unchanged since.
+STEP_INPUTS: dict[str, tuple[str, ...]] = {
+    "train": (DATA_REPORT,),
+    "build-index": (MODEL_DIR,),
+    "evaluate": (MODEL_DIR, INDEX_FILE),
+    "publish": (DATA_REPORT, MODEL_DIR, INDEX_FILE, INDEX_REPORT, EVALUATION),
+    "report": (DATA_REPORT, INDEX_REPORT, EVALUATION),
+}
+# which step writes which file, to tell a user what to run first
+PRODUCER = {name: step for step, names in STEP_OUTPUTS.items() for name in names}
 
 
 class RunDir:
@@ -46,6 +60,7 @@ class RunDir:
 
     def __init__(self, path: Path) -> None:
         self.path = path
+        self._fingerprints: dict[str, tuple[tuple[tuple[str, int, int], ...], str | None]] = {}
 
     def ensure(self) -> None:
         """Create the folder, turning permission and space problems into one clear line."""
@@ -118,23 +133,96 @@ class RunDir:
             tmp.unlink(missing_ok=True)
             raise
 
-    def record_step(self, step: str, seconds: float, outputs: list[str]) -> None:
-        """Add a step's duration and output fingerprints to the manifest."""
-        manifest_path = self.file(MANIFEST)
-        manifest: dict[str, Any] = {}
-        if manifest_path.exists():
-            manifest = json.loads(manifest_path.read_text(encoding="utf-8"))
+    def begin_step(self, step: str, content_hash: str) -> None:
+        """Check the step's inputs, then remove its outputs and every later step's.
+
+        An input is accepted only when the manifest says its producer wrote it for this
+        content hash and its fingerprint is unchanged since; otherwise StepOrderError
+        names the step to run again. Outputs go before the step runs, so a step that
+        crashes leaves nothing a later step could take for a result.
+        """
+        manifest = self.manifest().get("steps", {})
+        for name in STEP_INPUTS.get(step, ()):
+            path = self.require(name)
+            producer = PRODUCER[name]
+            record = manifest.get(producer) or {}
+            if record.get("content_hash") != content_hash:
+                raise StepOrderError(
+                    f"{path} was made from another spec, data or code than this one's: "
+                    f"run `{producer}` again"
+                )
+            if record.get("outputs", {}).get(name) != self.fingerprint(name):
+                raise StepOrderError(
+                    f"{path} changed after `{producer}` wrote it: run `{producer}` again"
+                )
+        if step not in STEP_OUTPUTS:
+            return
+        steps = list(STEP_OUTPUTS)
+        stale = [n for later in steps[steps.index(step) :] for n in STEP_OUTPUTS[later]]
+        for name in stale:
+            self._remove(self.file(name))
+        if any(s in manifest for s in steps[steps.index(step) :]):
+            kept = {k: v for k, v in manifest.items() if k not in steps[steps.index(step) :]}
+            self.write_json(MANIFEST, {**self.manifest(), "steps": kept})
+
+    def record_step(
+        self, step: str, seconds: float, content_hash: str, outputs: tuple[str, ...]
+    ) -> None:
+        """Add a step's duration, content hash and output fingerprints to the manifest."""
+        manifest = self.manifest()
         manifest.setdefault("steps", {})[step] = {
             "seconds": round(seconds, 4),
             "finished_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
-            "outputs": {name: fingerprint(self.file(name)) for name in outputs},
+            "content_hash": content_hash,
+            "outputs": {name: self.fingerprint(name) for name in outputs},
         }
         self.write_json(MANIFEST, manifest)
 
     def manifest(self) -> dict[str, Any]:
-        """The manifest, or an empty one."""
+        """The manifest, or an empty one (an unreadable one counts as empty)."""
         path = self.file(MANIFEST)
-        return json.loads(path.read_text(encoding="utf-8")) if path.exists() else {}
+        if not path.exists():
+            return {}
+        try:
+            value = json.loads(path.read_text(encoding="utf-8"))
+        except ValueError:
+            return {}
+        return value if isinstance(value, dict) else {}
+
+    def fingerprint(self, name: str) -> str | None:
+        """`fingerprint` of a run-directory entry, cached while its size and mtime hold."""
+        path = self.file(name)
+        key = _stat_key(path)
+        cached = self._fingerprints.get(name)
+        if cached is not None and cached[0] == key:
+            return cached[1]
+        value = fingerprint(path)
+        self._fingerprints[name] = (key, value)
+        return value
+
+    @staticmethod
+    def _remove(path: Path) -> None:
+        try:
+            if path.is_dir() and not path.is_symlink():
+                shutil.rmtree(path)
+            else:
+                path.unlink(missing_ok=True)
+        except OSError as exc:
+            raise InfraError(f"cannot remove the stale {path}: {exc.strerror}") from exc
+
+
+def _stat_key(path: Path) -> tuple[tuple[str, int, int], ...]:
+    """Names, sizes and mtimes of a file or a folder's files (what the cache trusts)."""
+    if path.is_file():
+        stat = path.stat()
+        return (("", stat.st_size, stat.st_mtime_ns),)
+    if path.is_dir():
+        return tuple(
+            (p.relative_to(path).as_posix(), p.stat().st_size, p.stat().st_mtime_ns)
+            for p in sorted(path.rglob("*"))
+            if p.is_file()
+        )
+    return ()
 
 
 def fingerprint(path: Path) -> str | None:

@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from pipelines.errors import EXIT_OK, PipelineError
+from pipelines.rundir import STEP_OUTPUTS
 from pipelines.spec import load_spec
 from pipelines.state import ModelState
 
@@ -57,21 +58,12 @@ def run_for_each(args: argparse.Namespace, name: str, step: StepFn) -> int:
 
 
 def timed(state: ModelState, name: str, step: StepFn, args: argparse.Namespace) -> int:
-    """Run one step, log its duration and record it in the manifest."""
+    """Run one step on checked inputs, log its duration and record it in the manifest."""
     state.run.ensure()
+    state.run.begin_step(name, state.content_hash)
     started = time.perf_counter()
     code = step(state, args)
     seconds = time.perf_counter() - started
     log.info("%s: %s done in %.2fs (exit %d)", state.spec.name, name, seconds, code)
-    state.run.record_step(name, seconds, OUTPUTS.get(name, []))
+    state.run.record_step(name, seconds, state.content_hash, STEP_OUTPUTS.get(name, ()))
     return code
-
-
-OUTPUTS: dict[str, list[str]] = {
-    "check-data": ["data_report.json"],
-    "train": ["model"],
-    "build-index": ["index.usearch", "index_report.json"],
-    "evaluate": ["evaluation.json"],
-    "publish": ["publish.json"],
-    "report": ["report.md"],
-}
