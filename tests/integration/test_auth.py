@@ -123,20 +123,29 @@ def snapshot(uri: str) -> dict[str, object]:
 
 
 def aliases(uri: str, model: str = MODEL) -> dict[str, str]:
-    status, body = rest(uri, "admin", ADMIN_PASSWORD, "GET", f"/api/2.0/mlflow/registered-models/get?name={model}")
+    status, body = rest(
+        uri, "admin", ADMIN_PASSWORD, "GET", f"/api/2.0/mlflow/registered-models/get?name={model}"
+    )
     assert status == 200, body
     found = json.loads(body)["registered_model"].get("aliases", [])
     return {a["alias"]: str(a["version"]) for a in found}
 
 
 def model_exists(uri: str, name: str) -> bool:
-    status, body = rest(uri, "admin", ADMIN_PASSWORD, "GET", f"/api/2.0/mlflow/registered-models/get?name={name}")
+    status, body = rest(
+        uri, "admin", ADMIN_PASSWORD, "GET", f"/api/2.0/mlflow/registered-models/get?name={name}"
+    )
     assert status in (200, 404), body
     return status == 200
 
 
 def rest(
-    uri: str, user: str, password: str, method: str, path: str, body: dict[str, object] | None = None
+    uri: str,
+    user: str,
+    password: str,
+    method: str,
+    path: str,
+    body: dict[str, object] | None = None,
 ) -> tuple[int, str]:
     """One REST call with basic auth: HTTP status and body."""
     token = base64.b64encode(f"{user}:{password}".encode()).decode()
@@ -147,7 +156,7 @@ def rest(
         headers={"Authorization": f"Basic {token}", "Content-Type": "application/json"},
     )
     try:
-        with urllib.request.urlopen(request, timeout=30) as response:  # noqa: S310 (loopback)
+        with urllib.request.urlopen(request, timeout=30) as response:  # loopback only
             return int(response.status), response.read().decode()
     except urllib.error.HTTPError as exc:
         return int(exc.code), exc.read().decode()
@@ -290,10 +299,22 @@ def test_pull_request_user_denied_at_the_api(world: AuthWorld) -> None:
             "/api/2.0/mlflow/model-versions/create",
             {"name": MODEL, "source": publish["model_uri"], "run_id": publish["run_id"]},
         ),
-        ("POST", "/api/2.0/mlflow/registered-models/alias", {"name": MODEL, "alias": "champion", "version": "1"}),
+        (
+            "POST",
+            "/api/2.0/mlflow/registered-models/alias",
+            {"name": MODEL, "alias": "champion", "version": "1"},
+        ),
         ("DELETE", "/api/2.0/mlflow/registered-models/alias", {"name": MODEL, "alias": "champion"}),
-        ("POST", "/api/2.0/mlflow/registered-models/set-tag", {"name": MODEL, "key": "k", "value": "v"}),
-        ("POST", "/api/2.0/mlflow/model-versions/set-tag", {"name": MODEL, "version": "1", "key": "k", "value": "v"}),
+        (
+            "POST",
+            "/api/2.0/mlflow/registered-models/set-tag",
+            {"name": MODEL, "key": "k", "value": "v"},
+        ),
+        (
+            "POST",
+            "/api/2.0/mlflow/model-versions/set-tag",
+            {"name": MODEL, "version": "1", "key": "k", "value": "v"},
+        ),
         ("POST", "/api/2.0/mlflow/registered-models/create", {"name": f"{MODEL}.promotion-lock"}),
         ("POST", "/api/2.0/mlflow/registered-models/create", {"name": MODEL}),  # exists already
     ]
@@ -304,14 +325,34 @@ def test_pull_request_user_denied_at_the_api(world: AuthWorld) -> None:
             assert status == 403, (path, body, status, text)
     assert snapshot(uri) == before
     # It reads what the pull-request pipeline needs.
-    status, text = rest(uri, PR_USER, PR_PASSWORD, "GET", f"/api/2.0/mlflow/registered-models/alias?name={MODEL}&alias=champion")
+    status, text = rest(
+        uri,
+        PR_USER,
+        PR_PASSWORD,
+        "GET",
+        f"/api/2.0/mlflow/registered-models/alias?name={MODEL}&alias=champion",
+    )
     assert status == 200, text
 
     # Does not hold on 3.17: a free name can be created by anyone, who then manages it.
     other = "auth-not-a-spec"
-    status, text = rest(uri, PR_USER, PR_PASSWORD, "POST", "/api/2.0/mlflow/registered-models/create", {"name": other})
+    status, text = rest(
+        uri,
+        PR_USER,
+        PR_PASSWORD,
+        "POST",
+        "/api/2.0/mlflow/registered-models/create",
+        {"name": other},
+    )
     assert status == 200, text
-    status, text = rest(uri, PR_USER, PR_PASSWORD, "DELETE", "/api/2.0/mlflow/registered-models/delete", {"name": other})
+    status, text = rest(
+        uri,
+        PR_USER,
+        PR_PASSWORD,
+        "DELETE",
+        "/api/2.0/mlflow/registered-models/delete",
+        {"name": other},
+    )
     assert status == 200, text
 
 
