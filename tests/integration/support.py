@@ -91,6 +91,10 @@ class MlflowServer:
     port: int = field(default_factory=free_port)
     proc: subprocess.Popen[bytes] | None = None
     starts: int = 0
+    # `--app-name` (e.g. "basic-auth") and extra server environment (its auth config).
+    app_name: str | None = None
+    extra_env: dict[str, str] = field(default_factory=dict)
+    start_timeout: float = SERVER_START_TIMEOUT
 
     @property
     def url(self) -> str:
@@ -105,12 +109,14 @@ class MlflowServer:
     def start(self) -> None:
         """Start the server and wait for /health."""
         self.starts += 1
-        env = clean_env(MLFLOW_SERVER_ENABLE_JOB_EXECUTION="false")
+        env = clean_env(MLFLOW_SERVER_ENABLE_JOB_EXECUTION="false", **self.extra_env)
+        app = ["--app-name", self.app_name] if self.app_name else []
         with self.log.open("ab") as out:
             self.proc = subprocess.Popen(
                 [
                     str(BIN / "mlflow"),
                     "server",
+                    *app,
                     "--host",
                     "127.0.0.1",
                     "--port",
@@ -129,7 +135,7 @@ class MlflowServer:
                 stderr=subprocess.STDOUT,
                 start_new_session=True,
             )
-        wait_http(self.url + "/health", SERVER_START_TIMEOUT, self.proc, self.log)
+        wait_http(self.url + "/health", self.start_timeout, self.proc, self.log)
 
     def kill(self) -> None:
         """SIGKILL the server and its workers: no clean shutdown, like a crashed host."""
