@@ -32,19 +32,31 @@ def _publish(runs: Path) -> dict[str, object]:
 
 
 def test_a_failed_verdict_is_not_sticky(
-    mlflow_store: str, scratch_repo: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+    mlflow_store: str,
+    scratch_repo: Path,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
 ) -> None:
-    """A flaky failure, then a passing re-run of the same content: the re-run's verdict
-    is what `promote` sees (the model artifacts are reused, the verdict is not)."""
+    """A flaky index gate fails once, then a re-run of the same content passes: the
+    re-run's verdict is what `promote` sees (artifacts reused, the verdict is not)."""
+    import dataclasses
+
+    import pipelines.steps.build_index as build_index_module
+
+    real_measure = build_index_module.measure
+
+    def flaky(*args: object, **kwargs: object) -> object:
+        return dataclasses.replace(real_measure(*args, **kwargs), recall_at_10=0.0)
+
     spec = str(spec_variant(scratch_repo, "a"))
     runs = tmp_path / "runs"
-    for step in ("check-data", "train", "build-index", "evaluate"):
+    for step in ("check-data", "train"):
         assert main([step, spec]) == 0, step
-    evaluation = runs / MODEL / "evaluation.json"
-    passing = evaluation.read_text()
-    flaky = json.loads(passing)
-    flaky["passed"] = False  # as a flaky gate would have written it
-    evaluation.write_text(json.dumps(flaky))
+    monkeypatch.setattr(build_index_module, "measure", flaky)
+    assert main(["build-index", spec]) == 1
+    monkeypatch.setattr(build_index_module, "measure", real_measure)
+    assert main(["evaluate", spec]) == 0
     assert main(["publish", spec]) == 0
     failed = _publish(runs)
     assert failed["gate"] == "failed"
@@ -52,8 +64,8 @@ def test_a_failed_verdict_is_not_sticky(
     assert main(["promote", spec, "--alias", "champion"]) == 1
     assert "gate failed" in _error(capsys)
 
-    assert main(["evaluate", spec]) == 0  # the re-run passes
-    assert main(["publish", spec]) == 0
+    for step in ("build-index", "evaluate", "publish"):  # the re-run passes
+        assert main([step, spec]) == 0, step
     passed = _publish(runs)
     assert passed["gate"] == "passed" and passed["reused"] is False
     assert passed["run_id"] != failed["run_id"]

@@ -1,0 +1,78 @@
+"""Steps trust only what they can verify: each run-directory output is bound to the content
+hash it was made for and to its fingerprint, and a crash leaves nothing stale behind."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from pipelines.cli import main
+from tests.conftest import registry_snapshot
+
+ROOT = Path(__file__).resolve().parents[2]
+SPEC = str(ROOT / "model_specs" / "breast-cancer.yaml")
+
+
+def _error(capsys: pytest.CaptureFixture[str]) -> str:
+    errors = [line for line in capsys.readouterr().err.splitlines() if line.startswith("error:")]
+    assert len(errors) == 1, errors
+    return errors[0]
+
+
+@pytest.fixture
+def evaluated(mlflow_store: str, tmp_path: Path) -> Path:
+    """A run directory where every step up to `evaluate` has run."""
+    run_dir = tmp_path / "run"
+    for step in ("check-data", "train", "build-index", "evaluate"):
+        assert main([step, SPEC, "--run-dir", str(run_dir)]) in (0, 1), step
+    return run_dir
+
+
+def test_a_crashed_evaluate_leaves_no_result_to_publish(
+    evaluated: Path,
+    mlflow_store: str,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """The previous evaluation.json is gone once evaluate starts again and crashes, so
+    publish and promote cannot take it for a verdict on this model."""
+    import pipelines.steps.evaluate as evaluate_module
+
+    def crash(*_: object) -> int:
+        raise RuntimeError("champion scoring blew up")
+
+    assert (evaluated / "evaluation.json").exists()
+    monkeypatch.setattr(evaluate_module, "evaluate", crash)
+    assert main(["evaluate", SPEC, "--run-dir", str(evaluated)]) == 4
+    assert not (evaluated / "evaluation.json").exists()
+    before = registry_snapshot(mlflow_store)
+    capsys.readouterr()
+    assert main(["publish", SPEC, "--run-dir", str(evaluated)]) == 2
+    assert "run `evaluate`" in _error(capsys)
+    assert registry_snapshot(mlflow_store) == before
+
+
+def test_an_edited_output_is_refused(evaluated: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    path = evaluated / "evaluation.json"
+    edited = json.loads(path.read_text())
+    edited["passed"] = not edited["passed"]
+    path.write_text(json.dumps(edited))
+    capsys.readouterr()
+    assert main(["publish", SPEC, "--run-dir", str(evaluated)]) == 2
+    assert "changed after `evaluate` wrote it" in _error(capsys)
+
+
+def test_outputs_of_another_spec_are_refused(
+    evaluated: Path, scratch_repo: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A spec edited after `train` (new content hash): the old model is not evaluated as if
+    it were the new one."""
+    spec = scratch_repo / "model_specs" / "breast-cancer.yaml"
+    spec.write_text(spec.read_text().replace("C: 0.5", "C: 0.25"))
+    capsys.readouterr()
+    assert main(["evaluate", str(spec), "--run-dir", str(evaluated)]) == 2
+    assert "another spec, data or code" in _error(capsys)
+    assert main(["build-index", str(spec), "--run-dir", str(evaluated)]) == 2
+    assert "run `train` again" in _error(capsys)
