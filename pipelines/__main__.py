@@ -1,5 +1,5 @@
 """`python -m pipelines` entry point."""
 
-from pipelines.cli import main
+from pipelines.cli import entry
 
-raise SystemExit(main())
+entry()

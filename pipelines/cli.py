@@ -8,6 +8,7 @@ Errors become one line on stderr and an exit code (see `pipelines.errors`).
 from __future__ import annotations
 
 import argparse
+import gc
 import importlib
 import logging
 import os
@@ -122,5 +123,19 @@ def save_traceback(exc: BaseException) -> Path | None:
     return path
 
 
+def entry() -> None:
+    """Console entry: run `main`, then exit without a final garbage collection.
+
+    `gc.freeze()` moves every object to the permanent generation, so the interpreter's
+    exit does not walk the ~300k objects MLflow, pandas and scikit-learn leave behind
+    (about 1 s of a short step on 2 cores). Output is flushed first.
+    """
+    code = main()
+    sys.stdout.flush()
+    sys.stderr.flush()
+    gc.freeze()
+    raise SystemExit(code)
+
+
 if __name__ == "__main__":  # pragma: no cover
-    raise SystemExit(main())
+    entry()
