@@ -1,4 +1,5 @@
-"""`evaluate`: score candidate and champion on the candidate's holdout; thresholds; bootstrap."""
+"""`evaluate`: score candidate, champion and baseline on the candidate's holdout; thresholds;
+paired bootstraps against champion and baseline."""
 
 from __future__ import annotations
 
@@ -16,6 +17,7 @@ from pipelines.rundir import EVALUATION, INDEX_FILE
 from pipelines.state import ModelState
 from pipelines.steps.common import add_step_parser
 from pipelines.tasks.base import Scores
+from pipelines.tasks.baselines import score_baseline
 
 log = logging.getLogger("pipelines")
 
@@ -32,9 +34,23 @@ def evaluate(state: ModelState, args: argparse.Namespace | None = None) -> int:
     champion_info, champion_scores = _score_champion(state, frame, split)
     comparison = None
     metric = spec.champion_metric
+    settings = spec.evaluation.champion
+    baseline_scores = score_baseline(state.task, state.loaded, frame, split)
+    base_settings = spec.evaluation.baseline
+    cand_units, base_units = _aligned(candidate, baseline_scores, metric)
+    baseline = gate.compare_with_baseline(
+        spec.task,
+        metric,
+        cand_units,
+        base_units,
+        confidence=settings.confidence,
+        resamples=settings.resamples,
+        seed=settings.seed,
+        gating=base_settings.check,
+        reason=base_settings.reason or "",
+    )
     if champion_scores is not None:
         cand_units, champ_units = _aligned(candidate, champion_scores, metric)
-        settings = spec.evaluation.champion
         comparison = gate.compare_with_champion(
             spec.task,
             metric,
@@ -46,7 +62,9 @@ def evaluate(state: ModelState, args: argparse.Namespace | None = None) -> int:
             seed=settings.seed,
         )
     bounds = {name: (t.min, t.max) for name, t in spec.evaluation.thresholds.items()}
-    decision = gate.decide(gate.check_thresholds(spec.task, candidate.metrics, bounds), comparison)
+    decision = gate.decide(
+        gate.check_thresholds(spec.task, candidate.metrics, bounds), comparison, baseline
+    )
     state.run.write_json(
         EVALUATION,
         {
@@ -56,6 +74,8 @@ def evaluate(state: ModelState, args: argparse.Namespace | None = None) -> int:
             "candidate": candidate.metrics,
             "champion": champion_info,
             "champion_metrics": champion_scores.metrics if champion_scores else None,
+            "baseline": gate.BASELINE_NAMES[spec.task],
+            "baseline_metrics": baseline_scores.metrics,
             "gate": decision.as_dict(),
             "passed": decision.passed,
         },

@@ -8,6 +8,7 @@ import os
 from pathlib import Path
 from typing import Any
 
+from pipelines.gate import VERDICTS
 from pipelines.metrics import METRICS
 from pipelines.report import render_report
 from pipelines.rundir import DATA_REPORT, EVALUATION, INDEX_REPORT, PUBLISH, REPORT_MD
@@ -40,16 +41,20 @@ def build_context(state: ModelState) -> dict[str, Any]:
     known = METRICS[state.spec.task]
     rows = []
     champion_metrics = evaluation.get("champion_metrics") or {}
+    baseline_metrics = evaluation.get("baseline_metrics") or {}
     for name, value in evaluation["candidate"].items():
         if name not in known:
             continue
         other = champion_metrics.get(name)
-        delta = None if other is None else value - other
-        text = "–" if delta is None else f"{delta:+.4f}"
-        if delta is not None and delta != 0:
-            better = (delta > 0) == known[name].greater_is_better
-            text += " ▲" if better else " ▼"
-        rows.append({"name": name, "candidate": value, "champion": other, "delta_text": text})
+        rows.append(
+            {
+                "name": name,
+                "candidate": value,
+                "champion": other,
+                "baseline": baseline_metrics.get(name),
+                "delta_text": _delta_text(value, other, known[name].greater_is_better),
+            }
+        )
     rows.sort(key=lambda r: (r["name"] != evaluation["primary"], r["name"]))
     passed = bool(evaluation["passed"] and index["passed"])
     summary = gate["summary"]
@@ -62,6 +67,9 @@ def build_context(state: ModelState) -> dict[str, Any]:
         "passed": passed,
         "summary": summary,
         "comparison": gate["champion"],
+        "baseline": gate.get("baseline"),
+        "baseline_name": evaluation.get("baseline", "baseline"),
+        "verdicts": VERDICTS,
         "champion": evaluation.get("champion"),
         "metric_rows": rows,
         "thresholds": gate["thresholds"],
@@ -72,6 +80,17 @@ def build_context(state: ModelState) -> dict[str, Any]:
         "data_failed": [c for c in data["checks"] if not c["passed"]],
         "publish": publish,
     }
+
+
+def _delta_text(value: float, other: float | None, greater_is_better: bool) -> str:
+    """Candidate minus champion, with ▲ when the candidate is better and ▼ when worse."""
+    if other is None:
+        return "–"
+    delta = value - other
+    text = f"{delta:+.4f}"
+    if delta != 0:
+        text += " ▲" if (delta > 0) == greater_is_better else " ▼"
+    return text
 
 
 def _size(size: int) -> str:
