@@ -162,6 +162,27 @@ def paired_bootstrap(
     return delta, float(interval.low), float(interval.high)
 
 
+def mean_interval(
+    values: np.ndarray, *, confidence: float, resamples: int, seed: int
+) -> tuple[float, float]:
+    """Percentile bootstrap interval of the mean of per-unit values (one model)."""
+    data = np.asarray(values, np.float64)
+    if len(data) < 2 or float(np.ptp(data)) == 0.0:
+        mean = float(data.mean()) if len(data) else 0.0
+        return mean, mean
+    result = bootstrap(
+        (data,),
+        np.mean,
+        vectorized=True,
+        n_resamples=resamples,
+        batch=max(1, _MAX_INDEX_CELLS // len(data)),
+        confidence_level=confidence,
+        method="percentile",
+        rng=np.random.default_rng(seed),
+    )
+    return float(result.confidence_interval.low), float(result.confidence_interval.high)
+
+
 def compare_with_champion(
     task: str,
     metric: str,

@@ -1,9 +1,11 @@
 """`new-spec`: write a first spec for a CSV file, ready to run to a champion.
 
 It infers column dtypes, proposes ranges and checks from the data, pins the file's sha256,
-picks a small default estimator, fits it once on the same split the pipeline uses, and sets
-absolute thresholds a little below what that baseline reached (so the first pull request
-passes, and a later model that breaks badly does not). It never overwrites a spec.
+picks a small default estimator and fits it once on the same split the pipeline uses. It
+bootstraps that fit's per-unit metrics on the holdout: each absolute threshold is the low
+end of its metric's 95% interval (rounded away), and the champion margin is the width of
+the comparison metric's interval, so an equally good retrain passes and a model that breaks
+badly does not. It never overwrites a spec.
 """
 
 from __future__ import annotations
@@ -23,15 +25,21 @@ import pandas as pd
 
 from pipelines.config import find_root, load_config
 from pipelines.errors import BadInput
+from pipelines.gate import mean_interval
 from pipelines.metrics import METRICS
 
 log = logging.getLogger("pipelines")
 
 TASKS = ("classification", "regression", "retrieval")
 SEED = 7
-# Relative slack under the baseline's score for the absolute thresholds. Retrieval metrics
-# are measured through the approximate index, so they get more room.
-SLACK = {"classification": 0.1, "regression": 0.1, "retrieval": 0.2}
+CONFIDENCE = 0.95
+RESAMPLES = 1000
+# Per-unit metrics that get an absolute threshold (their bootstrap interval's far end).
+THRESHOLD_METRICS = {
+    "classification": ("accuracy", "log_loss"),
+    "regression": ("mae",),
+    "retrieval": ("ndcg_at_10", "recall_at_10"),
+}
 _NAME = re.compile(r"^[a-z0-9][a-z0-9-]{0,62}$")
 _PLAIN_KEY = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 _YAML_WORDS = {"y", "n", "yes", "no", "on", "off", "true", "false", "null", "none", "~"}
@@ -74,6 +82,7 @@ class Draft:
     thresholds: dict[str, tuple[str, float]] = field(default_factory=dict)
     excluded: dict[str, str] = field(default_factory=dict)
     baseline: dict[str, float] = field(default_factory=dict)
+    intervals: dict[str, tuple[float, float]] = field(default_factory=dict)
 
 
 def new_spec(
@@ -251,10 +260,10 @@ def _draft_tabular(common: dict[str, Any], frame: pd.DataFrame, target: str | No
     stratified = task == "classification" and int(labels.value_counts().min()) >= 2
     if task == "classification":
         estimator, params = "sklearn.linear_model.LogisticRegression", {"C": 1.0, "max_iter": 1000}
-        primary, champion_metric, margin = "accuracy", "log_loss", 0.02
+        primary, champion_metric = "accuracy", "log_loss"
     else:
         estimator, params = "sklearn.linear_model.Ridge", {"alpha": 1.0}
-        primary, champion_metric, margin = "mae", "mae", 0.0
+        primary, champion_metric = "mae", "mae"
     used = [c.name for c in columns]
     return Draft(
         **common,
@@ -269,7 +278,7 @@ def _draft_tabular(common: dict[str, Any], frame: pd.DataFrame, target: str | No
         estimator=estimator,
         params=params,
         primary=primary,
-        champion={"metric": champion_metric, "margin": margin},
+        champion={"metric": champion_metric},
         index={"metric": "l2sq", "dtype": "f32", "connectivity": 16},
         excluded=excluded,
     )
@@ -340,7 +349,7 @@ def _draft_retrieval(
             "random_state": SEED,
         },
         primary="ndcg_at_10",
-        champion={"metric": "ndcg_at_10", "margin": 0.005},
+        champion={"metric": "ndcg_at_10"},
         index={
             "metric": "ip",
             "dtype": "f32",
@@ -447,12 +456,20 @@ def _fit_baseline(draft: Draft, root: Path) -> None:
         positions, sims = exact_topk(vectors, queries, count, bundle.index_metric)
         return keys[positions], sims
 
-    scores = task.score(loaded, bundle, data.frame, split, searcher).metrics
+    scored = task.score(loaded, bundle, data.frame, split, searcher)
+    scores = scored.metrics
     draft.baseline = {k: v for k, v in scores.items() if k in METRICS[draft.task]}
-    draft.thresholds = _thresholds(draft.task, draft.baseline)
-    if draft.task == "regression":
-        # Non-inferiority margin: 2% of the baseline error, in the metric's own units.
-        draft.champion["margin"] = _round_out(0.02 * scores["mae"], down=False)
+    draft.intervals = {
+        name: mean_interval(values, confidence=CONFIDENCE, resamples=RESAMPLES, seed=SEED)
+        for name, values in scored.per_unit.items()
+        if name in METRICS[draft.task]
+    }
+    draft.thresholds = _thresholds(draft.task, draft.intervals)
+    metric = draft.champion["metric"]
+    low, high = draft.intervals[metric]
+    # The margin is the interval's width: an equally good retrain differs from this fit by
+    # less than that on this holdout about 97.5% of the time.
+    draft.champion["margin"] = _round_out(high - low, down=False) if high > low else 0.0
     if draft.task == "classification":
         majority = float(data.frame[draft.roles["target"]].value_counts(normalize=True).max())
         if scores["accuracy"] <= majority:
@@ -464,24 +481,21 @@ def _fit_baseline(draft: Draft, root: Path) -> None:
             )
 
 
-def _thresholds(task: str, baseline: dict[str, float]) -> dict[str, tuple[str, float]]:
-    """Absolute bounds a little worse than the baseline's scores."""
-    wanted = {
-        "classification": ("accuracy", "roc_auc"),
-        "regression": ("mae", "r2"),
-        "retrieval": ("ndcg_at_10", "catalog_coverage"),
-    }[task]
-    slack = SLACK[task]
+def _thresholds(
+    task: str, intervals: dict[str, tuple[float, float]]
+) -> dict[str, tuple[str, float]]:
+    """Absolute bounds at the far end of each metric's bootstrap interval, rounded away."""
     out: dict[str, tuple[str, float]] = {}
-    for metric in wanted:
-        value = baseline.get(metric)
-        if value is None or not math.isfinite(value):
+    for metric in THRESHOLD_METRICS[task]:
+        if metric not in intervals:
+            continue
+        low, high = intervals[metric]
+        if not (math.isfinite(low) and math.isfinite(high)):
             continue
         if METRICS[task][metric].greater_is_better:
-            bound = value - slack * abs(value)
-            out[metric] = ("min", _round_out(bound, down=True) if bound else 0.0)
+            out[metric] = ("min", _round_out(low, down=True) if low > 0 else 0.0)
         else:
-            out[metric] = ("max", _round_out(value + slack * abs(value), down=False))
+            out[metric] = ("max", _round_out(high, down=False))
     return out
 
 
@@ -521,14 +535,26 @@ def render(draft: Draft) -> str:
     lines += ["evaluation:", f"  primary: {draft.primary}"]
     if draft.baseline:
         seen = ", ".join(f"{k} {_fmt(v, 4)}" for k, v in sorted(draft.baseline.items()))
-        lines.append(f"  # baseline on the holdout when this spec was written: {seen}")
+        lines.append(f"  # the first fit on the holdout when this spec was written: {seen}")
     if draft.thresholds:
+        lines.append(
+            f"  # thresholds: the far end of each metric's {CONFIDENCE:.0%} bootstrap interval "
+            f"({RESAMPLES} resamples of the holdout units), rounded away"
+        )
         lines.append("  thresholds:")
         lines += [
             f"    {metric}: {{{bound}: {_fmt(value)}}}"
             for metric, (bound, value) in draft.thresholds.items()
         ]
-    champion = {**draft.champion, "confidence": 0.95, "resamples": 1000, "seed": SEED}
+    champion = {**draft.champion, "confidence": CONFIDENCE, "resamples": RESAMPLES, "seed": SEED}
+    metric = draft.champion["metric"]
+    if metric in draft.intervals:
+        low, high = draft.intervals[metric]
+        lines.append(
+            f"  # margin: the width of the {CONFIDENCE:.0%} interval of {metric} on this holdout "
+            f"[{_fmt(low, 4)}, {_fmt(high, 4)}], rounded up: differences smaller than about "
+            "half of it cannot be told apart here"
+        )
     lines.append(f"  champion: {_flow(champion)}")
     gate = {"min_recall_at_10": 0.9, "max_p99_ms": 10}
     lines += ["index:"] + [f"  {key}: {_fmt(value)}" for key, value in draft.index.items()]
