@@ -68,7 +68,7 @@ class Draft:
     name: str
     task: str
     source: str
-    sha256: str
+    sha256: str | None  # None for sklearn: sources (bundled with scikit-learn, not pinned)
     rows: int
     columns: list[Column]
     roles: dict[str, str]
@@ -96,7 +96,7 @@ def new_spec(
     weight: str | None = None,
     root: Path | None = None,
 ) -> Path:
-    """Write `model_specs/<name>.yaml` for the CSV at `data`; return its path."""
+    """Write `model_specs/<name>.yaml` for the CSV at `data` (or `sklearn:<loader>`)."""
     if not _NAME.fullmatch(name):
         raise BadInput(
             f"model name '{name}' must be lowercase letters, digits and '-' (at most 63)"
@@ -107,9 +107,16 @@ def new_spec(
     spec_path = root / "model_specs" / f"{name}.yaml"
     if spec_path.exists():
         raise BadInput(f"{spec_path.relative_to(root)} exists; refusing to overwrite it")
-    csv_path = _inside(root, data)
-    frame = _read(csv_path)
-    draft = _draft(name, task, csv_path, root, frame, target, user, item, weight)
+    if str(data).startswith("sklearn:"):
+        source, sha256 = str(data), None
+        frame = _read_sklearn(source)
+    else:
+        from pipelines.data.sources import sha256_file
+
+        csv_path = _inside(root, data)
+        frame = _read(csv_path)
+        source, sha256 = csv_path.relative_to(root).as_posix(), sha256_file(csv_path)
+    draft = _draft(name, task, source, sha256, frame, target, user, item, weight)
     _fit_baseline(draft, root)
     text = render(draft)
     _validate(text, root, spec_path.name)
@@ -135,6 +142,16 @@ def _inside(root: Path, data: Path) -> Path:
             "so the spec can pin it"
         )
     return path
+
+
+def _read_sklearn(source: str) -> pd.DataFrame:
+    from pipelines.data.sources import sklearn_frame, sklearn_loaders
+
+    try:
+        return sklearn_frame(source.removeprefix("sklearn:"))
+    except ValueError:
+        known = ", ".join(f"sklearn:{n}" for n in sklearn_loaders())
+        raise BadInput(f"unknown dataset '{source}' (known: {known})") from None
 
 
 def _read(path: Path) -> pd.DataFrame:
@@ -196,8 +213,8 @@ def _round_out(value: float, *, down: bool) -> float:
 def _draft(
     name: str,
     task: str,
-    path: Path,
-    root: Path,
+    source: str,
+    sha256: str | None,
     frame: pd.DataFrame,
     target: str | None,
     user: str | None,
@@ -206,18 +223,10 @@ def _draft(
 ) -> Draft:
     for flag, value in (("--target", target), ("--user", user), ("--item", item)):
         if value is not None and value not in frame.columns:
-            raise BadInput(f"{flag} '{value}' is not a column of {path.name}")
+            raise BadInput(f"{flag} '{value}' is not a column of {source}")
     if weight is not None and weight not in frame.columns:
-        raise BadInput(f"--weight '{weight}' is not a column of {path.name}")
-    from pipelines.data.sources import sha256_file
-
-    common = {
-        "name": name,
-        "task": task,
-        "source": path.relative_to(root).as_posix(),
-        "sha256": sha256_file(path),
-        "rows": len(frame),
-    }
+        raise BadInput(f"--weight '{weight}' is not a column of {source}")
+    common = {"name": name, "task": task, "source": source, "sha256": sha256, "rows": len(frame)}
     if task == "retrieval":
         return _draft_retrieval(common, frame, user, item, weight)
     return _draft_tabular(common, frame, target)
@@ -513,8 +522,9 @@ def render(draft: Draft) -> str:
         f"description: {_scalar(f'{draft.task.capitalize()} on {draft.source}.')}",
         "data:",
         f"  source: {_scalar(draft.source)}",
-        f"  sha256: {draft.sha256}",
     ]
+    if draft.sha256:
+        lines.append(f"  sha256: {draft.sha256}")
     lines += [f"  {role}: {_scalar(column)}" for role, column in draft.roles.items()]
     if draft.excluded:
         lines.append("  # left out of the spec:")
@@ -632,7 +642,12 @@ def register(subparsers: Any) -> None:
     )
     parser.add_argument("name", help="model name (lowercase, digits, '-')")
     parser.add_argument("--task", required=True, choices=TASKS)
-    parser.add_argument("--data", required=True, type=Path, help="CSV file inside the repository")
+    parser.add_argument(
+        "--data",
+        required=True,
+        type=Path,
+        help="CSV file inside the repository, or sklearn:<loader> (e.g. sklearn:load_wine)",
+    )
     parser.add_argument("--target", help="label column (classification, regression)")
     parser.add_argument("--user", help="user column (retrieval; guessed from names if omitted)")
     parser.add_argument("--item", help="item column (retrieval; guessed from names if omitted)")

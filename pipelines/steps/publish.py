@@ -121,6 +121,22 @@ def _log_run(
         metrics.update(
             {f"champion.{k}": v for k, v in evaluation["champion_metrics"].items() if _finite(v)}
         )
+    metrics.update(
+        {f"baseline.{k}": v for k, v in (evaluation.get("baseline_metrics") or {}).items()}
+    )
+    for against in ("champion", "baseline"):
+        comparison = evaluation["gate"].get(against) or {}
+        for key in ("delta", "ci_low", "ci_high", "margin", "resolution"):
+            if key in comparison:
+                metrics[f"gate.{against}.{key}"] = comparison[key]
+    metrics = {k: v for k, v in metrics.items() if _finite(v)}
+    from pipelines.report import render_report
+    from pipelines.steps.report import build_context
+
+    # The review as the pull request shows it, minus the link to this run.
+    review = render_report(build_context(state, with_publish=False))
+    if state.spec.description:
+        tags["mlflow.note.content"] = state.spec.description  # the run's description
 
     def log_all() -> tuple[str, str]:
         with mlflow.start_run(
@@ -133,6 +149,7 @@ def _log_run(
             for name in (DATA_REPORT, EVALUATION, INDEX_REPORT):
                 mlflow.log_artifact(str(state.run.file(name)), artifact_path="reports")
             mlflow.log_artifact(str(state.loaded.path), artifact_path="spec")
+            mlflow.log_text(review, "reports/report.md")
             info = _log_model(state, mlflow)
             # After the model, linked to it in the same batch: logged before, `log_model`
             # would copy each metric to the model with one history query per metric.

@@ -30,13 +30,17 @@ def report(state: ModelState, args: argparse.Namespace | None = None) -> int:
     return 0
 
 
-def build_context(state: ModelState) -> dict[str, Any]:
-    """Everything the template shows, read from the run directory."""
+def build_context(state: ModelState, *, with_publish: bool = True) -> dict[str, Any]:
+    """Everything the template shows, read from the run directory.
+
+    `with_publish=False` leaves out publish.json (the review logged with the run itself,
+    before publish.json of this run exists).
+    """
     evaluation = state.run.read_json(EVALUATION)
     index = state.run.read_json(INDEX_REPORT)
     data = state.run.read_json(DATA_REPORT)
     publish_path = state.run.file(PUBLISH)
-    publish = state.run.read_json(PUBLISH) if publish_path.exists() else None
+    publish = state.run.read_json(PUBLISH) if with_publish and publish_path.exists() else None
     gate = evaluation["gate"]
     known = METRICS[state.spec.task]
     rows = []

@@ -166,3 +166,41 @@ def test_unseen_fraction_is_exact_up_to_collisions() -> None:
     mixed = pd.concat([known.sample(20_000, random_state=0), fresh])
     assert unseen_fraction(profile, mixed) == pytest.approx(0.5, abs=0.5 / 32)
     assert unseen_fraction(profile_frame(pd.DataFrame({"x": [1.0, 2.0]}))["x"], known) is None
+
+
+def test_every_bundled_scikit_learn_loader_is_a_source() -> None:
+    from pipelines.data.sources import sklearn_frame, sklearn_loaders
+
+    loaders = sklearn_loaders()
+    assert {"load_digits", "load_wine", "load_diabetes", "load_linnerud"} <= set(loaders)
+    assert not [name for name in loaders if not name.startswith("load_")]
+    assert "od280/od315_of_diluted_wines" in sklearn_frame("load_wine").columns
+    assert "mean radius" in sklearn_frame("load_breast_cancer").columns
+
+
+def test_validate_checks_the_loader_and_a_missing_columns_key_lists_columns(
+    scratch_repo: Path,
+) -> None:
+    spec = scratch_repo / "model_specs" / "breast-cancer.yaml"
+    text = spec.read_text(encoding="utf-8")
+    spec.write_text(text.replace("sklearn:load_breast_cancer", "sklearn:fetch_covtype"))
+    with pytest.raises(BadInput, match="unknown dataset 'fetch_covtype'") as caught:
+        main_validate(spec)
+    assert caught.value.field == "data.source"
+    start = text.index("  columns:")
+    end = text.index("  checks:")
+    spec.write_text(text[:start] + text[end:], encoding="utf-8")
+    with pytest.raises(BadInput) as caught:
+        load_spec(spec)
+    assert caught.value.field == "data.columns"
+    assert "the columns of sklearn:load_breast_cancer: mean radius, mean texture" in str(
+        caught.value
+    )
+
+
+def main_validate(path: Path) -> None:
+    from pipelines.state import ModelState
+    from pipelines.steps.validate import validate
+
+    loaded = load_spec(path)
+    validate(ModelState(loaded, run_dir=path.parent / "run"))

@@ -161,3 +161,21 @@ def test_numbers_read_back_as_the_same_type(value: object) -> None:
     parsed = yaml.safe_load(f"x: {_fmt(value)}")["x"]
     assert type(parsed) is type(value)
     assert parsed == pytest.approx(value, rel=1e-5)
+
+
+def test_new_spec_from_a_scikit_learn_dataset(repo: Path) -> None:
+    from pipelines.data.sources import load_data
+
+    path = new_spec("wine", "classification", Path("sklearn:load_wine"), root=repo)
+    loaded = load_spec(path)
+    spec = loaded.spec
+    assert spec.data.source == "sklearn:load_wine"
+    assert spec.data.sha256 is None
+    assert "od280/od315_of_diluted_wines" in spec.data.columns  # scikit-learn's own name
+    assert spec.data.target == "target"
+    assert list(load_data(loaded).frame.columns) == list(spec.data.columns)
+
+
+def test_new_spec_refuses_a_downloading_loader(repo: Path) -> None:
+    with pytest.raises(BadInput, match="unknown dataset 'sklearn:fetch_openml'.*load_wine"):
+        new_spec("x", "classification", Path("sklearn:fetch_openml"), root=repo)
