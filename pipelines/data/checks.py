@@ -195,7 +195,9 @@ def _drift(
     return out
 
 
-def _unseen(loaded: LoadedSpec, name: str, reference: dict[str, Any], series: pd.Series) -> CheckResult:
+def _unseen(
+    loaded: LoadedSpec, name: str, reference: dict[str, Any], series: pd.Series
+) -> CheckResult:
     """An id column: the share of rows with a value the champion's data did not have."""
     limit = loaded.spec.data.checks.max_unseen_id_fraction
     field = "data.checks.max_unseen_id_fraction"

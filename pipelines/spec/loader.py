@@ -85,7 +85,9 @@ def _with_columns_hint(error: BadInput, data: dict[str, Any], root: Path) -> Bad
     columns = source_columns(source, root) if isinstance(source, str) else None
     if not columns:
         return error
-    shown = ", ".join(columns[:40]) + (f", ... ({len(columns)} in all)" if len(columns) > 40 else "")
+    shown = ", ".join(columns[:40]) + (
+        f", ... ({len(columns)} in all)" if len(columns) > 40 else ""
+    )
     message = f"{error.message} (the columns of {source}: {shown})"
     return BadInput(message, file=error.file, line=error.line, field=error.field)
 

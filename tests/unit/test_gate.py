@@ -123,13 +123,20 @@ def test_every_comparison_verdict_is_in_the_list() -> None:
     from pipelines.gate import VERDICT_NAMES, compare_with_baseline
 
     base = RNG.uniform(0.0, 0.4, size=500)
-    seen = {_compare(CHAMPION + shift + NOISE, margin=m).verdict for shift, m in
-            [(0.02, 0.0), (0.0, 0.005), (-0.01, 0.02), (-0.03, 0.005), (-0.002, 0.0)]}
+    seen = {
+        _compare(CHAMPION + shift + NOISE, margin=m).verdict
+        for shift, m in [(0.02, 0.0), (0.0, 0.005), (-0.01, 0.02), (-0.03, 0.005), (-0.002, 0.0)]
+    }
     for shift in (0.05, -0.05):
         seen.add(
             compare_with_baseline(
-                "retrieval", "ndcg_at_10", base + shift, base + RNG.normal(0, 0.01, 500),
-                confidence=0.95, resamples=500, seed=0,
+                "retrieval",
+                "ndcg_at_10",
+                base + shift,
+                base + RNG.normal(0, 0.01, 500),
+                confidence=0.95,
+                resamples=500,
+                seed=0,
             ).verdict
         )
     assert seen <= VERDICT_NAMES
@@ -141,8 +148,13 @@ def test_a_candidate_that_loses_to_the_baseline_fails_in_one_line() -> None:
 
     base = RNG.uniform(0.1, 0.4, size=800)
     comparison = compare_with_baseline(
-        "retrieval", "ndcg_at_10", base - 0.03 + RNG.normal(0, 0.02, 800), base,
-        confidence=0.95, resamples=1000, seed=0,
+        "retrieval",
+        "ndcg_at_10",
+        base - 0.03 + RNG.normal(0, 0.02, 800),
+        base,
+        confidence=0.95,
+        resamples=1000,
+        seed=0,
     )
     decision = decide([], None, comparison)
     assert not decision.passed
@@ -156,8 +168,15 @@ def test_a_baseline_check_turned_off_does_not_gate() -> None:
 
     base = RNG.uniform(0.1, 0.4, size=300)
     comparison = compare_with_baseline(
-        "retrieval", "ndcg_at_10", base - 0.05, base, confidence=0.95, resamples=200, seed=0,
-        gating=False, reason="popularity is the product here",
+        "retrieval",
+        "ndcg_at_10",
+        base - 0.05,
+        base,
+        confidence=0.95,
+        resamples=200,
+        seed=0,
+        gating=False,
+        reason="popularity is the product here",
     )
     decision = decide([], None, comparison)
     assert decision.passed and not comparison.passed
