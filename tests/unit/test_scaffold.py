@@ -177,5 +177,5 @@ def test_new_spec_from_a_scikit_learn_dataset(repo: Path) -> None:
 
 
 def test_new_spec_refuses_a_downloading_loader(repo: Path) -> None:
-    with pytest.raises(BadInput, match="unknown dataset 'sklearn:fetch_openml'.*load_wine"):
+    with pytest.raises(BadInput, match=r"unknown dataset 'sklearn:fetch_openml'.*load_wine"):
         new_spec("x", "classification", Path("sklearn:fetch_openml"), root=repo)
