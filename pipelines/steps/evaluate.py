@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import argparse
 import logging
+from functools import partial
 from typing import Any
 
 import numpy as np
@@ -12,7 +13,8 @@ import numpy as np
 from pipelines import gate
 from pipelines.errors import EXIT_GATE_FAILED, EXIT_OK
 from pipelines.index import restore_index, search_index
-from pipelines.registry import CHAMPION, TAG_CONTENT
+from pipelines.metrics import metric_info
+from pipelines.registry import CHAMPION, TAG_CONTENT, TAG_PREVIOUS_CHAMPION
 from pipelines.rundir import EVALUATION, INDEX_FILE
 from pipelines.state import ModelState
 from pipelines.steps.common import add_step_parser
@@ -20,6 +22,7 @@ from pipelines.tasks.base import Scores
 from pipelines.tasks.baselines import score_baseline
 
 log = logging.getLogger("pipelines")
+HISTORY = 6  # champions shown in the report's chart
 
 
 def evaluate(state: ModelState, args: argparse.Namespace | None = None) -> int:
@@ -76,6 +79,8 @@ def evaluate(state: ModelState, args: argparse.Namespace | None = None) -> int:
             "champion_metrics": champion_scores.metrics if champion_scores else None,
             "baseline": gate.BASELINE_NAMES[spec.task],
             "baseline_metrics": baseline_scores.metrics,
+            "candidate_interval": _interval(spec, candidate),
+            "history": _champion_history(state, champion_info),
             "gate": decision.as_dict(),
             "passed": decision.passed,
         },
@@ -122,6 +127,47 @@ def _score_champion(
         return info, None
     info["comparable"] = True
     return info, scores
+
+
+def _interval(spec: Any, scores: Scores) -> dict[str, Any] | None:
+    """The bootstrap interval of the primary metric's mean (per-unit metrics only)."""
+    primary = spec.evaluation.primary
+    if primary not in scores.per_unit or not metric_info(spec.task, primary).per_unit:
+        return None
+    settings = spec.evaluation.champion
+    low, high = gate.mean_interval(
+        scores.per_unit[primary],
+        confidence=settings.confidence,
+        resamples=settings.resamples,
+        seed=settings.seed,
+    )
+    return {"metric": primary, "low": low, "high": high, "confidence": settings.confidence}
+
+
+def _champion_history(state: ModelState, champion: dict[str, Any] | None) -> list[dict[str, Any]]:
+    """The primary metric each past champion logged (on its own holdout), oldest first.
+
+    Follows the `previous_champion` tags back from the current champion, at most HISTORY.
+    """
+    if not champion:
+        return []
+    registry = state.registry()
+    name, primary = state.spec.name, state.spec.evaluation.primary
+    key = f"candidate.{primary}"
+    history: list[dict[str, Any]] = []
+    version: str | None = champion["version"]
+    seen: set[str] = set()
+    while version and version not in seen and len(history) < HISTORY:
+        seen.add(version)
+        found = registry.get_version(name, version)
+        if found is None:
+            break
+        run = registry.call("champion history", partial(registry.client.get_run, found.run_id))
+        value = run.data.metrics.get(key)
+        if value is not None:
+            history.append({"version": str(found.version), "value": float(value)})
+        version = found.tags.get(TAG_PREVIOUS_CHAMPION)
+    return history[::-1]
 
 
 def _aligned(candidate: Scores, champion: Scores, metric: str) -> tuple[np.ndarray, np.ndarray]:

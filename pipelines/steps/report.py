@@ -83,7 +83,52 @@ def build_context(state: ModelState, *, with_publish: bool = True) -> dict[str, 
         "data": data,
         "data_failed": [c for c in data["checks"] if not c["passed"]],
         "publish": publish,
+        "chart": chart(evaluation),
     }
+
+
+def chart(evaluation: dict[str, Any]) -> str | None:
+    """A mermaid `xychart-beta` of the primary metric: past champions (as each logged it),
+    the champion and the baseline on this holdout, and the candidate with its interval."""
+    primary = evaluation["primary"]
+    bars: list[tuple[str, float]] = [
+        (f"v{h['version']} logged", h["value"]) for h in evaluation.get("history") or []
+    ]
+    champion = evaluation.get("champion") or {}
+    champion_metrics = evaluation.get("champion_metrics") or {}
+    if primary in champion_metrics:
+        bars.append((f"champion v{champion.get('version', '?')}", champion_metrics[primary]))
+    baseline = (evaluation.get("baseline_metrics") or {}).get(primary)
+    if baseline is not None:
+        bars.append(("baseline", baseline))
+    interval = evaluation.get("candidate_interval")
+    if interval:
+        bars.append(("candidate low", interval["low"]))
+    bars.append(("candidate", evaluation["candidate"][primary]))
+    if interval:
+        bars.append(("candidate high", interval["high"]))
+    values = [v for _, v in bars if isinstance(v, int | float) and v == v]
+    if len(values) != len(bars) or not values:
+        return None
+    top = max(values)
+    bottom = min(0.0, min(values))
+    top = top + 0.1 * (top - bottom) if top > bottom else bottom + 1.0
+    labels = ", ".join(f'"{_label(name)}"' for name, _ in bars)
+    numbers = ", ".join(f"{v:.4g}" for v in values)
+    return "\n".join(
+        [
+            "xychart-beta",
+            f'    title "{_label(primary)} on this holdout"',
+            f"    x-axis [{labels}]",
+            f'    y-axis "{_label(primary)}" {bottom:.4g} --> {top:.4g}',
+            f"    bar [{numbers}]",
+        ]
+    )
+
+
+def _label(text: str) -> str:
+    """Text safe inside a mermaid double-quoted string."""
+    return "".join(c for c in str(text) if c not in '"\\`<>{}[]#;')
 
 
 def _delta_text(value: float, other: float | None, greater_is_better: bool) -> str:

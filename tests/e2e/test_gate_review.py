@@ -33,6 +33,8 @@ def test_wine_report_shows_candidate_champion_and_baseline_and_mlflow_has_the_re
     assert "Baseline: **class prior**" in report
     assert "| beats baseline `log_loss` |" in report
     assert "cannot tell apart differences smaller than ±" in report
+    assert "```mermaid\nxychart-beta" in report
+    assert '"v1 logged", "champion v1", "baseline", "candidate low"' in report
     evaluation = json.loads((_runs_dir() / "wine" / "evaluation.json").read_text())
     assert evaluation["baseline_metrics"]["accuracy"] < 0.5 < evaluation["candidate"]["accuracy"]
 

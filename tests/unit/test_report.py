@@ -43,6 +43,7 @@ def _context(**overrides: Any) -> dict[str, Any]:
         },
         "baseline_name": "most popular items",
         "verdicts": VERDICTS,
+        "chart": None,
         "champion": {"version": "3", "comparable": True},
         "metric_rows": [
             {
@@ -124,3 +125,21 @@ def test_report_shows_a_baseline_check_that_is_off_and_why() -> None:
     text = render_report(_context(baseline=off))
     assert "the check is off: a ranking by age" in text
     assert "| beats baseline `ndcg_at_10` (off) |" in text
+
+
+def test_chart_without_a_champion_shows_baseline_and_candidate_interval() -> None:
+    from pipelines.steps.report import chart
+
+    source = chart(
+        {
+            "primary": "accuracy",
+            "candidate": {"accuracy": 0.97},
+            "candidate_interval": {"low": 0.94, "high": 0.99},
+            "baseline_metrics": {"accuracy": 0.63},
+        }
+    )
+    assert source is not None
+    assert 'x-axis ["baseline", "candidate low", "candidate", "candidate high"]' in source
+    assert "bar [0.63, 0.94, 0.97, 0.99]" in source
+    assert 'y-axis "accuracy" 0 --> 1.089' in source
+    assert chart({"primary": "r2", "candidate": {"r2": float("nan")}}) is None
