@@ -73,13 +73,19 @@ def _render(source: str, folder: Path) -> subprocess.CompletedProcess[str]:
     )
 
 
-def test_the_report_chart_renders_without_error(tmp_path: Path) -> None:
-    from pipelines.report import render_report
-    from tests.unit.test_report import _context
+def _comment_block(source: str) -> str:
+    """The chart as the PR comment template wraps it."""
+    from pipelines.report import environment
 
+    template = environment().get_template("pr_comment.md.j2")
+    text = "".join(template.blocks["chart"](template.new_context({"chart": source})))
+    return text
+
+
+def test_the_report_chart_renders_without_error(tmp_path: Path) -> None:
     source = chart(EVALUATION)
     assert source is not None
-    text = render_report(_context(chart=source))
+    text = _comment_block(source)
     block = re.search(r"```mermaid\n(.*?)```", text, re.S)
     assert block is not None, "the comment carries a mermaid block"
     done = _render(block.group(1), tmp_path)
