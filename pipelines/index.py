@@ -23,6 +23,8 @@ from pipelines.serving import search_index as search_index  # shared with servin
 log = logging.getLogger(__name__)
 
 _BATCH_FLOATS = 1 << 25  # scores matrix budget per batch (~128 MB of float32)
+LATENCY_QUERIES = 500  # distinct single queries timed for the latency gate
+LATENCY_ROUNDS = 3  # each query is timed this many times, in interleaved rounds
 
 
 @dataclass(frozen=True)
@@ -41,8 +43,9 @@ class IndexMeasurement:
     """What the gate and the report look at."""
 
     recall_at_10: float
-    p50_ms: float
-    p99_ms: float
+    p50_ms: float  # median over queries of each query's best time
+    p99_ms: float  # 99th percentile over queries of each query's best time (gated)
+    p99_single_ms: float  # 99th percentile of one timing per query (noisy on shared CPUs)
     batch_qps: float
     build_seconds: float
     size_bytes: int
@@ -188,6 +191,49 @@ def recall_at_k(found: np.ndarray, truth: np.ndarray) -> float:
     return hits / truth.size
 
 
+@dataclass(frozen=True)
+class Latency:
+    """Single-query latency in milliseconds."""
+
+    p50_ms: float
+    p99_ms: float
+    p99_single_ms: float
+
+
+def query_latency(
+    index: Any,
+    queries: np.ndarray,
+    k: int,
+    *,
+    latency_queries: int = LATENCY_QUERIES,
+    rounds: int = LATENCY_ROUNDS,
+) -> Latency:
+    """Time single-query searches; the tail is taken over each query's best of `rounds`.
+
+    Up to `latency_queries` queries (cycling through `queries` when there are fewer) are
+    each searched once per round, rounds one after another. A query slowed by another
+    process (preempted, cache evicted) is slow in one round, not in all: the best of
+    `rounds` keeps the index's own tail (queries that are slow every time) and drops the
+    neighbours' noise, so the p99 holds on a busy shared runner. `p99_single_ms` is the
+    plain p99 of the first round, for comparison.
+    """
+    if len(queries) == 0 or latency_queries <= 0:
+        return Latency(0.0, 0.0, 0.0)
+    sample = queries[np.arange(latency_queries) % len(queries)]
+    timings = np.empty((rounds, len(sample)))
+    clock = time.perf_counter
+    for round_ in range(rounds):
+        row = timings[round_]
+        for position, query in enumerate(sample):
+            t0 = clock()
+            index.search(query, k)
+            row[position] = clock() - t0
+    best = timings.min(axis=0) * 1000
+    p50, p99 = np.percentile(best, [50, 99])
+    single = float(np.percentile(timings[0] * 1000, 99))
+    return Latency(round(float(p50), 4), round(float(p99), 4), round(single, 4))
+
+
 def measure(
     index: Any,
     keys: np.ndarray,
@@ -196,10 +242,10 @@ def measure(
     metric: str,
     build_seconds: float,
     size_bytes: int,
-    latency_queries: int = 200,
+    latency_queries: int = LATENCY_QUERIES,
     recall_queries: int = 10_000,
 ) -> IndexMeasurement:
-    """Recall@10 against exact search, single-query p50/p99 and batch QPS.
+    """Recall@10 against exact search, single-query latency (see `query_latency`), batch QPS.
 
     At most `recall_queries` queries (a fixed random subset) are measured: recall@10 over
     10k queries is exact to about ±0.003, and exact search over every holdout user of a
@@ -215,17 +261,12 @@ def measure(
     found, _ = search_index(index, queries, k)
     batch_seconds = time.perf_counter() - started
     recall = recall_at_k(found, truth)
-    sample = queries[: min(latency_queries, len(queries))]
-    timings = []
-    for query in sample:
-        t0 = time.perf_counter()
-        index.search(query, k)
-        timings.append((time.perf_counter() - t0) * 1000)
-    p50, p99 = np.percentile(timings, [50, 99]) if timings else (0.0, 0.0)
+    latency = query_latency(index, queries, k, latency_queries=latency_queries)
     return IndexMeasurement(
         recall_at_10=round(recall, 6),
-        p50_ms=round(float(p50), 4),
-        p99_ms=round(float(p99), 4),
+        p50_ms=latency.p50_ms,
+        p99_ms=latency.p99_ms,
+        p99_single_ms=latency.p99_single_ms,
         batch_qps=round(len(queries) / batch_seconds, 1) if batch_seconds > 0 else 0.0,
         build_seconds=round(build_seconds, 4),
         size_bytes=size_bytes,

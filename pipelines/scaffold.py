@@ -1,9 +1,11 @@
 """`new-spec`: write a first spec for a CSV file, ready to run to a champion.
 
 It infers column dtypes, proposes ranges and checks from the data, pins the file's sha256,
-picks a small default estimator, fits it once on the same split the pipeline uses, and sets
-absolute thresholds a little below what that baseline reached (so the first pull request
-passes, and a later model that breaks badly does not). It never overwrites a spec.
+picks a small default estimator and fits it once on the same split the pipeline uses. It
+bootstraps that fit's per-unit metrics on the holdout: each absolute threshold is the low
+end of its metric's 95% interval (rounded away), and the champion margin is the width of
+the comparison metric's interval, so an equally good retrain passes and a model that breaks
+badly does not. It never overwrites a spec.
 """
 
 from __future__ import annotations
@@ -23,15 +25,21 @@ import pandas as pd
 
 from pipelines.config import find_root, load_config
 from pipelines.errors import BadInput
+from pipelines.gate import mean_interval
 from pipelines.metrics import METRICS
 
 log = logging.getLogger("pipelines")
 
 TASKS = ("classification", "regression", "retrieval")
 SEED = 7
-# Relative slack under the baseline's score for the absolute thresholds. Retrieval metrics
-# are measured through the approximate index, so they get more room.
-SLACK = {"classification": 0.1, "regression": 0.1, "retrieval": 0.2}
+CONFIDENCE = 0.95
+RESAMPLES = 1000
+# Per-unit metrics that get an absolute threshold (their bootstrap interval's far end).
+THRESHOLD_METRICS = {
+    "classification": ("accuracy", "log_loss"),
+    "regression": ("mae",),
+    "retrieval": ("ndcg_at_10", "recall_at_10"),
+}
 _NAME = re.compile(r"^[a-z0-9][a-z0-9-]{0,62}$")
 _PLAIN_KEY = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 _YAML_WORDS = {"y", "n", "yes", "no", "on", "off", "true", "false", "null", "none", "~"}
@@ -60,7 +68,7 @@ class Draft:
     name: str
     task: str
     source: str
-    sha256: str
+    sha256: str | None  # None for sklearn: sources (bundled with scikit-learn, not pinned)
     rows: int
     columns: list[Column]
     roles: dict[str, str]
@@ -74,6 +82,7 @@ class Draft:
     thresholds: dict[str, tuple[str, float]] = field(default_factory=dict)
     excluded: dict[str, str] = field(default_factory=dict)
     baseline: dict[str, float] = field(default_factory=dict)
+    intervals: dict[str, tuple[float, float]] = field(default_factory=dict)
 
 
 def new_spec(
@@ -87,7 +96,7 @@ def new_spec(
     weight: str | None = None,
     root: Path | None = None,
 ) -> Path:
-    """Write `model_specs/<name>.yaml` for the CSV at `data`; return its path."""
+    """Write `model_specs/<name>.yaml` for the CSV at `data` (or `sklearn:<loader>`)."""
     if not _NAME.fullmatch(name):
         raise BadInput(
             f"model name '{name}' must be lowercase letters, digits and '-' (at most 63)"
@@ -98,9 +107,16 @@ def new_spec(
     spec_path = root / "model_specs" / f"{name}.yaml"
     if spec_path.exists():
         raise BadInput(f"{spec_path.relative_to(root)} exists; refusing to overwrite it")
-    csv_path = _inside(root, data)
-    frame = _read(csv_path)
-    draft = _draft(name, task, csv_path, root, frame, target, user, item, weight)
+    if str(data).startswith("sklearn:"):
+        source, sha256 = str(data), None
+        frame = _read_sklearn(source)
+    else:
+        from pipelines.data.sources import sha256_file
+
+        csv_path = _inside(root, data)
+        frame = _read(csv_path)
+        source, sha256 = csv_path.relative_to(root).as_posix(), sha256_file(csv_path)
+    draft = _draft(name, task, source, sha256, frame, target, user, item, weight)
     _fit_baseline(draft, root)
     text = render(draft)
     _validate(text, root, spec_path.name)
@@ -126,6 +142,16 @@ def _inside(root: Path, data: Path) -> Path:
             "so the spec can pin it"
         )
     return path
+
+
+def _read_sklearn(source: str) -> pd.DataFrame:
+    from pipelines.data.sources import sklearn_frame, sklearn_loaders
+
+    try:
+        return sklearn_frame(source.removeprefix("sklearn:"))
+    except ValueError:
+        known = ", ".join(f"sklearn:{n}" for n in sklearn_loaders())
+        raise BadInput(f"unknown dataset '{source}' (known: {known})") from None
 
 
 def _read(path: Path) -> pd.DataFrame:
@@ -187,8 +213,8 @@ def _round_out(value: float, *, down: bool) -> float:
 def _draft(
     name: str,
     task: str,
-    path: Path,
-    root: Path,
+    source: str,
+    sha256: str | None,
     frame: pd.DataFrame,
     target: str | None,
     user: str | None,
@@ -197,18 +223,10 @@ def _draft(
 ) -> Draft:
     for flag, value in (("--target", target), ("--user", user), ("--item", item)):
         if value is not None and value not in frame.columns:
-            raise BadInput(f"{flag} '{value}' is not a column of {path.name}")
+            raise BadInput(f"{flag} '{value}' is not a column of {source}")
     if weight is not None and weight not in frame.columns:
-        raise BadInput(f"--weight '{weight}' is not a column of {path.name}")
-    from pipelines.data.sources import sha256_file
-
-    common = {
-        "name": name,
-        "task": task,
-        "source": path.relative_to(root).as_posix(),
-        "sha256": sha256_file(path),
-        "rows": len(frame),
-    }
+        raise BadInput(f"--weight '{weight}' is not a column of {source}")
+    common = {"name": name, "task": task, "source": source, "sha256": sha256, "rows": len(frame)}
     if task == "retrieval":
         return _draft_retrieval(common, frame, user, item, weight)
     return _draft_tabular(common, frame, target)
@@ -251,10 +269,10 @@ def _draft_tabular(common: dict[str, Any], frame: pd.DataFrame, target: str | No
     stratified = task == "classification" and int(labels.value_counts().min()) >= 2
     if task == "classification":
         estimator, params = "sklearn.linear_model.LogisticRegression", {"C": 1.0, "max_iter": 1000}
-        primary, champion_metric, margin = "accuracy", "log_loss", 0.02
+        primary, champion_metric = "accuracy", "log_loss"
     else:
         estimator, params = "sklearn.linear_model.Ridge", {"alpha": 1.0}
-        primary, champion_metric, margin = "mae", "mae", 0.0
+        primary, champion_metric = "mae", "mae"
     used = [c.name for c in columns]
     return Draft(
         **common,
@@ -269,7 +287,7 @@ def _draft_tabular(common: dict[str, Any], frame: pd.DataFrame, target: str | No
         estimator=estimator,
         params=params,
         primary=primary,
-        champion={"metric": champion_metric, "margin": margin},
+        champion={"metric": champion_metric},
         index={"metric": "l2sq", "dtype": "f32", "connectivity": 16},
         excluded=excluded,
     )
@@ -340,7 +358,7 @@ def _draft_retrieval(
             "random_state": SEED,
         },
         primary="ndcg_at_10",
-        champion={"metric": "ndcg_at_10", "margin": 0.005},
+        champion={"metric": "ndcg_at_10"},
         index={
             "metric": "ip",
             "dtype": "f32",
@@ -447,12 +465,20 @@ def _fit_baseline(draft: Draft, root: Path) -> None:
         positions, sims = exact_topk(vectors, queries, count, bundle.index_metric)
         return keys[positions], sims
 
-    scores = task.score(loaded, bundle, data.frame, split, searcher).metrics
+    scored = task.score(loaded, bundle, data.frame, split, searcher)
+    scores = scored.metrics
     draft.baseline = {k: v for k, v in scores.items() if k in METRICS[draft.task]}
-    draft.thresholds = _thresholds(draft.task, draft.baseline)
-    if draft.task == "regression":
-        # Non-inferiority margin: 2% of the baseline error, in the metric's own units.
-        draft.champion["margin"] = _round_out(0.02 * scores["mae"], down=False)
+    draft.intervals = {
+        name: mean_interval(values, confidence=CONFIDENCE, resamples=RESAMPLES, seed=SEED)
+        for name, values in scored.per_unit.items()
+        if name in METRICS[draft.task]
+    }
+    draft.thresholds = _thresholds(draft.task, draft.intervals)
+    metric = draft.champion["metric"]
+    low, high = draft.intervals[metric]
+    # The margin is the interval's width: an equally good retrain differs from this fit by
+    # less than that on this holdout about 97.5% of the time.
+    draft.champion["margin"] = _round_out(high - low, down=False) if high > low else 0.0
     if draft.task == "classification":
         majority = float(data.frame[draft.roles["target"]].value_counts(normalize=True).max())
         if scores["accuracy"] <= majority:
@@ -464,24 +490,21 @@ def _fit_baseline(draft: Draft, root: Path) -> None:
             )
 
 
-def _thresholds(task: str, baseline: dict[str, float]) -> dict[str, tuple[str, float]]:
-    """Absolute bounds a little worse than the baseline's scores."""
-    wanted = {
-        "classification": ("accuracy", "roc_auc"),
-        "regression": ("mae", "r2"),
-        "retrieval": ("ndcg_at_10", "catalog_coverage"),
-    }[task]
-    slack = SLACK[task]
+def _thresholds(
+    task: str, intervals: dict[str, tuple[float, float]]
+) -> dict[str, tuple[str, float]]:
+    """Absolute bounds at the far end of each metric's bootstrap interval, rounded away."""
     out: dict[str, tuple[str, float]] = {}
-    for metric in wanted:
-        value = baseline.get(metric)
-        if value is None or not math.isfinite(value):
+    for metric in THRESHOLD_METRICS[task]:
+        if metric not in intervals:
+            continue
+        low, high = intervals[metric]
+        if not (math.isfinite(low) and math.isfinite(high)):
             continue
         if METRICS[task][metric].greater_is_better:
-            bound = value - slack * abs(value)
-            out[metric] = ("min", _round_out(bound, down=True) if bound else 0.0)
+            out[metric] = ("min", _round_out(low, down=True) if low > 0 else 0.0)
         else:
-            out[metric] = ("max", _round_out(value + slack * abs(value), down=False))
+            out[metric] = ("max", _round_out(high, down=False))
     return out
 
 
@@ -499,8 +522,9 @@ def render(draft: Draft) -> str:
         f"description: {_scalar(f'{draft.task.capitalize()} on {draft.source}.')}",
         "data:",
         f"  source: {_scalar(draft.source)}",
-        f"  sha256: {draft.sha256}",
     ]
+    if draft.sha256:
+        lines.append(f"  sha256: {draft.sha256}")
     lines += [f"  {role}: {_scalar(column)}" for role, column in draft.roles.items()]
     if draft.excluded:
         lines.append("  # left out of the spec:")
@@ -521,14 +545,26 @@ def render(draft: Draft) -> str:
     lines += ["evaluation:", f"  primary: {draft.primary}"]
     if draft.baseline:
         seen = ", ".join(f"{k} {_fmt(v, 4)}" for k, v in sorted(draft.baseline.items()))
-        lines.append(f"  # baseline on the holdout when this spec was written: {seen}")
+        lines.append(f"  # the first fit on the holdout when this spec was written: {seen}")
     if draft.thresholds:
+        lines.append(
+            f"  # thresholds: the far end of each metric's {CONFIDENCE:.0%} bootstrap interval "
+            f"({RESAMPLES} resamples of the holdout units), rounded away"
+        )
         lines.append("  thresholds:")
         lines += [
             f"    {metric}: {{{bound}: {_fmt(value)}}}"
             for metric, (bound, value) in draft.thresholds.items()
         ]
-    champion = {**draft.champion, "confidence": 0.95, "resamples": 1000, "seed": SEED}
+    champion = {**draft.champion, "confidence": CONFIDENCE, "resamples": RESAMPLES, "seed": SEED}
+    metric = draft.champion["metric"]
+    if metric in draft.intervals:
+        low, high = draft.intervals[metric]
+        lines.append(
+            f"  # margin: the width of the {CONFIDENCE:.0%} interval of {metric} on this holdout "
+            f"[{_fmt(low, 4)}, {_fmt(high, 4)}], rounded up: differences smaller than about "
+            "half of it cannot be told apart here"
+        )
     lines.append(f"  champion: {_flow(champion)}")
     gate = {"min_recall_at_10": 0.9, "max_p99_ms": 10}
     lines += ["index:"] + [f"  {key}: {_fmt(value)}" for key, value in draft.index.items()]
@@ -606,7 +642,12 @@ def register(subparsers: Any) -> None:
     )
     parser.add_argument("name", help="model name (lowercase, digits, '-')")
     parser.add_argument("--task", required=True, choices=TASKS)
-    parser.add_argument("--data", required=True, type=Path, help="CSV file inside the repository")
+    parser.add_argument(
+        "--data",
+        required=True,
+        type=Path,
+        help="CSV file inside the repository, or sklearn:<loader> (e.g. sklearn:load_wine)",
+    )
     parser.add_argument("--target", help="label column (classification, regression)")
     parser.add_argument("--user", help="user column (retrieval; guessed from names if omitted)")
     parser.add_argument("--item", help="item column (retrieval; guessed from names if omitted)")

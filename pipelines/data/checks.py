@@ -8,7 +8,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from pipelines.data.profile import profile_frame, psi
+from pipelines.data.profile import profile_frame, psi, unseen_fraction
 from pipelines.data.sources import LoadedData
 from pipelines.spec import LoadedSpec
 
@@ -40,7 +40,7 @@ def run_checks(
         )
     results.append(_null_fraction(loaded, frame))
     results.append(_duplicates(loaded, frame))
-    profile = profile_frame(frame)
+    profile = profile_frame(frame, loaded.spec.id_columns())
     results += _drift(loaded, frame, reference_profile)
     return results, profile
 
@@ -174,8 +174,12 @@ def _drift(
         why = "no champion profile to compare" if reference is None else "drift check off"
         return [CheckResult("drift", "data.checks.max_drift_psi", True, why, blocking=False)]
     out = []
+    ids = loaded.spec.id_columns()
     for name in frame.columns:
         if name not in reference:
+            continue
+        if name in ids:
+            out.append(_unseen(loaded, name, reference[name], frame[name]))
             continue
         value = psi(reference[name], frame[name])
         if value is None:
@@ -189,6 +193,26 @@ def _drift(
             )
         )
     return out
+
+
+def _unseen(
+    loaded: LoadedSpec, name: str, reference: dict[str, Any], series: pd.Series
+) -> CheckResult:
+    """An id column: the share of rows with a value the champion's data did not have."""
+    limit = loaded.spec.data.checks.max_unseen_id_fraction
+    field = "data.checks.max_unseen_id_fraction"
+    rate = unseen_fraction(reference, series)
+    if rate is None:
+        why = "the champion's profile has no id set for this column: not compared"
+        return CheckResult(f"{name}.unseen", field, True, why, blocking=False)
+    bound = "report only" if limit is None else f"at most {limit:g}"
+    return CheckResult(
+        f"{name}.unseen",
+        field,
+        limit is None or rate <= limit,
+        f"{rate:.4f} of rows have an id the champion's data lacks ({bound})",
+        blocking=limit is not None,
+    )
 
 
 def as_dicts(results: list[CheckResult]) -> list[dict[str, Any]]:

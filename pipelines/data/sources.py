@@ -1,13 +1,16 @@
 """Load a spec's data source into a DataFrame, checking the sha256 pin first.
 
 Sources: a path inside the repository, `sklearn:<loader>` for datasets that ship with
-scikit-learn, or an https URL (always pinned by sha256).
+scikit-learn (every `load_*` loader that can return a data frame; never the `fetch_*` ones,
+which download), or an https URL (always pinned by sha256).
 """
 
 from __future__ import annotations
 
 import csv
+import functools
 import hashlib
+import inspect
 import io
 import logging
 import re
@@ -23,7 +26,6 @@ from pipelines.spec import LoadedSpec
 
 log = logging.getLogger(__name__)
 
-SKLEARN_LOADERS = ("load_wine", "load_breast_cancer", "load_iris", "load_diabetes")
 MAX_DOWNLOAD_BYTES = 2 * 1024**3
 _CHUNK = 1 << 20
 SOURCE = "data.source"  # the spec field named by errors about the file's bytes
@@ -50,6 +52,69 @@ def load_data(loaded: LoadedSpec) -> LoadedData:
         raise loaded.error("only repository paths, sklearn: and https URLs", "data", "source")
     path = resolve_in_repo(loaded, source)
     return _load_csv(loaded, path, origin=source)
+
+
+@functools.cache
+def sklearn_loaders() -> tuple[str, ...]:
+    """scikit-learn's loaders of bundled datasets that return a frame (`as_frame=True`)."""
+    from sklearn import datasets
+
+    return tuple(
+        sorted(
+            name
+            for name in datasets.__all__
+            if name.startswith("load_")
+            and "as_frame" in inspect.signature(getattr(datasets, name)).parameters
+        )
+    )
+
+
+def check_sklearn_source(loaded: LoadedSpec) -> None:
+    """Refuse a `sklearn:` source that names no bundled-data loader (before loading)."""
+    source = loaded.spec.data.source
+    if not source.startswith("sklearn:"):
+        return
+    name = source.removeprefix("sklearn:")
+    if name not in sklearn_loaders():
+        allowed = ", ".join(f"sklearn:{n}" for n in sklearn_loaders())
+        raise loaded.error(f"unknown dataset '{name}' (known: {allowed})", "data", "source")
+
+
+def sklearn_frame(loader_name: str) -> pd.DataFrame:
+    """A bundled scikit-learn dataset as one frame, with scikit-learn's column names."""
+    if loader_name not in sklearn_loaders():
+        raise ValueError(f"unknown dataset '{loader_name}'")
+    from sklearn import datasets
+
+    bunch = getattr(datasets, loader_name)(as_frame=True)
+    frame: pd.DataFrame = bunch.frame.copy()
+    frame.columns = [str(c) for c in frame.columns]
+    for name in frame.columns:
+        if isinstance(frame[name].dtype, pd.CategoricalDtype):
+            frame[name] = frame[name].astype(str)
+        elif pd.api.types.is_integer_dtype(frame[name]):
+            frame[name] = frame[name].astype("int64")
+    return frame
+
+
+def source_columns(source: str, root: Path) -> list[str] | None:
+    """The column names of a source, for hints in error messages; None when unreadable.
+
+    Reads a scikit-learn dataset or the header of a CSV inside `root`; never downloads.
+    """
+    try:
+        if source.startswith("sklearn:"):
+            return list(sklearn_frame(source.removeprefix("sklearn:")).columns)
+        if "://" in source or Path(source).is_absolute() or ".." in Path(source).parts:
+            return None
+        path = (root / source).resolve()
+        if not path.is_relative_to(root.resolve()) or not path.is_file():
+            return None
+        with path.open(encoding="utf-8", newline="") as handle:
+            header = next(csv.reader(handle), None)
+    except (OSError, ValueError, UnicodeDecodeError, csv.Error):
+        return None
+    return list(header) if header else None
 
 
 def data_sha256(loaded: LoadedSpec) -> str:
@@ -101,7 +166,12 @@ def _load_csv(loaded: LoadedSpec, path: Path, origin: str) -> LoadedData:
     columns = loaded.spec.data.columns
     missing = [c for c in columns if c not in header]
     if missing:
-        raise loaded.error(f"{origin} has no column '{missing[0]}'", "data", "columns", missing[0])
+        raise loaded.error(
+            f"{origin} has no column '{missing[0]}' (its columns: {', '.join(header)})",
+            "data",
+            "columns",
+            missing[0],
+        )
     dtypes = {name: _pandas_dtype(col.dtype) for name, col in columns.items()}
     try:
         # every column is read, not `usecols`: with it, pandas silently drops the extra
@@ -194,16 +264,8 @@ def _byte_line(path: Path, offset: int) -> int:
 
 
 def _load_sklearn(loaded: LoadedSpec, loader_name: str) -> LoadedData:
-    if loader_name not in SKLEARN_LOADERS:
-        allowed = ", ".join(f"sklearn:{n}" for n in SKLEARN_LOADERS)
-        raise loaded.error(f"unknown dataset '{loader_name}' (known: {allowed})", "data", "source")
-    from sklearn import datasets
-
-    bunch = getattr(datasets, loader_name)(as_frame=True)
-    frame: pd.DataFrame = bunch.frame.copy()
-    frame.columns = [str(c).replace(" ", "_").replace("/", "_") for c in frame.columns]
-    if "target" in frame and pd.api.types.is_integer_dtype(frame["target"]):
-        frame["target"] = frame["target"].astype("int64")
+    check_sklearn_source(loaded)
+    frame = sklearn_frame(loader_name)
     buffer = io.StringIO()
     frame.to_csv(buffer, index=False, float_format="%.10g")
     digest = hashlib.sha256(buffer.getvalue().encode()).hexdigest()
@@ -212,7 +274,11 @@ def _load_sklearn(loaded: LoadedSpec, loader_name: str) -> LoadedData:
     missing = [c for c in columns if c not in frame.columns]
     if missing:
         raise loaded.error(
-            f"sklearn:{loader_name} has no column '{missing[0]}'", "data", "columns", missing[0]
+            f"sklearn:{loader_name} has no column '{missing[0]}' "
+            f"(its columns: {', '.join(frame.columns)})",
+            "data",
+            "columns",
+            missing[0],
         )
     return LoadedData(frame=frame[list(columns)], sha256=digest, origin=f"sklearn:{loader_name}")
 

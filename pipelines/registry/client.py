@@ -152,11 +152,13 @@ class Registry:
         metrics: Mapping[str, float],
         artifacts: list[Artifact],
         dicts: Mapping[str, Any],
+        texts: Mapping[str, str],
         model_uri: str | None,
         log_model: Callable[[Any], Any] | None,
     ) -> PublishedRun:
-        """One run: params, artifacts, the model (logged by `log_model`, or `model_uri`
-        reused), metrics, then `final_tags` last so a run killed half-way never looks gated.
+        """One run: params, artifacts, JSON `dicts` and `texts`, the model (logged by
+        `log_model`, or `model_uri` reused), metrics, then `final_tags` last so a run
+        killed half-way never looks gated.
         """
         mlflow = self._mlflow
 
@@ -166,6 +168,8 @@ class Registry:
                 mlflow.log_params(dict(params))
                 for name, value in dicts.items():
                     mlflow.log_dict(value, name)
+                for name, text in texts.items():
+                    mlflow.log_text(text, name)
                 for path, folder in artifacts:
                     mlflow.log_artifact(str(path), artifact_path=folder)
                 model_id = None
@@ -185,6 +189,11 @@ class Registry:
         run_id = self.call("publish", log_all)
         run = self.call("run lookup", lambda: self._client.get_run(run_id))
         return PublishedRun.from_mlflow(run)
+
+    def run_metrics(self, run_id: str) -> dict[str, float]:
+        """The latest value of each metric of a run."""
+        run = self.call(f"lookup of run {run_id}", lambda: self._client.get_run(run_id))
+        return {str(k): float(v) for k, v in run.data.metrics.items()}
 
     def run_url(self, experiment_id: str, run_id: str) -> str | None:
         """A browser link to a run, for HTTP tracking servers."""

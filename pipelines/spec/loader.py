@@ -69,7 +69,10 @@ def load_spec(path: str | Path, config: ProjectConfig | None = None) -> LoadedSp
     try:
         spec = Spec.model_validate(data, context=context)
     except ValidationError as exc:
-        raise _first_error(exc, lines, display, data) from None
+        error = _first_error(exc, lines, display, data)
+        if error.field == "data.columns" and "required key is missing" in error.message:
+            error = _with_columns_hint(error, data, config.root)
+        raise error from None
     if spec.name != path.stem:
         raise BadInput(
             f"'{spec.name}' must equal the file name '{path.stem}' (the workflows, the run "
@@ -81,6 +84,21 @@ def load_spec(path: str | Path, config: ProjectConfig | None = None) -> LoadedSp
         )
     digest = hashlib.sha256(path.read_bytes()).hexdigest()
     return LoadedSpec(spec, path.resolve(), display, lines, digest, config)
+
+
+def _with_columns_hint(error: BadInput, data: dict[str, Any], root: Path) -> BadInput:
+    """A missing `data.columns` error, naming the columns the source has."""
+    from pipelines.data.sources import source_columns
+
+    source = (data.get("data") or {}).get("source") if isinstance(data.get("data"), dict) else None
+    columns = source_columns(source, root) if isinstance(source, str) else None
+    if not columns:
+        return error
+    shown = ", ".join(columns[:40]) + (
+        f", ... ({len(columns)} in all)" if len(columns) > 40 else ""
+    )
+    message = f"{error.message} (the columns of {source}: {shown})"
+    return BadInput(message, file=error.file, line=error.line, field=error.field)
 
 
 def line_for(lines: dict[Path_, int], loc: Path_) -> int | None:

@@ -33,6 +33,11 @@ class ColumnSpec(Strict):
     min: float | None = Field(default=None, description="smallest allowed value")
     max: float | None = Field(default=None, description="largest allowed value")
     nullable: bool = Field(default=False, description="allow missing values in this column")
+    id: bool = Field(
+        default=False,
+        description="values are identifiers: drift is their unseen-value rate, not PSI "
+        "(the user and item roles are ids without this flag)",
+    )
 
     @field_validator("min", "max", mode="before")
     @classmethod
@@ -57,6 +62,13 @@ class ChecksSpec(Strict):
     max_duplicate_fraction: float = Field(default=0.0, ge=0, le=1)
     max_drift_psi: float | None = Field(
         default=0.2, ge=0, description="largest PSI of any column against the champion's data"
+    )
+    max_unseen_id_fraction: float | None = Field(
+        default=None,
+        ge=0,
+        le=1,
+        description="largest share of rows whose id the champion's data never had; "
+        "null reports the rate without blocking",
     )
 
 
@@ -150,18 +162,42 @@ class ChampionSpec(Strict):
     """Non-inferiority against the current champion, by paired bootstrap."""
 
     metric: str | None = Field(default=None, description="defaults to evaluation.primary")
-    margin: float = Field(default=0.0, ge=0, description="allowed loss: no worse than champion - m")
+    margin: float | None = Field(
+        default=None,
+        ge=0,
+        description="allowed loss: no worse than champion - m; null takes the width of the "
+        "delta's interval (fail only when significantly worse)",
+    )
     confidence: float = Field(default=0.95, gt=0.5, lt=1)
     resamples: int = Field(default=1000, ge=100, le=100_000)
     seed: int = Field(default=0, ge=0, le=2**32 - 1)
 
 
+class BaselineSpec(Strict):
+    """The candidate must beat a trivial model (most popular, class prior, mean)."""
+
+    check: bool = Field(default=True, description="gate on beating the baseline")
+    reason: str | None = Field(
+        default=None, min_length=1, description="why the check is off (required with check: false)"
+    )
+
+    @model_validator(mode="after")
+    def _reason_when_off(self) -> BaselineSpec:
+        if not self.check and not (self.reason or "").strip():
+            raise _located(
+                ("evaluation", "baseline", "reason"),
+                "turning the baseline check off needs a written reason",
+            )
+        return self
+
+
 class EvaluationSpec(Strict):
-    """Metrics, absolute thresholds and the champion comparison."""
+    """Metrics, absolute thresholds, the champion and the baseline comparisons."""
 
     primary: str
     thresholds: dict[str, Threshold] = Field(default_factory=dict)
     champion: ChampionSpec = ChampionSpec()
+    baseline: BaselineSpec = BaselineSpec()
 
 
 class IndexGate(Strict):
@@ -254,6 +290,12 @@ class Spec(Strict):
             column = getattr(data, role)
             if column is not None and column not in data.columns:
                 raise _located(("data", role), f"column '{column}' is not in data.columns")
+
+    def id_columns(self) -> list[str]:
+        """Columns read as identifiers: the user and item roles and columns marked `id`."""
+        roles = [self.data.user, self.data.item]
+        marked = [name for name, column in self.data.columns.items() if column.id]
+        return list(dict.fromkeys(c for c in [*roles, *marked] if c is not None))
 
     @property
     def champion_metric(self) -> str:

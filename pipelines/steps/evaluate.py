@@ -1,4 +1,5 @@
-"""`evaluate`: score candidate and champion on the candidate's holdout; thresholds; bootstrap."""
+"""`evaluate`: score candidate, champion and baseline on the candidate's holdout; thresholds;
+paired bootstraps against champion and baseline."""
 
 from __future__ import annotations
 
@@ -11,13 +12,16 @@ import numpy as np
 from pipelines import gate
 from pipelines.errors import EXIT_GATE_FAILED, EXIT_OK
 from pipelines.index import restore_index, search_index
-from pipelines.registry import CHAMPION
+from pipelines.metrics import metric_info
+from pipelines.registry import CHAMPION, TAG_PREVIOUS_CHAMPION
 from pipelines.rundir import EVALUATION, INDEX_FILE
 from pipelines.state import ModelState
 from pipelines.steps.common import add_step_parser
 from pipelines.tasks.base import Scores
+from pipelines.tasks.baselines import score_baseline
 
 log = logging.getLogger("pipelines")
+HISTORY = 6  # champions shown in the report's chart
 
 
 def evaluate(state: ModelState, args: argparse.Namespace | None = None) -> int:
@@ -32,9 +36,23 @@ def evaluate(state: ModelState, args: argparse.Namespace | None = None) -> int:
     champion_info, champion_scores = _score_champion(state, frame, split)
     comparison = None
     metric = spec.champion_metric
+    settings = spec.evaluation.champion
+    baseline_scores = score_baseline(state.task, state.loaded, frame, split)
+    base_settings = spec.evaluation.baseline
+    cand_units, base_units = _aligned(candidate, baseline_scores, metric)
+    baseline = gate.compare_with_baseline(
+        spec.task,
+        metric,
+        cand_units,
+        base_units,
+        confidence=settings.confidence,
+        resamples=settings.resamples,
+        seed=settings.seed,
+        gating=base_settings.check,
+        reason=base_settings.reason or "",
+    )
     if champion_scores is not None:
         cand_units, champ_units = _aligned(candidate, champion_scores, metric)
-        settings = spec.evaluation.champion
         comparison = gate.compare_with_champion(
             spec.task,
             metric,
@@ -46,7 +64,9 @@ def evaluate(state: ModelState, args: argparse.Namespace | None = None) -> int:
             seed=settings.seed,
         )
     bounds = {name: (t.min, t.max) for name, t in spec.evaluation.thresholds.items()}
-    decision = gate.decide(gate.check_thresholds(spec.task, candidate.metrics, bounds), comparison)
+    decision = gate.decide(
+        gate.check_thresholds(spec.task, candidate.metrics, bounds), comparison, baseline
+    )
     state.run.write_json(
         EVALUATION,
         {
@@ -56,6 +76,10 @@ def evaluate(state: ModelState, args: argparse.Namespace | None = None) -> int:
             "candidate": candidate.metrics,
             "champion": champion_info,
             "champion_metrics": champion_scores.metrics if champion_scores else None,
+            "baseline": gate.BASELINE_NAMES[spec.task],
+            "baseline_metrics": baseline_scores.metrics,
+            "candidate_interval": _interval(spec, candidate),
+            "history": _champion_history(state, champion_info),
             "gate": decision.as_dict(),
             "passed": decision.passed,
         },
@@ -100,6 +124,46 @@ def _score_champion(
         return info, None
     info["comparable"] = True
     return info, scores
+
+
+def _interval(spec: Any, scores: Scores) -> dict[str, Any] | None:
+    """The bootstrap interval of the primary metric's mean (per-unit metrics only)."""
+    primary = spec.evaluation.primary
+    if primary not in scores.per_unit or not metric_info(spec.task, primary).per_unit:
+        return None
+    settings = spec.evaluation.champion
+    low, high = gate.mean_interval(
+        scores.per_unit[primary],
+        confidence=settings.confidence,
+        resamples=settings.resamples,
+        seed=settings.seed,
+    )
+    return {"metric": primary, "low": low, "high": high, "confidence": settings.confidence}
+
+
+def _champion_history(state: ModelState, champion: dict[str, Any] | None) -> list[dict[str, Any]]:
+    """The primary metric each past champion logged (on its own holdout), oldest first.
+
+    Follows the `previous_champion` tags back from the current champion, at most HISTORY.
+    """
+    if not champion:
+        return []
+    registry = state.registry()
+    name, primary = state.spec.name, state.spec.evaluation.primary
+    key = f"candidate.{primary}"
+    history: list[dict[str, Any]] = []
+    version: str | None = champion["version"]
+    seen: set[str] = set()
+    while version and version not in seen and len(history) < HISTORY:
+        seen.add(version)
+        found = registry.get_version(name, version)
+        if found is None:
+            break
+        value = registry.run_metrics(found.run_id).get(key) if found.run_id else None
+        if value is not None:
+            history.append({"version": str(found.version), "value": float(value)})
+        version = found.tags.get(TAG_PREVIOUS_CHAMPION)
+    return history[::-1]
 
 
 def _aligned(candidate: Scores, champion: Scores, metric: str) -> tuple[np.ndarray, np.ndarray]:

@@ -140,10 +140,27 @@ def _log_run(
         metrics.update(
             {f"champion.{k}": v for k, v in evaluation["champion_metrics"].items() if _finite(v)}
         )
+    metrics.update(
+        {f"baseline.{k}": v for k, v in (evaluation.get("baseline_metrics") or {}).items()}
+    )
+    for against in ("champion", "baseline"):
+        comparison = evaluation["gate"].get(against) or {}
+        for key in ("delta", "ci_low", "ci_high", "margin", "resolution"):
+            if key in comparison:
+                metrics[f"gate.{against}.{key}"] = comparison[key]
+    metrics = {k: v for k, v in metrics.items() if _finite(v)}
+    from pipelines.report import render_report
+    from pipelines.steps.report import build_context
+
+    # The review as the pull request shows it, minus the link to this run.
+    review = render_report(build_context(state, with_publish=False))
+    tags = run_tags(state, evaluation["holdout_fingerprint"])
+    if state.spec.description:
+        tags["mlflow.note.content"] = state.spec.description  # the run's description
     published = registry.publish_run(
         experiment_id=experiment_id,
         run_name=f"{state.spec.name}-{state.content_hash[:8]}",
-        tags=run_tags(state, evaluation["holdout_fingerprint"]),
+        tags=tags,
         final_tags={TAG_GATE: gate, TAG_COMPARED_WITH: compared_with},
         params=_params(state, index_report),
         metrics=metrics,
@@ -152,6 +169,7 @@ def _log_run(
             (state.loaded.path, "spec"),
         ],
         dicts={PROFILE_ARTIFACT: data_report["profile"]},
+        texts={"reports/report.md": review},
         model_uri=model_uri,
         log_model=lambda mlflow: _log_model(state, mlflow),
     )

@@ -8,6 +8,7 @@ import os
 from pathlib import Path
 from typing import Any
 
+from pipelines.gate import VERDICTS
 from pipelines.metrics import METRICS
 from pipelines.report import render_report
 from pipelines.rundir import DATA_REPORT, EVALUATION, INDEX_REPORT, PUBLISH, REPORT_MD
@@ -29,27 +30,35 @@ def report(state: ModelState, args: argparse.Namespace | None = None) -> int:
     return 0
 
 
-def build_context(state: ModelState) -> dict[str, Any]:
-    """Everything the template shows, read from the run directory."""
+def build_context(state: ModelState, *, with_publish: bool = True) -> dict[str, Any]:
+    """Everything the template shows, read from the run directory.
+
+    `with_publish=False` leaves out publish.json (the review logged with the run itself,
+    before publish.json of this run exists).
+    """
     evaluation = state.run.read_json(EVALUATION)
     index = state.run.read_json(INDEX_REPORT)
     data = state.run.read_json(DATA_REPORT)
     publish_path = state.run.file(PUBLISH)
-    publish = state.run.read_json(PUBLISH) if publish_path.exists() else None
+    publish = state.run.read_json(PUBLISH) if with_publish and publish_path.exists() else None
     gate = evaluation["gate"]
     known = METRICS[state.spec.task]
     rows = []
     champion_metrics = evaluation.get("champion_metrics") or {}
+    baseline_metrics = evaluation.get("baseline_metrics") or {}
     for name, value in evaluation["candidate"].items():
         if name not in known:
             continue
         other = champion_metrics.get(name)
-        delta = None if other is None else value - other
-        text = "–" if delta is None else f"{delta:+.4f}"
-        if delta is not None and delta != 0:
-            better = (delta > 0) == known[name].greater_is_better
-            text += " ▲" if better else " ▼"
-        rows.append({"name": name, "candidate": value, "champion": other, "delta_text": text})
+        rows.append(
+            {
+                "name": name,
+                "candidate": value,
+                "champion": other,
+                "baseline": baseline_metrics.get(name),
+                "delta_text": _delta_text(value, other, known[name].greater_is_better),
+            }
+        )
     rows.sort(key=lambda r: (r["name"] != evaluation["primary"], r["name"]))
     passed = bool(evaluation["passed"] and index["passed"])
     summary = gate["summary"]
@@ -62,6 +71,9 @@ def build_context(state: ModelState) -> dict[str, Any]:
         "passed": passed,
         "summary": summary,
         "comparison": gate["champion"],
+        "baseline": gate.get("baseline"),
+        "baseline_name": evaluation.get("baseline", "baseline"),
+        "verdicts": VERDICTS,
         "champion": evaluation.get("champion"),
         "metric_rows": rows,
         "thresholds": gate["thresholds"],
@@ -71,7 +83,63 @@ def build_context(state: ModelState) -> dict[str, Any]:
         "data": data,
         "data_failed": [c for c in data["checks"] if not c["passed"]],
         "publish": publish,
+        "chart": chart(evaluation),
     }
+
+
+def chart(evaluation: dict[str, Any]) -> str | None:
+    """A mermaid `xychart-beta` of the primary metric: past champions (as each logged it),
+    the champion and the baseline on this holdout, and the candidate with its interval."""
+    primary = evaluation["primary"]
+    bars: list[tuple[str, float]] = [
+        (f"v{h['version']} logged", h["value"]) for h in evaluation.get("history") or []
+    ]
+    champion = evaluation.get("champion") or {}
+    champion_metrics = evaluation.get("champion_metrics") or {}
+    if primary in champion_metrics:
+        bars.append((f"champion v{champion.get('version', '?')}", champion_metrics[primary]))
+    baseline = (evaluation.get("baseline_metrics") or {}).get(primary)
+    if baseline is not None:
+        bars.append(("baseline", baseline))
+    interval = evaluation.get("candidate_interval")
+    if interval:
+        bars.append(("candidate low", interval["low"]))
+    bars.append(("candidate", evaluation["candidate"][primary]))
+    if interval:
+        bars.append(("candidate high", interval["high"]))
+    values = [v for _, v in bars if isinstance(v, int | float) and v == v]
+    if len(values) != len(bars) or not values:
+        return None
+    top = max(values)
+    bottom = min(0.0, min(values))
+    top = top + 0.1 * (top - bottom) if top > bottom else bottom + 1.0
+    labels = ", ".join(f'"{_label(name)}"' for name, _ in bars)
+    numbers = ", ".join(f"{v:.4g}" for v in values)
+    return "\n".join(
+        [
+            "xychart-beta",
+            f'    title "{_label(primary)} on this holdout"',
+            f"    x-axis [{labels}]",
+            f'    y-axis "{_label(primary)}" {bottom:.4g} --> {top:.4g}',
+            f"    bar [{numbers}]",
+        ]
+    )
+
+
+def _label(text: str) -> str:
+    """Text safe inside a mermaid double-quoted string."""
+    return "".join(c for c in str(text) if c not in '"\\`<>{}[]#;')
+
+
+def _delta_text(value: float, other: float | None, greater_is_better: bool) -> str:
+    """Candidate minus champion, with ▲ when the candidate is better and ▼ when worse."""
+    if other is None:
+        return "–"
+    delta = value - other
+    text = f"{delta:+.4f}"
+    if delta != 0:
+        text += " ▲" if (delta > 0) == greater_is_better else " ▼"
+    return text
 
 
 def _size(size: int) -> str:

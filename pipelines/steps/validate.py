@@ -1,4 +1,5 @@
-"""`validate`: the spec parses, its keys are known, its estimator is allowed and importable."""
+"""`validate`: the spec parses, its keys are known, its estimator is allowed and importable,
+and a `sklearn:` source names a bundled-data loader."""
 
 from __future__ import annotations
 
@@ -6,6 +7,7 @@ import argparse
 import logging
 from typing import Any
 
+from pipelines.data.sources import check_sklearn_source
 from pipelines.spec.estimators import resolve_estimator
 from pipelines.state import ModelState
 from pipelines.steps.common import add_step_parser
@@ -14,8 +16,9 @@ log = logging.getLogger("pipelines")
 
 
 def validate(state: ModelState, args: argparse.Namespace | None = None) -> int:
-    """Check the spec beyond its schema: the estimator class and its parameters."""
+    """Check the spec beyond its schema: the estimator, its parameters, a sklearn: loader."""
     resolve_estimator(state.loaded)
+    check_sklearn_source(state.loaded)
     log.info("%s: spec %s is valid", state.spec.name, state.loaded.display)
     return 0
 

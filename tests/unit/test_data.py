@@ -10,7 +10,7 @@ import pandas as pd
 import pytest
 
 from pipelines.data.checks import run_checks
-from pipelines.data.profile import profile_frame, psi
+from pipelines.data.profile import id_profile, profile_frame, psi, unseen_fraction
 from pipelines.data.sources import load_data
 from pipelines.errors import BadInput
 from pipelines.spec import load_spec
@@ -123,8 +123,85 @@ def test_psi_is_small_for_the_same_distribution_and_large_for_a_shift() -> None:
 def test_drift_check_uses_the_reference_profile(scratch_repo: Path) -> None:
     loaded = load_spec(scratch_repo / "model_specs" / "item-recs.yaml")
     data = load_data(loaded)
-    reference = profile_frame(data.frame.assign(rating=data.frame["rating"] - 2.0))
+    reference = profile_frame(
+        data.frame.assign(rating=data.frame["rating"] - 2.0), loaded.spec.id_columns()
+    )
     results, _ = run_checks(loaded, data, reference)
     drift = {r.name: r.passed for r in results if r.name.endswith(".drift")}
     assert drift["rating.drift"] is False
-    assert drift["user_id.drift"] is True
+    assert "user_id.drift" not in drift, "ids are not compared by PSI"
+    unseen = {r.name: r for r in results if r.name.endswith(".unseen")}
+    assert set(unseen) == {"user_id.unseen", "item_id.unseen"}
+    assert unseen["user_id.unseen"].detail.startswith("0.0000 of rows")
+
+
+def test_new_users_read_as_unseen_ids_not_drift(scratch_repo: Path) -> None:
+    spec = scratch_repo / "model_specs" / "item-recs.yaml"
+    spec.write_text(
+        spec.read_text().replace(
+            "max_drift_psi: 0.2", "max_drift_psi: 0.2\n    max_unseen_id_fraction: 0.1"
+        ),
+        encoding="utf-8",
+    )
+    loaded = load_spec(spec)
+    data = load_data(loaded)
+    frame = data.frame
+    old_users = frame[frame["user_id"] <= 1500]  # the champion saw half of the users
+    reference = profile_frame(old_users, loaded.spec.id_columns())
+    results, _ = run_checks(loaded, data, reference)
+    by_name = {r.name: r for r in results}
+    share_new = float((frame["user_id"] > 1500).mean())
+    rate = float(by_name["user_id.unseen"].detail.split()[0])
+    assert share_new * (1 - 1 / 32) <= rate <= share_new  # hash collisions only read low
+    assert not by_name["user_id.unseen"].passed and by_name["user_id.unseen"].blocking
+    assert by_name["item_id.unseen"].passed
+
+
+def test_unseen_fraction_is_exact_up_to_collisions() -> None:
+    rng = np.random.default_rng(1)
+    known = pd.Series(rng.choice(10**9, 50_000, replace=False))
+    profile = id_profile(known)
+    assert profile["bits"] >= 32 * 50_000
+    assert unseen_fraction(profile, known) == 0.0
+    fresh = pd.Series(rng.choice(10**9, 20_000, replace=False) + 10**9)
+    mixed = pd.concat([known.sample(20_000, random_state=0), fresh])
+    assert unseen_fraction(profile, mixed) == pytest.approx(0.5, abs=0.5 / 32)
+    assert unseen_fraction(profile_frame(pd.DataFrame({"x": [1.0, 2.0]}))["x"], known) is None
+
+
+def test_every_bundled_scikit_learn_loader_is_a_source() -> None:
+    from pipelines.data.sources import sklearn_frame, sklearn_loaders
+
+    loaders = sklearn_loaders()
+    assert {"load_digits", "load_wine", "load_diabetes", "load_linnerud"} <= set(loaders)
+    assert not [name for name in loaders if not name.startswith("load_")]
+    assert "od280/od315_of_diluted_wines" in sklearn_frame("load_wine").columns
+    assert "mean radius" in sklearn_frame("load_breast_cancer").columns
+
+
+def test_validate_checks_the_loader_and_a_missing_columns_key_lists_columns(
+    scratch_repo: Path,
+) -> None:
+    spec = scratch_repo / "model_specs" / "breast-cancer.yaml"
+    text = spec.read_text(encoding="utf-8")
+    spec.write_text(text.replace("sklearn:load_breast_cancer", "sklearn:fetch_covtype"))
+    with pytest.raises(BadInput, match="unknown dataset 'fetch_covtype'") as caught:
+        main_validate(spec)
+    assert caught.value.field == "data.source"
+    start = text.index("  columns:")
+    end = text.index("  checks:")
+    spec.write_text(text[:start] + text[end:], encoding="utf-8")
+    with pytest.raises(BadInput) as caught:
+        load_spec(spec)
+    assert caught.value.field == "data.columns"
+    assert "the columns of sklearn:load_breast_cancer: mean radius, mean texture" in str(
+        caught.value
+    )
+
+
+def main_validate(path: Path) -> None:
+    from pipelines.state import ModelState
+    from pipelines.steps.validate import validate
+
+    loaded = load_spec(path)
+    validate(ModelState(loaded, run_dir=path.parent / "run"))

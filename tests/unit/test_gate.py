@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
 import pytest
 
@@ -12,7 +14,7 @@ CHAMPION = RNG.uniform(0.0, 0.4, size=2000)  # per-user NDCG of the champion
 NOISE = RNG.normal(0.0, 0.05, size=2000)
 
 
-def _compare(candidate: np.ndarray, margin: float = 0.0) -> object:
+def _compare(candidate: np.ndarray, margin: float | None = 0.0) -> Any:
     return compare_with_champion(
         "retrieval",
         "ndcg_at_10",
@@ -99,3 +101,90 @@ def test_bootstrap_is_deterministic_and_chunked() -> None:
     second = paired_bootstrap(a, b, greater_is_better=True, resamples=600, confidence=0.9, seed=3)
     assert first == second
     assert first[1] < first[0] < first[2]
+
+
+def test_readme_lists_the_verdicts_of_the_code() -> None:
+    from pathlib import Path
+
+    from pipelines.gate import VERDICTS
+
+    readme = (Path(__file__).resolve().parents[2] / "README.md").read_text(encoding="utf-8")
+    rows = [
+        [cell.strip() for cell in line.strip().strip("|").split("|")]
+        for line in readme.splitlines()
+        if line.strip().startswith("|") and line.count("|") == 5
+    ]
+    listed = [tuple(r) for r in rows if r[1] in {"champion", "baseline"}]
+    expected = [(v.name, v.against, "yes" if v.passes else "no", v.meaning) for v in VERDICTS]
+    assert listed == expected
+
+
+def test_every_comparison_verdict_is_in_the_list() -> None:
+    from pipelines.gate import VERDICT_NAMES, compare_with_baseline
+
+    base = RNG.uniform(0.0, 0.4, size=500)
+    seen = {
+        _compare(CHAMPION + shift + NOISE, margin=m).verdict
+        for shift, m in [(0.02, 0.0), (0.0, 0.005), (-0.01, 0.02), (-0.03, 0.005), (-0.002, 0.0)]
+    }
+    for shift in (0.05, -0.05):
+        seen.add(
+            compare_with_baseline(
+                "retrieval",
+                "ndcg_at_10",
+                base + shift,
+                base + RNG.normal(0, 0.01, 500),
+                confidence=0.95,
+                resamples=500,
+                seed=0,
+            ).verdict
+        )
+    assert seen <= VERDICT_NAMES
+    assert {"better", "worse", "beats baseline", "does not beat baseline"} <= seen
+
+
+def test_a_candidate_that_loses_to_the_baseline_fails_in_one_line() -> None:
+    from pipelines.gate import compare_with_baseline
+
+    base = RNG.uniform(0.1, 0.4, size=800)
+    comparison = compare_with_baseline(
+        "retrieval",
+        "ndcg_at_10",
+        base - 0.03 + RNG.normal(0, 0.02, 800),
+        base,
+        confidence=0.95,
+        resamples=1000,
+        seed=0,
+    )
+    decision = decide([], None, comparison)
+    assert not decision.passed
+    line = next(p for p in decision.summary.split("; ") if "baseline" in p)
+    assert line.startswith("vs baseline: does not beat baseline (ndcg_at_10 delta -0.03")
+    assert f"[{comparison.ci_low:+.4f}, {comparison.ci_high:+.4f}]" in line
+
+
+def test_a_baseline_check_turned_off_does_not_gate() -> None:
+    from pipelines.gate import compare_with_baseline
+
+    base = RNG.uniform(0.1, 0.4, size=300)
+    comparison = compare_with_baseline(
+        "retrieval",
+        "ndcg_at_10",
+        base - 0.05,
+        base,
+        confidence=0.95,
+        resamples=200,
+        seed=0,
+        gating=False,
+        reason="popularity is the product here",
+    )
+    decision = decide([], None, comparison)
+    assert decision.passed and not comparison.passed
+    assert "check off: popularity is the product here" in decision.summary
+
+
+def test_default_margin_comes_from_the_interval_width() -> None:
+    result = _compare(CHAMPION - 0.003 + NOISE, margin=None)
+    assert result.margin_source == "holdout noise"
+    assert result.margin == pytest.approx(result.ci_high - result.ci_low)
+    assert result.passed == (result.ci_high >= 0)

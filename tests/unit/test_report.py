@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from pipelines.gate import VERDICTS
 from pipelines.report import render_report
 
 
@@ -24,10 +25,34 @@ def _context(**overrides: Any) -> dict[str, Any]:
             "ci_low": 0.004,
             "ci_high": 0.02,
             "passed": True,
+            "margin_source": "spec",
+            "resolution": 0.008,
         },
+        "baseline": {
+            "metric": "ndcg_at_10",
+            "units": 1200,
+            "confidence": 0.95,
+            "verdict": "beats baseline",
+            "delta": 0.137,
+            "ci_low": 0.121,
+            "ci_high": 0.153,
+            "passed": True,
+            "gating": True,
+            "reason": "",
+            "resolution": 0.016,
+        },
+        "baseline_name": "most popular items",
+        "verdicts": VERDICTS,
+        "chart": None,
         "champion": {"version": "3", "comparable": True},
         "metric_rows": [
-            {"name": "ndcg_at_10", "candidate": 0.27, "champion": 0.258, "delta_text": "+0.0120 ▲"},
+            {
+                "name": "ndcg_at_10",
+                "candidate": 0.27,
+                "champion": 0.258,
+                "baseline": 0.133,
+                "delta_text": "+0.0120 ▲",
+            },
         ],
         "thresholds": [{"metric": "ndcg_at_10", "value": 0.27, "bound": ">= 0.05", "passed": True}],
         "index_gate": [{"name": "recall_at_10", "value": 0.99, "bound": ">= 0.95", "passed": True}],
@@ -73,7 +98,9 @@ def _context(**overrides: Any) -> dict[str, Any]:
 def test_report_starts_with_the_marker_and_holds_the_comparison() -> None:
     text = render_report(_context())
     assert text.splitlines()[0] == "<!-- pipelines-report:item-recs -->"
-    assert "| **ndcg_at_10** | 0.2700 | 0.2580 | +0.0120 ▲ |" in text
+    assert "| **ndcg_at_10** | 0.2700 | 0.2580 | +0.0120 ▲ | 0.1330 |" in text
+    assert "| beats baseline `ndcg_at_10` | +0.1370 [+0.1210, +0.1530] | > 0 | ✅ |" in text
+    assert "cannot tell apart differences smaller than ±0.0080" in text
     assert "+0.0120 [+0.0040, +0.0200]" in text
     assert "[run `abc`](http://mlflow/#/experiments/1/runs/abc)" in text
     assert "drift against champion v3" in text
@@ -84,3 +111,35 @@ def test_report_without_champion_or_publish() -> None:
     assert "gate failed" in text
     assert "No champion yet" in text
     assert "Not published." in text
+
+
+def test_report_lists_every_verdict() -> None:
+    text = render_report(_context())
+    for verdict in VERDICTS:
+        assert f"| {verdict.name} | {verdict.against} |" in text
+
+
+def test_report_shows_a_baseline_check_that_is_off_and_why() -> None:
+    off = dict(_context()["baseline"], gating=False, passed=False, reason="a ranking by age")
+    off["verdict"] = "does not beat baseline"
+    text = render_report(_context(baseline=off))
+    assert "the check is off: a ranking by age" in text
+    assert "| beats baseline `ndcg_at_10` (off) |" in text
+
+
+def test_chart_without_a_champion_shows_baseline_and_candidate_interval() -> None:
+    from pipelines.steps.report import chart
+
+    source = chart(
+        {
+            "primary": "accuracy",
+            "candidate": {"accuracy": 0.97},
+            "candidate_interval": {"low": 0.94, "high": 0.99},
+            "baseline_metrics": {"accuracy": 0.63},
+        }
+    )
+    assert source is not None
+    assert 'x-axis ["baseline", "candidate low", "candidate", "candidate high"]' in source
+    assert "bar [0.63, 0.94, 0.97, 0.99]" in source
+    assert 'y-axis "accuracy" 0 --> 1.089' in source
+    assert chart({"primary": "r2", "candidate": {"r2": float("nan")}}) is None

@@ -60,11 +60,16 @@ def test_regression_spec_is_valid_pinned_and_leaves_out_unusable_columns(repo: P
     assert (spec.data.columns["share"].min, spec.data.columns["share"].max) == (0, 1)
     assert spec.data.checks.min_rows == 150
     assert spec.model.estimator == "sklearn.linear_model.Ridge"
-    # thresholds sit a little below what the baseline reached on the pipeline's holdout
-    assert spec.evaluation.thresholds["r2"].min is not None
-    assert 0.8 < spec.evaluation.thresholds["r2"].min < 1
+    # the threshold is the far end of the first fit's bootstrap interval of MAE (noise ~ 4)
+    bound = spec.evaluation.thresholds["mae"].max
+    assert bound is not None and 3.5 < bound < 6
     assert spec.champion_metric == "mae"
+    # the margin is the width of that interval: positive, and well under the error itself
+    margin = spec.evaluation.champion.margin
+    assert margin is not None and 0 < margin < bound / 2
     text = path.read_text(encoding="utf-8")
+    assert "# margin: the width of the 95% interval of mae on this holdout" in text
+    assert "# thresholds: the far end of each metric's 95% bootstrap interval" in text
     assert "house_id: a unique row id" in text and "garden: 1 missing values" in text
 
 
@@ -156,3 +161,21 @@ def test_numbers_read_back_as_the_same_type(value: object) -> None:
     parsed = yaml.safe_load(f"x: {_fmt(value)}")["x"]
     assert type(parsed) is type(value)
     assert parsed == pytest.approx(value, rel=1e-5)
+
+
+def test_new_spec_from_a_scikit_learn_dataset(repo: Path) -> None:
+    from pipelines.data.sources import load_data
+
+    path = new_spec("wine", "classification", Path("sklearn:load_wine"), root=repo)
+    loaded = load_spec(path)
+    spec = loaded.spec
+    assert spec.data.source == "sklearn:load_wine"
+    assert spec.data.sha256 is None
+    assert "od280/od315_of_diluted_wines" in spec.data.columns  # scikit-learn's own name
+    assert spec.data.target == "target"
+    assert list(load_data(loaded).frame.columns) == list(spec.data.columns)
+
+
+def test_new_spec_refuses_a_downloading_loader(repo: Path) -> None:
+    with pytest.raises(BadInput, match=r"unknown dataset 'sklearn:fetch_openml'.*load_wine"):
+        new_spec("x", "classification", Path("sklearn:fetch_openml"), root=repo)

@@ -199,3 +199,16 @@ def test_configuration_comes_from_the_repository_root_only(scratch_repo: Path, n
         assert "allowed prefixes: sklearn." in str(_error(in_nested))
     finally:
         load_config.cache_clear()
+
+
+def test_turning_the_baseline_check_off_needs_a_reason(scratch_repo: Path) -> None:
+    old = "  champion: {margin: 0.005"
+    path = _edit(scratch_repo, old, "  baseline: {check: false}\n" + old)
+    error = _error(path)
+    assert error.field == "evaluation.baseline.reason"
+    assert error.line == _line_of(path, "baseline:")
+    assert "written reason" in str(error)
+    path = _edit(
+        scratch_repo, old, "  baseline: {check: false, reason: popularity is the goal}\n" + old
+    )
+    assert not load_spec(path).spec.evaluation.baseline.check
