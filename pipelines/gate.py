@@ -39,6 +39,13 @@ VERDICTS: tuple[Verdict, ...] = (
         "the interval holds zero but reaches below -margin",
     ),
     Verdict("worse", "champion", False, "the interval lies below zero and reaches below -margin"),
+    Verdict(
+        "not comparable",
+        "champion",
+        False,
+        "the champion cannot be scored on this holdout (other features, labels, task, or a "
+        "metric that is not a number); passes only with `champion.replace_incomparable: REASON`",
+    ),
     Verdict("beats baseline", "baseline", True, "the interval lies above zero"),
     Verdict("does not beat baseline", "baseline", False, "the interval reaches zero or below"),
 )
@@ -112,6 +119,9 @@ class GateDecision:
     baseline: Comparison | None = None
     passed: bool = True
     summary: str = ""
+    # Set when a champion exists but could not be scored: why, and the spec's override.
+    incomparable: str | None = None
+    override: str | None = None
 
     def as_dict(self) -> dict[str, Any]:
         """JSON-ready."""
@@ -311,21 +321,30 @@ def decide(
     thresholds: list[ThresholdResult],
     champion: Comparison | None,
     baseline: Comparison | None = None,
+    *,
+    incomparable: str | None = None,
+    override: str | None = None,
 ) -> GateDecision:
     """Combine thresholds, the champion and the baseline comparison into one decision.
 
-    The summary names every failed part with its verdict and interval in one line each,
-    joined by "; ".
+    `incomparable` (a champion exists but could not be scored) fails the gate, unless the
+    spec's reviewed `override` says why the champion may be replaced without comparison.
+    The summary names every failed part with its verdict and interval, joined by "; ".
     """
     failed = [t.metric for t in thresholds if not t.passed]
     baseline_ok = baseline is None or baseline.passed or not baseline.gating
-    passed = not failed and (champion is None or champion.passed) and baseline_ok
+    champion_ok = (champion is None or champion.passed) and (not incomparable or bool(override))
+    passed = not failed and champion_ok and baseline_ok
     parts = []
     if failed:
         parts.append("below threshold: " + ", ".join(failed))
     if baseline is not None:
         parts.append(baseline.line())
-    if champion is None:
+    if incomparable:
+        parts.append(f"vs champion: not comparable ({incomparable})")
+        if override:
+            parts.append(f"champion replaced without comparison, as the spec says: {override}")
+    elif champion is None:
         parts.append("no champion yet: no champion comparison")
     else:
         parts.append(champion.line())
@@ -335,6 +354,8 @@ def decide(
         baseline=baseline,
         passed=passed,
         summary="; ".join(parts),
+        incomparable=incomparable,
+        override=override if incomparable else None,
     )
 
 

@@ -171,6 +171,12 @@ class ChampionSpec(Strict):
     confidence: float = Field(default=0.95, gt=0.5, lt=1)
     resamples: int = Field(default=1000, ge=100, le=100_000)
     seed: int = Field(default=0, ge=0, le=2**32 - 1)
+    replace_incomparable: str | None = Field(
+        default=None,
+        min_length=1,
+        description="a reviewed reason to replace a champion that cannot be scored on this "
+        "holdout (new features, labels or task); without it such a candidate fails the gate",
+    )
 
 
 class BaselineSpec(Strict):

@@ -51,6 +51,14 @@ def evaluate(state: ModelState, args: argparse.Namespace | None = None) -> int:
         gating=base_settings.check,
         reason=base_settings.reason or "",
     )
+    incomparable = None
+    if champion_info is not None and champion_scores is not None:
+        incomparable = _incomparable(candidate, champion_scores, metric)
+        if incomparable:
+            champion_info.update(comparable=False, reason=incomparable)
+            champion_scores = None
+    elif champion_info is not None:
+        incomparable = str(champion_info["reason"])
     if champion_scores is not None:
         cand_units, champ_units = _aligned(candidate, champion_scores, metric)
         comparison = gate.compare_with_champion(
@@ -65,7 +73,11 @@ def evaluate(state: ModelState, args: argparse.Namespace | None = None) -> int:
         )
     bounds = {name: (t.min, t.max) for name, t in spec.evaluation.thresholds.items()}
     decision = gate.decide(
-        gate.check_thresholds(spec.task, candidate.metrics, bounds), comparison, baseline
+        gate.check_thresholds(spec.task, candidate.metrics, bounds),
+        comparison,
+        baseline,
+        incomparable=incomparable,
+        override=settings.replace_incomparable,
     )
     state.run.write_json(
         EVALUATION,
@@ -117,9 +129,13 @@ def _score_champion(
             split,
             lambda q, k: search_index(champion.index, q, k),
         )
-    except (KeyError, ValueError) as exc:
+    except Exception as exc:  # any failure to score it: not comparable, and the gate fails
+        text = " ".join(str(exc).split())[:300]
         info["comparable"] = False
-        info["reason"] = f"champion cannot be scored on this data: {exc}"
+        info["reason"] = (
+            f"champion version {version.version} cannot be scored on this holdout: "
+            f"{type(exc).__name__}: {text}"
+        )
         log.warning("%s: %s", state.spec.name, info["reason"])
         return info, None
     info["comparable"] = True
@@ -164,6 +180,21 @@ def _champion_history(state: ModelState, champion: dict[str, Any] | None) -> lis
             history.append({"version": str(found.version), "value": float(value)})
         version = found.tags.get(TAG_PREVIOUS_CHAMPION)
     return history[::-1]
+
+
+def _incomparable(candidate: Scores, champion: Scores, metric: str) -> str | None:
+    """Why the two sets of scores cannot be compared on `metric`, or None."""
+    shared = np.intersect1d(candidate.units, champion.units)
+    if len(shared) == 0:
+        return "the champion scored none of the candidate's holdout units"
+    values = champion.per_unit.get(metric)
+    if values is None:
+        return f"the champion has no per-unit '{metric}'"
+    if not np.all(np.isfinite(np.asarray(values, dtype=float))):
+        return f"the champion's '{metric}' is not a number on some units"
+    if not np.isfinite(float(champion.metrics.get(metric, float("nan")))):
+        return f"the champion's '{metric}' is not a number"
+    return None
 
 
 def _aligned(candidate: Scores, champion: Scores, metric: str) -> tuple[np.ndarray, np.ndarray]:

@@ -122,3 +122,36 @@ def test_promotion_rechecks_champion_order_and_rollbacks(
     tags = client(mlflow_store).get_registered_model(MODEL).tags
     history = [json.loads(v) for k, v in tags.items() if k.startswith(TAG_ROLLBACK_PREFIX)]
     assert sorted((h["from"], h["to"]) for h in history) == [("2", "1"), ("3", "1")]
+
+
+def test_a_champion_that_cannot_be_scored_fails_the_gate(
+    mlflow_store: str, scratch_repo: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A candidate with fewer features than the champion is "not comparable": exit 1 with
+    the reason in one line, never "no champion yet"; a reviewed override lets it through
+    and the report says so."""
+    first = spec_variant(scratch_repo, "first")
+    assert main(["run", str(first), "--promote", "champion"]) == 0
+    text = first.read_text(encoding="utf-8")
+    column = "    worst fractal dimension: {dtype: float64, min: 0}\n"
+    assert column in text, "the example spec's last feature column moved"
+    fewer = scratch_repo / "model_specs" / "fewer" / f"{MODEL}.yaml"
+    fewer.parent.mkdir()
+    fewer.write_text(text.replace(column, ""), encoding="utf-8")
+    capsys.readouterr()
+    assert main(["run", str(fewer), "--run-dir", str(tmp_path / "fewer")]) == 1
+    summary = json.loads((tmp_path / "fewer" / "evaluation.json").read_text())["gate"]["summary"]
+    assert "not comparable" in summary and "no champion yet" not in summary
+    assert "worst fractal dimension" in summary
+    report = (tmp_path / "fewer" / "report.md").read_text(encoding="utf-8")
+    assert "Not comparable" in report and "replace_incomparable" in report
+
+    text = fewer.read_text(encoding="utf-8").replace(
+        "  champion: {", '  champion: {replace_incomparable: "dropped a noisy feature", ', 1
+    )
+    overridden = scratch_repo / "model_specs" / "override" / f"{MODEL}.yaml"
+    overridden.parent.mkdir()
+    overridden.write_text(text, encoding="utf-8")
+    assert main(["run", str(overridden), "--run-dir", str(tmp_path / "override")]) == 0
+    report = (tmp_path / "override" / "report.md").read_text(encoding="utf-8")
+    assert "dropped a noisy feature" in report
