@@ -246,13 +246,27 @@ class Registry:
         )
         return ModelVersion.from_mlflow(found) if found is not None else None
 
-    def ensure_registered_model(self, model_name: str, description: str | None = None) -> None:
-        """Create the registered model on first promotion."""
-        tags: dict[str, str] = {}
-        self.create_model(model_name, tags, description or "")
+    def ensure_registered_model(self, model_name: str, description: str = "") -> None:
+        """Create the registered model on first promotion; keep its description current."""
+        if self.create_model(model_name, {}, description) or not description:
+            return
+        current = self.lookup(
+            f"lookup of registered model {model_name}",
+            lambda: self._client.get_registered_model(model_name),
+        )
+        if current is not None and (current.description or "") != description:
+            self.call(
+                f"description of {model_name}",
+                lambda: self._client.update_registered_model(model_name, description=description),
+            )
 
     def register(
-        self, model_name: str, model_uri: str, run_id: str, tags: Mapping[str, str]
+        self,
+        model_name: str,
+        model_uri: str,
+        run_id: str,
+        tags: Mapping[str, str],
+        description: str = "",
     ) -> ModelVersion:
         """A new version from a logged model, carrying the run's tags.
 
@@ -260,11 +274,16 @@ class Registry:
         passed too (the embedded store does not check), so it is always passed.
         """
         model_id = model_uri.removeprefix("models:/") if model_uri.startswith("models:/") else None
-        self.ensure_registered_model(model_name)
+        self.ensure_registered_model(model_name, description)
         created = self.call(
             f"version creation of {model_name}",
             lambda: self._client.create_model_version(
-                model_name, model_uri, run_id=run_id, tags=dict(tags), model_id=model_id
+                model_name,
+                model_uri,
+                run_id=run_id,
+                tags=dict(tags),
+                model_id=model_id,
+                description=description or None,
             ),
         )
         return ModelVersion.from_mlflow(created)

@@ -49,7 +49,7 @@ def promote(state: ModelState, args: argparse.Namespace) -> int:
             check_not_older(state, existing, champion)
         current = registry.version_by_alias(name, alias)
         lock.check_held()
-        version = existing or _register(registry, name, verdict)
+        version = existing or _register(registry, name, verdict, state.spec.description or "")
         moved = current is None or current.version != version.version
         if moved:
             lock.check_held()
@@ -138,12 +138,15 @@ def check_not_older(state: ModelState, version: ModelVersion, champion: ModelVer
         )
 
 
-def _register(registry: Registry, name: str, verdict: PublishedRun) -> ModelVersion:
-    """A new version from the verdict's logged model, carrying the run's tags."""
+def _register(
+    registry: Registry, name: str, verdict: PublishedRun, description: str
+) -> ModelVersion:
+    """A new version from the verdict's logged model, carrying the run's tags and the spec's
+    description (also kept on the registered model)."""
     if verdict.model_uri is None:
         raise BadInput(f"run {verdict.run_id} of {name} has no logged model")
     tags = {k: v for k, v in verdict.tags.items() if k.startswith(TAG_PREFIX)}
-    version = registry.register(name, verdict.model_uri, verdict.run_id, tags)
+    version = registry.register(name, verdict.model_uri, verdict.run_id, tags, description)
     log.info("%s: registered version %s from run %s", name, version.version, verdict.run_id)
     return version
 

@@ -45,6 +45,10 @@ def test_lifecycle_over_http(any_server: MlflowServer, scratch_repo: Path, tmp_p
     ok(cli("run", str(v1), "--promote", "champion"))
     assert versions(uri) == ["1"]
     assert aliases(uri) == {"champion": "1"}
+    # the spec's description reaches the registered model and the version
+    description = "Malignant vs benign from cell-nucleus measurements."
+    assert client(uri).get_registered_model(MODEL).description == description
+    assert client(uri).get_model_version(MODEL, "1").description == description
     publish = json.loads((tmp_path / "runs" / MODEL / "publish.json").read_text())
     assert publish["tracking_uri"] == uri
     assert publish["model_uri"].startswith("models:/")
