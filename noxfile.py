@@ -11,15 +11,19 @@ nox.options.default_venv_backend = "uv|virtualenv"
 nox.options.sessions = ["lint", "tests"]
 
 ROOT = Path(__file__).parent
-PYPROJECT = nox.project.load_toml(ROOT / "pyproject.toml")
 PYTHON = "3.11"
 
 
 def install(session: nox.Session, *groups: str) -> None:
-    """The project (editable) plus dependency groups from pyproject.toml."""
-    session.install("-e", ".")
+    """The project (editable) plus dependency groups, at the versions pinned in uv.lock.
+
+    `uv sync --locked` fails when uv.lock is out of date with pyproject.toml (run `uv lock`).
+    """
+    env = {"UV_PROJECT_ENVIRONMENT": str(session.virtualenv.location)}
+    args = ["uv", "sync", "--locked", "--no-default-groups", f"--python={session.virtualenv.location}"]
     for group in groups:
-        session.install(*nox.project.dependency_groups(PYPROJECT, group))
+        args.append(f"--group={group}")
+    session.run_install(*args, env=env)
 
 
 def all_specs() -> list[str]:
