@@ -20,9 +20,8 @@ def install(session: nox.Session, *groups: str) -> None:
     `uv sync --locked` fails when uv.lock is out of date with pyproject.toml (run `uv lock`).
     """
     env = {"UV_PROJECT_ENVIRONMENT": str(session.virtualenv.location)}
-    args = ["uv", "sync", "--locked", "--no-default-groups", f"--python={session.virtualenv.location}"]
-    for group in groups:
-        args.append(f"--group={group}")
+    args = ["uv", "sync", "--locked", "--no-default-groups"]
+    args += [f"--python={session.virtualenv.location}", *(f"--group={g}" for g in groups)]
     session.run_install(*args, env=env)
 
 
@@ -53,6 +52,7 @@ def lint(session: nox.Session) -> None:
     actions = sorted(str(p) for p in (ROOT / "actions").glob("*/action.yml"))
     if workflows or actions:
         session.run("zizmor", "--offline", *workflows, *actions)
+        session.run("zizmor", "--offline", "--persona", "pedantic", *workflows, *actions)
         session.run("actionlint", *workflows)
     if workflows:
         session.run("check-jsonschema", "--builtin-schema", "vendor.github-workflows", *workflows)

@@ -22,6 +22,8 @@ import pytest
 from github_stub import GitHubStub
 from harness import ActResult, run_act
 
+from pipelines.config import load_config
+
 pytestmark = [pytest.mark.workflows, pytest.mark.slow]
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -31,6 +33,8 @@ REPOSITORY = "acme/models"
 C_PARAM = r"\bC: [0-9.eE+-]+"  # the example's LogisticRegression regularisation
 COPY_EXCLUDES = {".git", ".venv", "venv", ".nox", ".runs", ".mlflow", "mlruns", "build", "dist"}
 TIMINGS: dict[str, float] = {}
+# The project's experiment prefix (a fork renders its own): never the template's literal.
+PREFIX = load_config(ROOT).experiment_prefix
 
 
 def _skip(name: str) -> bool:
@@ -78,7 +82,14 @@ class Sandbox:
         self.git("commit", "-qam", f"{MODEL}: edit {pattern}")
         return self.git("rev-parse", "HEAD")
 
-    def act(self, test: str, workflow: str, event_name: str, event: dict[str, Any]) -> ActResult:
+    def act(
+        self,
+        test: str,
+        workflow: str,
+        event_name: str,
+        event: dict[str, Any],
+        artifacts: Path | None = None,
+    ) -> ActResult:
         result = run_act(
             self.repo,
             f".github/workflows/{workflow}.yml",
@@ -87,6 +98,7 @@ class Sandbox:
             home=self.home,
             secrets={"MLFLOW_TRACKING_URI": self.tracking_uri, "GITHUB_TOKEN": "t0ken"},
             env={"GITHUB_API_URL": self.github.url},
+            artifacts=artifacts,
         )
         TIMINGS[test] = result.seconds
         return result
@@ -165,7 +177,7 @@ def test_pull_request_runs_only_the_changed_spec(sandbox: Sandbox) -> None:
     assert "### Candidate vs champion" in summary
     assert "| metric | candidate | champion | delta |" in summary
     # MLflow holds the candidate run; nothing is registered by a pull request
-    experiment = sandbox.client().get_experiment_by_name(f"gitops-ml/{MODEL}")
+    experiment = sandbox.client().get_experiment_by_name(f"{PREFIX}{MODEL}")
     runs = sandbox.client().search_runs([experiment.experiment_id])
     assert len(runs) == 1
     assert sandbox.versions() == []
@@ -174,6 +186,22 @@ def test_pull_request_runs_only_the_changed_spec(sandbox: Sandbox) -> None:
     assert comment["body"].startswith(f"<!-- pipelines-report:{MODEL} -->")
     assert "gate passed" in comment["body"]
     # (updating that comment in place on the next push: tests/unit/test_comment.py)
+
+
+def test_rerun_uploads_the_report_again(sandbox: Sandbox, tmp_path: Path) -> None:
+    """A re-run attempt of the same run: artifact names are unique per run across attempts
+    (the stub answers 409 like GitHub), so the report upload must overwrite."""
+    base = sandbox.git("rev-parse", "main")
+    head = sandbox.git("rev-parse", "pr-7")
+    sandbox.git("checkout", "-q", "pr-7")
+    event = pr_event(7, base, head)
+    first = sandbox.act("re-run, attempt 1", "pull-request", "pull_request", event, tmp_path)
+    assert first.returncode == 0, explain(first)
+    again = sandbox.act("re-run, attempt 2", "pull-request", "pull_request", event, tmp_path)
+    assert again.returncode == 0, explain(again)
+    assert again.step_result("Pipeline steps", "Upload the report") == "success"
+    assert "409" not in again.log
+    assert len(sandbox.github.state.comments[7]) == 1  # updated in place, not a second one
 
 
 def test_fork_pull_request_gets_a_throwaway_mlflow_and_no_comment(sandbox: Sandbox) -> None:
@@ -185,7 +213,7 @@ def test_fork_pull_request_gets_a_throwaway_mlflow_and_no_comment(sandbox: Sandb
     assert result.job_result("Pipeline steps") == "success"
     assert result.job_result("Comment on the pull request") is None  # skipped
     assert 9 not in sandbox.github.state.comments
-    experiment = sandbox.client().get_experiment_by_name(f"gitops-ml/{MODEL}")
+    experiment = sandbox.client().get_experiment_by_name(f"{PREFIX}{MODEL}")
     assert len(sandbox.client().search_runs([experiment.experiment_id])) == 1  # only PR 7's
 
 

@@ -55,6 +55,8 @@ jobs:
       contents: read
       pull-requests: write
     uses: {uses.format("pipeline")}
+    with:
+      template-ref: {TAG}
     secrets: inherit
 """,
         "release.yml": f"""name: Models release
@@ -69,6 +71,8 @@ jobs:
       actions: read
       contents: read
     uses: {uses.format("release")}
+    with:
+      template-ref: {TAG}
     secrets: inherit
 """,
     }
