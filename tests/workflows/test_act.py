@@ -65,6 +65,7 @@ class Sandbox:
     home: Path
     tracking_uri: str
     github: GitHubStub
+    pr_artifacts: Path | None = None  # the artifacts of the first pull request's run
 
     def git(self, *args: str) -> str:
         command = ["git", "-C", str(self.repo), "-c", "user.name=t", "-c", "user.email=t@t", *args]
@@ -165,7 +166,10 @@ def sandbox(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Sandbox]:
 def test_pull_request_runs_only_the_changed_spec(sandbox: Sandbox) -> None:
     base = sandbox.git("rev-parse", "main")
     head = sandbox.commit_spec("pr-7", base, C_PARAM, "C: 1.0")
-    result = sandbox.act("pull request", "pull-request", "pull_request", pr_event(7, base, head))
+    artifacts = sandbox.pr_artifacts = sandbox.home.parent / "pr-7-artifacts"
+    artifacts.mkdir()
+    event = pr_event(7, base, head)
+    result = sandbox.act("pull request", "pull-request", "pull_request", event, artifacts)
     assert result.returncode == 0, explain(result)
     assert result.outputs("specs")[0] == f'["{SPEC}"]'
     pipeline_jobs = [j for j in result.jobs() if "Pipeline steps" in j]
@@ -188,19 +192,19 @@ def test_pull_request_runs_only_the_changed_spec(sandbox: Sandbox) -> None:
     # (updating that comment in place on the next push: tests/unit/test_comment.py)
 
 
-def test_rerun_uploads_the_report_again(sandbox: Sandbox, tmp_path: Path) -> None:
-    """A re-run attempt of the same run: artifact names are unique per run across attempts
-    (the stub answers 409 like GitHub), so the report upload must overwrite."""
+def test_rerun_uploads_the_report_again(sandbox: Sandbox) -> None:
+    """A second attempt of the first pull request's run, with that run's artifacts: names
+    are unique per run across attempts (the stub fails like GitHub's 409), so the report
+    upload must overwrite."""
+    assert sandbox.pr_artifacts is not None and (sandbox.pr_artifacts / f"report-{MODEL}").is_dir()
     base = sandbox.git("rev-parse", "main")
     head = sandbox.git("rev-parse", "pr-7")
     sandbox.git("checkout", "-q", "pr-7")
     event = pr_event(7, base, head)
-    first = sandbox.act("re-run, attempt 1", "pull-request", "pull_request", event, tmp_path)
-    assert first.returncode == 0, explain(first)
-    again = sandbox.act("re-run, attempt 2", "pull-request", "pull_request", event, tmp_path)
+    again = sandbox.act("re-run", "pull-request", "pull_request", event, sandbox.pr_artifacts)
     assert again.returncode == 0, explain(again)
     assert again.step_result("Pipeline steps", "Upload the report") == "success"
-    assert "409" not in again.log
+    assert "Conflict" not in again.log
     assert len(sandbox.github.state.comments[7]) == 1  # updated in place, not a second one
 
 

@@ -292,6 +292,24 @@ def test_release_environments_and_concurrency() -> None:
     assert smoke and smoke[0]["with"]["alias"] == "staging"
 
 
+def test_release_legs_are_per_model() -> None:
+    """`needs` on a matrix waits for every leg: staging and production run even when another
+    model's leg failed, and each leg goes on only with its own model's hand-off artifact
+    (download-artifact fails on a name that does not exist)."""
+    jobs = workflow("release")["jobs"]
+    for job_id, upstream in (("staging", "built"), ("production", "staged")):
+        job = jobs[job_id]
+        assert job["if"].startswith("${{ !cancelled() && needs.plan.result == 'success'")
+        (wait,) = [s for s in job["steps"] if "download-artifact" in str(s.get("uses"))]
+        assert wait["with"]["name"] == f"{upstream}-${{{{ steps.model.outputs.name }}}}"
+    for job_id, stage in (("build", "built"), ("staging", "staged")):
+        steps = jobs[job_id]["steps"]
+        (upload,) = [s for s in steps if "upload-artifact" in str(s.get("uses"))]
+        assert upload["with"]["name"] == f"{stage}-${{{{ steps.model.outputs.name }}}}"
+        assert upload["with"]["overwrite"] is True
+        assert steps.index(upload) == len(steps) - 1, "handed on only after every step passed"
+
+
 def test_rollback_dispatch() -> None:
     document = workflow("rollback")
     inputs = document["on"]["workflow_dispatch"]["inputs"]
