@@ -22,7 +22,7 @@ import pytest
 import yaml
 from github_stub import GitHubStub
 from harness import ActResult, run_act
-from test_act import COPY_EXCLUDES, _copy_tree, explain
+from test_act import COPY_EXCLUDES, _copy_tree, explain, relax_latency_gate
 
 pytestmark = [pytest.mark.workflows, pytest.mark.slow]
 
@@ -131,6 +131,7 @@ def caller(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Caller]:
     spec = (ROOT / "model_specs" / "breast-cancer.yaml").read_text()
     spec = re.sub(r"(?m)^name: .*$", f"name: {MODEL}", spec)
     (repo / "model_specs" / f"{MODEL}.yaml").write_text(spec)
+    relax_latency_gate(repo / "model_specs" / f"{MODEL}.yaml")
     (repo / "pyproject.toml").write_text(f'[tool.pipelines]\nexperiment_prefix = "{PREFIX}"\n')
     trap = repo / "pipelines"
     trap.mkdir()
