@@ -136,3 +136,19 @@ def test_rendered_project_passes_its_fast_tests_and_lint(key: str, tmp_path: Pat
     if specs:
         _run(dest, "pipelines", "-q", "validate", *specs)
     _run(dest, "pytest", "-q", "-x", "-m", "not slow", "-p", "no:cacheprovider")
+
+
+def test_the_lock_file_follows_a_rename(tmp_path: Path) -> None:
+    """`uv sync --locked` (nox, CI, the setup action) needs the lock's own entry renamed."""
+    import shutil
+
+    uv = shutil.which("uv")
+    if uv is None:
+        pytest.skip("uv is not on PATH")
+    dest = tmp_path / "project"
+    init(ROOT, ANSWER_SETS["custom"], dest)
+    assert f'name = "{ANSWER_SETS["custom"].name}"' in (dest / "uv.lock").read_text()
+    result = subprocess.run(
+        [uv, "lock", "--check", "--offline"], cwd=dest, capture_output=True, text=True
+    )
+    assert result.returncode == 0, result.stderr
