@@ -406,3 +406,46 @@ def test_harness_default_events(tmp_path: Path) -> None:
     dispatch = default_event(tmp_path, "workflow_dispatch", {"model": "m"})
     assert dispatch["inputs"] == {"model": "m"}
     assert default_event(tmp_path, "push", {})["ref"] == "refs/heads/feature"
+
+
+def test_setup_rebuilds_an_environment_whose_python_is_dead(tmp_path: Path) -> None:
+    """A restored environment with the right key but a dead interpreter (the runner image
+    moved 3.11.x under it: python exits 127) is not warm: the action rebuilds it."""
+    import subprocess
+
+    steps = {s["name"]: s for s in load(ROOT / "actions/setup/action.yml")["runs"]["steps"]}
+    script = steps["Install the locked dependencies (skipped when warm)"]["run"]
+    venv = tmp_path / "venv"
+    (venv / "bin").mkdir(parents=True)
+    (venv / ".pipelines-setup-key").write_text("key-1\n")
+    fake_bin = tmp_path / "fake-bin"
+    fake_bin.mkdir()
+    for path, body in (
+        (venv / "bin" / "python", "exit 127"),  # the dead interpreter
+        (fake_bin / "python3", f'echo "$@" > {tmp_path / "rebuilt"}; exit 9'),
+    ):
+        path.write_text(f"#!/bin/sh\n{body}\n")
+        path.chmod(0o755)
+    env = {
+        "PATH": f"{fake_bin}:/usr/bin:/bin",
+        "VENV": str(venv),
+        "KEY": "key-1",
+        "TEMPLATE_ROOT": str(ROOT),
+        "INPUT_GROUPS": "",
+        "UV_VERSION": "0",
+        **{k: str(tmp_path / k.lower()) for k in ("GITHUB_OUTPUT", "GITHUB_PATH", "GITHUB_ENV")},
+    }
+    result = subprocess.run(
+        ["bash", "-e", "-o", "pipefail", "-c", script], env=env, capture_output=True, text=True
+    )
+    assert "is warm" not in result.stdout
+    assert (tmp_path / "rebuilt").read_text().split()[:2] == ["-m", "venv"]
+    # and a live one with the same key is warm
+    (venv / "bin").mkdir(parents=True, exist_ok=True)
+    (venv / "bin" / "python").write_text("#!/bin/sh\nexit 0\n")
+    (venv / "bin" / "python").chmod(0o755)
+    (venv / ".pipelines-setup-key").write_text("key-1\n")
+    result = subprocess.run(
+        ["bash", "-e", "-o", "pipefail", "-c", script], env=env, capture_output=True, text=True
+    )
+    assert result.returncode == 0 and "is warm" in result.stdout
