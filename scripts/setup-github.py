@@ -41,6 +41,7 @@ RELEASE_BRANCHES = "release/**"
 # aggregator is "Pipeline passed": both report on every pull request.
 DEFAULT_CHECKS = ("CI passed", "Pipeline / Pipeline passed")
 RULESET_NAME = "release branches"
+MLFLOW_USER_SECRETS = ("MLFLOW_TRACKING_USERNAME", "MLFLOW_TRACKING_PASSWORD")
 NO_REVIEWERS_HINT = (
     "required reviewers are not available for this repository: GitHub offers them on "
     "environments of public repositories on every plan, and of private or internal ones "
@@ -179,6 +180,42 @@ def ensure_release_ruleset(api: GitHubApi, repo: str) -> None:
         api.call("POST", f"/repos/{repo}/rulesets", payload)
 
 
+def secret_names(api: GitHubApi, path: str) -> set[str] | None:
+    """Names of the secrets at a `.../secrets` endpoint, or None when they cannot be read."""
+    try:
+        return {s["name"] for s in api.call("GET", path + "?per_page=100").get("secrets", [])}
+    except ApiError:
+        return None
+
+
+def credentials_report(api: GitHubApi, repo: str) -> list[str]:
+    """Warnings about the MLflow credentials: the repository's secrets are the pull-request
+    user; staging and production need their own (the release user), which take precedence
+    in their jobs. Secret values are never read (GitHub does not return them)."""
+    if api.dry_run:
+        return []
+    warnings: list[str] = []
+    repository = secret_names(api, f"/repos/{repo}/actions/secrets")
+    if repository is None:
+        return ["MLflow credentials: cannot list the repository's secrets with this token"]
+    if "MLFLOW_TRACKING_URI" not in repository:
+        warnings.append(
+            "MLflow: no repository secret MLFLOW_TRACKING_URI; every job will use a "
+            "throwaway store (set it with `gh secret set MLFLOW_TRACKING_URI`)"
+        )
+    for environment in ("staging", "production"):
+        names = secret_names(api, f"/repos/{repo}/environments/{_quote(environment)}/secrets")
+        missing = [n for n in MLFLOW_USER_SECRETS if n not in (names or set())]
+        if names is not None and missing and set(MLFLOW_USER_SECRETS) <= repository:
+            warnings.append(
+                f"MLflow: environment {environment} lacks {', '.join(missing)}: its jobs would "
+                "run as the pull-request user, which must not register versions or move "
+                "aliases. Set the release user's: "
+                + "; ".join(f"`gh secret set {n} --env {environment}`" for n in missing)
+            )
+    return warnings
+
+
 def enforcement_report(info: dict[str, Any], reviewers_set: bool, protected: bool) -> list[str]:
     """What GitHub will and will not enforce, in plain lines."""
     visibility = info.get("visibility") or ("private" if info.get("private") else "public")
@@ -241,6 +278,7 @@ def apply(api: GitHubApi, args: argparse.Namespace, repo: str) -> int:
         )
     print(f"{repo}: environments staging and production, deployment branches {RELEASE_BRANCHES}")
     print(f"{repo}: {branch} requires {', '.join(args.required_check)}")
+    warnings += credentials_report(api, repo)
     reviewers_set = bool(reviewers) and not production_warnings
     for line in enforcement_report(info, reviewers_set, protected):
         print(f"{repo}: {line}")

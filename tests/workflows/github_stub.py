@@ -32,6 +32,8 @@ class GitHubState:
     branch_policies: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
     protections: dict[str, dict[str, Any]] = field(default_factory=dict)
     rulesets: dict[int, dict[str, Any]] = field(default_factory=dict)
+    # secret names: "" for the repository's, else the environment's name (values never kept)
+    secrets: dict[str, set[str]] = field(default_factory=dict)
     users: dict[str, int] = field(default_factory=lambda: {"alice": 101, "bob": 102})
     teams: dict[str, int] = field(default_factory=lambda: {"acme/ml": 201})
     requests: list[tuple[str, str, Any]] = field(default_factory=list)
@@ -134,6 +136,12 @@ class _Handler(BaseHTTPRequestHandler):
                 }
                 policies.append(policy)
                 self._send(200, policy)
+            return
+        if (match := re.fullmatch(r"(?:/environments/([^/]+))?(?:/actions)?/secrets", rest)) and (
+            method == "GET"
+        ):
+            names = sorted(state.secrets.get(match.group(1) or "", set()))
+            self._send(200, {"total_count": len(names), "secrets": [{"name": n} for n in names]})
             return
         if rest == "/rulesets" or rest.startswith("/rulesets?"):
             if method == "GET":

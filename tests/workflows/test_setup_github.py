@@ -107,3 +107,19 @@ def test_unknown_reviewer_is_an_error(github: GitHubStub) -> None:
     result = run(github, "apply", "--reviewer", "mallory")
     assert result.returncode == 1
     assert "404" in result.stderr
+
+
+def test_release_environments_without_the_release_user_are_named(github: GitHubStub) -> None:
+    github.state.secrets[""] = {
+        "MLFLOW_TRACKING_URI",
+        "MLFLOW_TRACKING_USERNAME",
+        "MLFLOW_TRACKING_PASSWORD",
+    }
+    github.state.secrets["staging"] = {"MLFLOW_TRACKING_USERNAME", "MLFLOW_TRACKING_PASSWORD"}
+    result = run(github, "apply", "--reviewer", "alice")
+    assert result.returncode == 0, result.stderr
+    assert "environment staging lacks" not in result.stderr
+    assert "environment production lacks MLFLOW_TRACKING_USERNAME" in result.stderr
+    assert "`gh secret set MLFLOW_TRACKING_PASSWORD --env production`" in result.stderr
+    github.state.secrets["production"] = set(github.state.secrets["staging"])
+    assert "lacks" not in run(github, "apply", "--reviewer", "alice").stderr
