@@ -12,15 +12,18 @@ nox.options.default_venv_backend = "uv|virtualenv"
 nox.options.sessions = ["lint", "tests"]
 
 ROOT = Path(__file__).parent
-PYPROJECT = nox.project.load_toml(ROOT / "pyproject.toml")
 PYTHON = "3.11"
 
 
 def install(session: nox.Session, *groups: str) -> None:
-    """The project (editable) plus dependency groups from pyproject.toml."""
-    session.install("-e", ".")
-    for group in groups:
-        session.install(*nox.project.dependency_groups(PYPROJECT, group))
+    """The project (editable) plus dependency groups, at the versions pinned in uv.lock.
+
+    `uv sync --locked` fails when uv.lock is out of date with pyproject.toml (run `uv lock`).
+    """
+    env = {"UV_PROJECT_ENVIRONMENT": str(session.virtualenv.location)}
+    args = ["uv", "sync", "--locked", "--no-default-groups"]
+    args += [f"--python={session.virtualenv.location}", *(f"--group={g}" for g in groups)]
+    session.run_install(*args, env=env)
 
 
 def all_specs() -> list[str]:
@@ -50,6 +53,7 @@ def lint(session: nox.Session) -> None:
     actions = sorted(str(p) for p in (ROOT / "actions").glob("*/action.yml"))
     if workflows or actions:
         session.run("zizmor", "--offline", *workflows, *actions)
+        session.run("zizmor", "--offline", "--persona", "pedantic", *workflows, *actions)
         session.run("actionlint", *workflows)
     if workflows:
         session.run("check-jsonschema", "--builtin-schema", "vendor.github-workflows", *workflows)

@@ -40,13 +40,19 @@ log = logging.getLogger(__name__)
 
 
 def code_version() -> str:
-    """Package version plus a hash of the package's source files."""
+    """Package version plus a hash of the package's source files and of the lock file the
+    dependencies were installed from (uv.lock beside the package, when it is there), so
+    what was reviewed runs with the dependency versions that ship."""
     root = Path(pipelines.__file__).parent
     digest = hashlib.sha256(pipelines.__version__.encode())
     for path in sorted(root.rglob("*")):
         if path.suffix in {".py", ".j2"} and path.is_file():
             digest.update(path.relative_to(root).as_posix().encode())
             digest.update(path.read_bytes())
+    lock = root.parent / "uv.lock"
+    if lock.is_file():
+        digest.update(b"uv.lock\0")
+        digest.update(lock.read_bytes())
     return f"{pipelines.__version__}+{digest.hexdigest()[:12]}"
 
 

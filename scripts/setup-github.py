@@ -3,9 +3,13 @@
 
 `apply` creates what the release and rollback workflows rely on, through the REST API:
   - environment `staging`, deployable from `release/**` branches;
-  - environment `production` with required reviewers, deployable from `release/**` (and the
-    default branch, where the rollback workflow is dispatched);
-  - branch protection on the default branch requiring the CI aggregator check.
+  - environment `production` with required reviewers who cannot approve their own runs,
+    deployable from `release/**` (and the default branch, where the rollback workflow is
+    dispatched);
+  - branch protection on the default branch requiring the two checks that always report
+    ("CI passed" and "Pipeline / Pipeline passed"), admins included;
+  - a ruleset on `release/**`: no deletion, no force push.
+It then says what GitHub will and will not enforce for the repository's visibility.
 `check` verifies that staging and production exist and that production has required
 reviewers; the release workflow runs it first.
 
@@ -33,13 +37,18 @@ from typing import Any
 
 SCRIPT = "scripts/setup-github.py"
 RELEASE_BRANCHES = "release/**"
-DEFAULT_CHECKS = ("CI passed",)
+# The ci.yml aggregator, and pull-request.yml's job "Pipeline" calling pipeline.yml, whose
+# aggregator is "Pipeline passed": both report on every pull request.
+DEFAULT_CHECKS = ("CI passed", "Pipeline / Pipeline passed")
+RULESET_NAME = "release branches"
+MLFLOW_USER_SECRETS = ("MLFLOW_TRACKING_USERNAME", "MLFLOW_TRACKING_PASSWORD")
 NO_REVIEWERS_HINT = (
-    "required reviewers are not available for this repository's plan: GitHub offers them "
-    "on public repositories, and on private ones only with GitHub Team or Enterprise. "
-    "Production promotions will NOT wait for an approval. Make the repository public, "
-    "upgrade the plan, or accept this with the repository variable "
-    "PIPELINES_ALLOW_NO_REVIEWERS=true (the preflight then passes without reviewers)."
+    "required reviewers are not available for this repository: GitHub offers them on "
+    "environments of public repositories on every plan, and of private or internal ones "
+    "only with GitHub Enterprise. Production promotions will NOT wait for an approval. "
+    "Make the repository public, move it to an Enterprise plan, or accept this with the "
+    "repository variable PIPELINES_ALLOW_NO_REVIEWERS=true (the preflight then passes "
+    "without reviewers)."
 )
 
 
@@ -139,6 +148,7 @@ def put_environment(
     }
     if reviewers:
         payload["reviewers"] = reviewers
+        payload["prevent_self_review"] = True
     path = f"/repos/{repo}/environments/{_quote(name)}"
     try:
         api.call("PUT", path, payload)
@@ -146,9 +156,88 @@ def put_environment(
         if not reviewers or exc.status not in (403, 422):
             raise
         payload.pop("reviewers")
+        payload.pop("prevent_self_review")
         api.call("PUT", path, payload)
         return [f"{name}: {NO_REVIEWERS_HINT} (GitHub said: {exc.message})"]
     return []
+
+
+def ensure_release_ruleset(api: GitHubApi, repo: str) -> None:
+    """A branch ruleset on `release/**`: no deletion, no force push, nobody bypasses it."""
+    payload = {
+        "name": RULESET_NAME,
+        "target": "branch",
+        "enforcement": "active",
+        "bypass_actors": [],
+        "conditions": {"ref_name": {"include": ["refs/heads/release/**"], "exclude": []}},
+        "rules": [{"type": "deletion"}, {"type": "non_fast_forward"}],
+    }
+    existing = [] if api.dry_run else api.call("GET", f"/repos/{repo}/rulesets?per_page=100")
+    found = [r for r in existing or [] if r.get("name") == RULESET_NAME]
+    if found:
+        api.call("PUT", f"/repos/{repo}/rulesets/{found[0]['id']}", payload)
+    else:
+        api.call("POST", f"/repos/{repo}/rulesets", payload)
+
+
+def secret_names(api: GitHubApi, path: str) -> set[str] | None:
+    """Names of the secrets at a `.../secrets` endpoint, or None when they cannot be read."""
+    try:
+        return {s["name"] for s in api.call("GET", path + "?per_page=100").get("secrets", [])}
+    except ApiError:
+        return None
+
+
+def credentials_report(api: GitHubApi, repo: str) -> list[str]:
+    """Warnings about the MLflow credentials: the repository's secrets are the pull-request
+    user; staging and production need their own (the release user), which take precedence
+    in their jobs. Secret values are never read (GitHub does not return them)."""
+    if api.dry_run:
+        return []
+    warnings: list[str] = []
+    repository = secret_names(api, f"/repos/{repo}/actions/secrets")
+    if repository is None:
+        return ["MLflow credentials: cannot list the repository's secrets with this token"]
+    if "MLFLOW_TRACKING_URI" not in repository:
+        warnings.append(
+            "MLflow: no repository secret MLFLOW_TRACKING_URI; every job will use a "
+            "throwaway store (set it with `gh secret set MLFLOW_TRACKING_URI`)"
+        )
+    for environment in ("staging", "production"):
+        names = secret_names(api, f"/repos/{repo}/environments/{_quote(environment)}/secrets")
+        missing = [n for n in MLFLOW_USER_SECRETS if n not in (names or set())]
+        if names is not None and missing and set(MLFLOW_USER_SECRETS) <= repository:
+            warnings.append(
+                f"MLflow: environment {environment} lacks {', '.join(missing)}: its jobs would "
+                "run as the pull-request user, which must not register versions or move "
+                "aliases. Set the release user's: "
+                + "; ".join(f"`gh secret set {n} --env {environment}`" for n in missing)
+            )
+    return warnings
+
+
+def enforcement_report(info: dict[str, Any], reviewers_set: bool, protected: bool) -> list[str]:
+    """What GitHub will and will not enforce, in plain lines."""
+    visibility = info.get("visibility") or ("private" if info.get("private") else "public")
+    lines = [f"visibility: {visibility}"]
+    if reviewers_set:
+        lines.append(
+            "enforced: production waits for a required reviewer, who cannot approve a run "
+            "they triggered"
+        )
+    else:
+        lines.append("NOT enforced: production promotions do not wait for an approval")
+    if protected:
+        lines.append(
+            "enforced: merges to the default branch need the required checks and an approving "
+            "review, admins included; release/** cannot be deleted or force-pushed"
+        )
+    else:
+        lines.append(
+            "NOT enforced: branch protection and rulesets (private repositories need GitHub "
+            "Pro, Team or Enterprise): gates do not block merges"
+        )
+    return lines
 
 
 def apply(api: GitHubApi, args: argparse.Namespace, repo: str) -> int:
@@ -164,27 +253,35 @@ def apply(api: GitHubApi, args: argparse.Namespace, repo: str) -> int:
         )
     warnings += put_environment(api, repo, "staging", [])
     ensure_branch_policies(api, repo, "staging", [RELEASE_BRANCHES])
-    warnings += put_environment(api, repo, "production", reviewers)
+    production_warnings = put_environment(api, repo, "production", reviewers)
+    warnings += production_warnings
     ensure_branch_policies(api, repo, "production", [RELEASE_BRANCHES, branch])
     protection = {
         "required_status_checks": {"strict": True, "contexts": list(args.required_check)},
-        "enforce_admins": False,
+        "enforce_admins": True,
         "required_pull_request_reviews": {"required_approving_review_count": args.approvals},
         "restrictions": None,
         "allow_force_pushes": False,
         "allow_deletions": False,
     }
+    protected = True
     try:
         api.call("PUT", f"/repos/{repo}/branches/{_quote(branch)}/protection", protection)
+        ensure_release_ruleset(api, repo)
     except ApiError as exc:
         if exc.status not in (403, 404):
             raise
+        protected = False
         warnings.append(
-            f"branch protection on {branch}: not available ({exc.message}); private "
-            "repositories need GitHub Pro, Team or Enterprise for it."
+            f"branch protection and rulesets: not available ({exc.message}); private "
+            "repositories need GitHub Pro, Team or Enterprise for them."
         )
     print(f"{repo}: environments staging and production, deployment branches {RELEASE_BRANCHES}")
     print(f"{repo}: {branch} requires {', '.join(args.required_check)}")
+    warnings += credentials_report(api, repo)
+    reviewers_set = bool(reviewers) and not production_warnings
+    for line in enforcement_report(info, reviewers_set, protected):
+        print(f"{repo}: {line}")
     for warning in warnings:
         print(f"WARNING: {warning}", file=sys.stderr)
     return 0

@@ -97,7 +97,7 @@ def test_server_killed_mid_publish_then_rerun_is_clean(
     killed_run = ""
     deadline = time.monotonic() + 180
     while proc.poll() is None and time.monotonic() < deadline:
-        run = _running_run(uri, f"gitops-ml/{MODEL}")
+        run = _running_run(uri, f"{_prefix()}{MODEL}")
         if run is not None and _reached(uri, run, point):
             mlflow_server.kill()
             killed = True
@@ -116,7 +116,7 @@ def test_server_killed_mid_publish_then_rerun_is_clean(
     assert versions(uri) == ["1"]
     assert aliases(uri) == {"champion": "1"}
     version = client(uri).get_model_version(MODEL, "1")
-    experiment = client(uri).get_experiment_by_name(f"gitops-ml/{MODEL}").experiment_id
+    experiment = client(uri).get_experiment_by_name(f"{_prefix()}{MODEL}").experiment_id
     runs = client(uri).search_runs([experiment])
     usable = [r for r in runs if r.info.status == "FINISHED" and TAG_MODEL_URI in r.data.tags]
     assert [r.info.run_id for r in usable] == [version.run_id]
@@ -267,3 +267,10 @@ def test_alias_moved_to_failed_version_is_put_back(
         registry.confirm_alias(MODEL, "champion", "1")
     assert aliases(uri) == {"champion": "1"}
     registry.confirm_alias(MODEL, "champion", "1")  # consistent now: no error
+
+
+def _prefix() -> str:
+    """The project's experiment prefix (a fork renders its own)."""
+    from pipelines.config import load_config
+
+    return load_config(Path(__file__).resolve().parents[2]).experiment_prefix

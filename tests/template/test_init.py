@@ -136,3 +136,29 @@ def test_rendered_project_passes_its_fast_tests_and_lint(key: str, tmp_path: Pat
     if specs:
         _run(dest, "pipelines", "-q", "validate", *specs)
     _run(dest, "pytest", "-q", "-x", "-m", "not slow", "-p", "no:cacheprovider")
+
+
+@pytest.mark.slow
+def test_a_fork_passes_its_whole_suite_but_the_act_runs(tmp_path: Path) -> None:
+    """A fork with new answers (name, owner, experiment prefix) runs every test it carries,
+    slow ones included, except the act runs of the workflows (tests/workflows is covered
+    statically): no test may hard-code the template's identity."""
+    dest = tmp_path / "project"
+    init(ROOT, ANSWER_SETS["custom"], dest)
+    _run(dest, "pytest", "-q", "-x", "-p", "no:cacheprovider", "-m", "not (workflows and slow)")
+
+
+def test_the_lock_file_follows_a_rename(tmp_path: Path) -> None:
+    """`uv sync --locked` (nox, CI, the setup action) needs the lock's own entry renamed."""
+    import shutil
+
+    uv = shutil.which("uv")
+    if uv is None:
+        pytest.skip("uv is not on PATH")
+    dest = tmp_path / "project"
+    init(ROOT, ANSWER_SETS["custom"], dest)
+    assert f'name = "{ANSWER_SETS["custom"].name}"' in (dest / "uv.lock").read_text()
+    result = subprocess.run(
+        [uv, "lock", "--check", "--offline"], cwd=dest, capture_output=True, text=True
+    )
+    assert result.returncode == 0, result.stderr

@@ -31,6 +31,9 @@ class GitHubState:
     environments: dict[str, dict[str, Any]] = field(default_factory=dict)
     branch_policies: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
     protections: dict[str, dict[str, Any]] = field(default_factory=dict)
+    rulesets: dict[int, dict[str, Any]] = field(default_factory=dict)
+    # secret names: "" for the repository's, else the environment's name (values never kept)
+    secrets: dict[str, set[str]] = field(default_factory=dict)
     users: dict[str, int] = field(default_factory=lambda: {"alice": 101, "bob": 102})
     teams: dict[str, int] = field(default_factory=lambda: {"acme/ml": 201})
     requests: list[tuple[str, str, Any]] = field(default_factory=list)
@@ -134,6 +137,25 @@ class _Handler(BaseHTTPRequestHandler):
                 policies.append(policy)
                 self._send(200, policy)
             return
+        if (match := re.fullmatch(r"(?:/environments/([^/]+))?(?:/actions)?/secrets", rest)) and (
+            method == "GET"
+        ):
+            names = sorted(state.secrets.get(match.group(1) or "", set()))
+            self._send(200, {"total_count": len(names), "secrets": [{"name": n} for n in names]})
+            return
+        if rest == "/rulesets" or rest.startswith("/rulesets?"):
+            if method == "GET":
+                self._send(200, list(state.rulesets.values()))
+            else:
+                ruleset = {"id": state.new_id(), **body}
+                state.rulesets[ruleset["id"]] = ruleset
+                self._send(201, ruleset)
+            return
+        if (match := re.fullmatch(r"/rulesets/(\d+)", rest)) and method == "PUT":
+            ruleset = {"id": int(match.group(1)), **body}
+            state.rulesets[ruleset["id"]] = ruleset
+            self._send(200, ruleset)
+            return
         if (match := re.fullmatch(r"/branches/(.+)/protection", rest)) and method == "PUT":
             state.protections[match.group(1)] = body
             self._send(200, body)
@@ -164,6 +186,7 @@ class _Handler(BaseHTTPRequestHandler):
             "name": name,
             "protection_rules": rules,
             "deployment_branch_policy": (body or {}).get("deployment_branch_policy"),
+            "prevent_self_review": bool((body or {}).get("prevent_self_review")),
         }
         state.environments[name] = env
         self._send(200, env)

@@ -8,7 +8,11 @@ Used by the workflow tests and by `nox -s act -- <workflow> <event>`:
 - `-P ubuntu-latest=-self-hosted`: no Docker; `actions/checkout` is skipped by act (the tree
   is copied into each job's workspace).
 - Every other remote action is replaced, at the exact pinned ref, by a small composite stub
-  from `stubs/` (`--local-repository`); artifacts travel through `$ACT_ARTIFACT_DIR`.
+  from `stubs/` (`--local-repository`); artifacts travel through `$ACT_ARTIFACT_DIR`. A
+  checkout of another repository (the template, checked out by the reusable workflows) is
+  exported from a local git repository named in `$ACT_REPOSITORIES_DIR/<owner>/<name>`.
+- The setup-python stub puts the interpreter running this harness on PATH
+  (`$ACT_PYTHON_BIN`), as setup-python puts the requested one.
 - A clean environment and HOME; `/dev/null` for act's env, secret, var and input files.
 - The setup action's environment is pre-warmed in that HOME from the running interpreter,
   so no job installs anything.
@@ -18,7 +22,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-import hashlib
+import importlib.util
 import json
 import os
 import re
@@ -39,13 +43,13 @@ if str(HERE) not in sys.path:  # run as a script: github_stub sits beside this f
 STUBS = HERE / "stubs"
 # owner/name of a remote action -> stub folder; actions/checkout is handled by act itself.
 REMOTE_STUBS = {
+    "actions/checkout": "checkout",
     "actions/setup-python": "setup-python",
     "actions/cache": "cache",
     "actions/upload-artifact": "upload-artifact",
     "actions/download-artifact": "download-artifact",
 }
 USES_RE = re.compile(r"^\s*(?:-\s*)?uses:\s*([\w.-]+/[\w.-]+)(?:/[\w./-]+)?@([0-9a-f]{40})\b", re.M)
-PYTHON_VERSION = "3.11"
 
 
 def remote_refs(repo: Path) -> set[tuple[str, str]]:
@@ -57,32 +61,37 @@ def remote_refs(repo: Path) -> set[tuple[str, str]]:
     return found
 
 
-def local_repository_args(repo: Path) -> list[str]:
+def local_repository_args(*repos: Path) -> list[str]:
     """`--local-repository owner/name@sha=<stub>` for each pinned remote action."""
     args: list[str] = []
-    for name, sha in sorted(remote_refs(repo)):
-        if name == "actions/checkout":
-            continue
+    refs = set().union(*(remote_refs(repo) for repo in repos))
+    for name, sha in sorted(refs):
         if name not in REMOTE_STUBS:
             raise RuntimeError(f"no offline stub for {name}@{sha}: add one to {STUBS}")
         args += ["--local-repository", f"{name}@{sha}={STUBS / REMOTE_STUBS[name]}"]
     return args
 
 
-def setup_key(repo: Path, groups: Iterable[str] = (), python_version: str = PYTHON_VERSION) -> str:
-    """The key the setup action computes (see actions/setup/action.yml)."""
-    digest = hashlib.sha256()
-    for name in ("pyproject.toml", "uv.lock"):
-        if (repo / name).is_file():
-            digest.update((repo / name).read_bytes())
-    label = "+".join(groups) or "runtime"
-    return f"pipelines-venv-Linux-py{python_version}-{label}-{digest.hexdigest()[:16]}"
+def setup_key(template: Path, groups: Iterable[str] = ()) -> str:
+    """The key the setup action computes, by the same script (scripts/setup_key.py)."""
+    spec = importlib.util.spec_from_file_location(
+        "_setup_key", template / "scripts" / "setup_key.py"
+    )
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return str(module.setup_key(list(groups), template))
 
 
-def prewarm(home: Path, repo: Path) -> Path:
+def python_bin() -> Path:
+    """The folder of the interpreter behind this one (what setup-python would provide)."""
+    return Path(sys.base_prefix) / "bin"
+
+
+def prewarm(home: Path, template: Path) -> Path:
     """A warm setup-action environment in `home` that borrows this interpreter's packages."""
     target = home / ".cache" / "pipelines" / "venv"
-    key = setup_key(repo)
+    key = setup_key(template)
     marker = target / ".pipelines-setup-key"
     if marker.is_file() and marker.read_text().strip() == key:
         return target
@@ -170,15 +179,30 @@ def run_act(
     env: Mapping[str, str] | None = None,
     variables: Mapping[str, str] | None = None,
     artifacts: Path | None = None,
+    repositories: Mapping[str, Path] | None = None,
+    template: Path | None = None,
+    extra_args: Iterable[str] = (),
     json_log: bool = True,
     timeout: float = 900,
 ) -> ActResult:
-    """Run one workflow for one event in `repo` and return its parsed result."""
+    """Run one workflow for one event in `repo` and return its parsed result.
+
+    `repositories` maps owner/name to local git repositories that the checkout stub exports
+    (the repository itself is always mapped, under the event's and the origin's names);
+    `template` is the template whose setup key is pre-warmed (default: `repo`).
+    """
     import time
 
     home.mkdir(parents=True, exist_ok=True)
-    prewarm(home, repo)
+    prewarm(home, template or repo)
     artifacts = artifacts or Path(tempfile.mkdtemp(prefix="act-artifacts-", dir=home))
+    names = {str(event.get("repository", {}).get("full_name") or ""), origin_repository(repo)}
+    mapping = {name: repo for name in names if "/" in name} | dict(repositories or {})
+    repos_dir = Path(tempfile.mkdtemp(prefix="act-repositories-", dir=home))
+    for name, path in mapping.items():
+        link = repos_dir / name
+        link.parent.mkdir(parents=True, exist_ok=True)
+        link.symlink_to(path.resolve())
     event_file = home / f"event-{event_name}.json"
     event_file.write_text(json.dumps(event))
     command = [
@@ -201,7 +225,12 @@ def run_act(
         "--no-cache-server",
         "--env",
         f"ACT_ARTIFACT_DIR={artifacts}",
-        *local_repository_args(repo),
+        "--env",
+        f"ACT_REPOSITORIES_DIR={repos_dir}",
+        "--env",
+        f"ACT_PYTHON_BIN={python_bin()}",
+        *local_repository_args(repo, template or repo),
+        *extra_args,
     ]
     if json_log:
         command.append("--json")
@@ -248,15 +277,27 @@ def _git(repo: Path, *args: str) -> str:
     return result.stdout.strip()
 
 
-def default_event(repo: Path, event_name: str, inputs: Mapping[str, str]) -> dict[str, Any]:
+def origin_repository(repo: Path) -> str:
+    """owner/name of the `origin` remote on GitHub (what act names `github.repository`),
+    else `local/<folder>`."""
+    url = _git(repo, "remote", "get-url", "origin")
+    found = re.search(r"github\.com[:/]([\w.-]+/[\w.-]+?)(?:\.git)?/?$", url)
+    return found.group(1) if found else "local/" + repo.resolve().name.replace(" ", "-")
+
+
+def default_event(
+    repo: Path, event_name: str, inputs: Mapping[str, str], *, fork: bool = False
+) -> dict[str, Any]:
     """An event for the committed work: HEAD against its fork point from `main`, or
-    against its parent when on `main` itself."""
+    against its parent when on `main` itself. The repository is the `origin` remote's, so a
+    pull request comes from the same repository (secrets, comment) unless `fork`."""
     head = _git(repo, "rev-parse", "HEAD") or "0" * 40
     branch = _git(repo, "rev-parse", "--abbrev-ref", "HEAD") or "main"
     fork_point = _git(repo, "merge-base", "HEAD", "main") if branch != "main" else ""
     base = fork_point or _git(repo, "rev-parse", "HEAD~1") or "0" * 40
-    full_name = "local/" + repo.resolve().name.replace(" ", "-")
-    repository = {"full_name": full_name, "name": repo.resolve().name}
+    full_name = origin_repository(repo)
+    repository = {"full_name": full_name, "name": full_name.split("/")[-1]}
+    head_repository = {"full_name": "someone/fork", "name": "fork"} if fork else repository
     if event_name == "pull_request":
         return {
             "number": 1,
@@ -264,7 +305,7 @@ def default_event(repo: Path, event_name: str, inputs: Mapping[str, str]) -> dic
             "repository": repository,
             "pull_request": {
                 "number": 1,
-                "head": {"sha": head, "ref": branch, "repo": repository},
+                "head": {"sha": head, "ref": branch, "repo": head_repository},
                 "base": {"sha": base, "ref": "main", "repo": repository},
             },
         }
@@ -295,6 +336,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--var", action="append", default=[], help="variable key=value")
     parser.add_argument("--env", action="append", default=[], help="environment key=value")
     parser.add_argument(
+        "--fork", action="store_true", help="pull_request: as if from a fork (no secrets)"
+    )
+    parser.add_argument(
         "--real-github",
         action="store_true",
         help="call GITHUB_API_URL for real (default: a local fake with both environments set)",
@@ -303,8 +347,9 @@ def main(argv: list[str] | None = None) -> int:
     repo = Path.cwd()
     workflow = args.workflow
     if not Path(workflow).is_file():
-        stem = workflow.removesuffix(".yml")
-        workflow = f".github/workflows/{stem}.yml"
+        stem = workflow.removesuffix(".yml").removesuffix(".yaml")
+        found = [f".github/workflows/{stem}{ext}" for ext in (".yml", ".yaml")]
+        workflow = next((f for f in found if Path(f).is_file()), found[0])
     # Outside the repository: act copies the repository into each job's workspace.
     state = Path(tempfile.gettempdir()) / f"pipelines-act-{repo.resolve().name}"
     print(f"act state (HOME, MLflow, artifacts): {state}")
@@ -314,7 +359,7 @@ def main(argv: list[str] | None = None) -> int:
     event = (
         json.loads(args.event_file.read_text())
         if args.event_file
-        else default_event(repo, args.event, _pairs(args.input))
+        else default_event(repo, args.event, _pairs(args.input), fork=args.fork)
     )
     env = _pairs(args.env)
     with contextlib.ExitStack() as stack:

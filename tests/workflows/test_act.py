@@ -22,6 +22,8 @@ import pytest
 from github_stub import GitHubStub
 from harness import ActResult, run_act
 
+from pipelines.config import load_config
+
 pytestmark = [pytest.mark.workflows, pytest.mark.slow]
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -31,6 +33,8 @@ REPOSITORY = "acme/models"
 C_PARAM = r"\bC: [0-9.eE+-]+"  # the example's LogisticRegression regularisation
 COPY_EXCLUDES = {".git", ".venv", "venv", ".nox", ".runs", ".mlflow", "mlruns", "build", "dist"}
 TIMINGS: dict[str, float] = {}
+# The project's experiment prefix (a fork renders its own): never the template's literal.
+PREFIX = load_config(ROOT).experiment_prefix
 
 
 def _skip(name: str) -> bool:
@@ -61,6 +65,7 @@ class Sandbox:
     home: Path
     tracking_uri: str
     github: GitHubStub
+    pr_artifacts: Path | None = None  # the artifacts of the first pull request's run
 
     def git(self, *args: str) -> str:
         command = ["git", "-C", str(self.repo), "-c", "user.name=t", "-c", "user.email=t@t", *args]
@@ -78,7 +83,14 @@ class Sandbox:
         self.git("commit", "-qam", f"{MODEL}: edit {pattern}")
         return self.git("rev-parse", "HEAD")
 
-    def act(self, test: str, workflow: str, event_name: str, event: dict[str, Any]) -> ActResult:
+    def act(
+        self,
+        test: str,
+        workflow: str,
+        event_name: str,
+        event: dict[str, Any],
+        artifacts: Path | None = None,
+    ) -> ActResult:
         result = run_act(
             self.repo,
             f".github/workflows/{workflow}.yml",
@@ -87,6 +99,7 @@ class Sandbox:
             home=self.home,
             secrets={"MLFLOW_TRACKING_URI": self.tracking_uri, "GITHUB_TOKEN": "t0ken"},
             env={"GITHUB_API_URL": self.github.url},
+            artifacts=artifacts,
         )
         TIMINGS[test] = result.seconds
         return result
@@ -122,10 +135,24 @@ def push_event(branch: str, before: str, after: str) -> dict[str, Any]:
     return {"ref": f"refs/heads/{branch}", "before": before, "after": after}
 
 
+def relax_latency_gate(spec: Path) -> None:
+    """These tests are about the workflows: a p99 latency bound of a few milliseconds fails
+    at random on a loaded 2-core machine, so the copies the tests run allow a second."""
+    text, count = re.subn(r"max_p99_ms: [0-9.]+", "max_p99_ms: 1000", spec.read_text())
+    assert count == 1, f"no latency gate in {spec}"
+    spec.write_text(text)
+
+
 def explain(result: ActResult) -> str:
-    """What failed, for assertion messages."""
-    lines = [f"act exit {result.returncode}", *map(str, result.jobs().items())]
-    return "\n".join([*lines, result.log[-4000:]])
+    """What failed, for assertion messages: job results, then the lines before each failed
+    step's first report (where its output is), then the end of the log."""
+    head = [f"act exit {result.returncode}", *map(str, result.jobs().items())]
+    log = [line for line in result.log.splitlines() if "LocalRepositoryCache" not in line]
+    failures = [i for i, line in enumerate(log) if "Failure - Main" in line]
+    context: list[str] = []
+    for index in failures[:3]:
+        context += ["----", *log[max(0, index - 25) : index + 1]]
+    return "\n".join([*head, *context, "---- end of log", *log[-40:]])
 
 
 @pytest.fixture(scope="module")
@@ -136,6 +163,7 @@ def sandbox(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Sandbox]:
     repo = top / "repo"
     repo.mkdir()
     _copy_tree(repo)
+    relax_latency_gate(repo / SPEC)
     (top / "mlflow").mkdir()
     with GitHubStub() as github:
         github.state.repository = REPOSITORY
@@ -153,7 +181,10 @@ def sandbox(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Sandbox]:
 def test_pull_request_runs_only_the_changed_spec(sandbox: Sandbox) -> None:
     base = sandbox.git("rev-parse", "main")
     head = sandbox.commit_spec("pr-7", base, C_PARAM, "C: 1.0")
-    result = sandbox.act("pull request", "pull-request", "pull_request", pr_event(7, base, head))
+    artifacts = sandbox.pr_artifacts = sandbox.home.parent / "pr-7-artifacts"
+    artifacts.mkdir()
+    event = pr_event(7, base, head)
+    result = sandbox.act("pull request", "pull-request", "pull_request", event, artifacts)
     assert result.returncode == 0, explain(result)
     assert result.outputs("specs")[0] == f'["{SPEC}"]'
     pipeline_jobs = [j for j in result.jobs() if "Pipeline steps" in j]
@@ -165,7 +196,7 @@ def test_pull_request_runs_only_the_changed_spec(sandbox: Sandbox) -> None:
     assert "### Candidate vs champion" in summary
     assert "| metric | candidate | champion | delta |" in summary
     # MLflow holds the candidate run; nothing is registered by a pull request
-    experiment = sandbox.client().get_experiment_by_name(f"gitops-ml/{MODEL}")
+    experiment = sandbox.client().get_experiment_by_name(f"{PREFIX}{MODEL}")
     runs = sandbox.client().search_runs([experiment.experiment_id])
     assert len(runs) == 1
     assert sandbox.versions() == []
@@ -174,6 +205,22 @@ def test_pull_request_runs_only_the_changed_spec(sandbox: Sandbox) -> None:
     assert comment["body"].startswith(f"<!-- pipelines-report:{MODEL} -->")
     assert "gate passed" in comment["body"]
     # (updating that comment in place on the next push: tests/unit/test_comment.py)
+
+
+def test_rerun_uploads_the_report_again(sandbox: Sandbox) -> None:
+    """A second attempt of the first pull request's run, with that run's artifacts: names
+    are unique per run across attempts (the stub fails like GitHub's 409), so the report
+    upload must overwrite."""
+    assert sandbox.pr_artifacts is not None and (sandbox.pr_artifacts / f"report-{MODEL}").is_dir()
+    base = sandbox.git("rev-parse", "main")
+    head = sandbox.git("rev-parse", "pr-7")
+    sandbox.git("checkout", "-q", "pr-7")
+    event = pr_event(7, base, head)
+    again = sandbox.act("re-run", "pull-request", "pull_request", event, sandbox.pr_artifacts)
+    assert again.returncode == 0, explain(again)
+    assert again.step_result("Pipeline steps", "Upload the report") == "success"
+    assert "Conflict" not in again.log
+    assert len(sandbox.github.state.comments[7]) == 1  # updated in place, not a second one
 
 
 def test_fork_pull_request_gets_a_throwaway_mlflow_and_no_comment(sandbox: Sandbox) -> None:
@@ -185,7 +232,7 @@ def test_fork_pull_request_gets_a_throwaway_mlflow_and_no_comment(sandbox: Sandb
     assert result.job_result("Pipeline steps") == "success"
     assert result.job_result("Comment on the pull request") is None  # skipped
     assert 9 not in sandbox.github.state.comments
-    experiment = sandbox.client().get_experiment_by_name(f"gitops-ml/{MODEL}")
+    experiment = sandbox.client().get_experiment_by_name(f"{PREFIX}{MODEL}")
     assert len(sandbox.client().search_runs([experiment.experiment_id])) == 1  # only PR 7's
 
 

@@ -46,8 +46,18 @@ def test_apply_creates_environments_policies_and_protection(github: GitHubStub) 
     assert envs["production"]["deployment_branch_policy"]["custom_branch_policies"] is True
     policies = {k: sorted(p["name"] for p in v) for k, v in github.state.branch_policies.items()}
     assert policies == {"staging": ["release/**"], "production": ["main", "release/**"]}
+    assert envs["production"]["prevent_self_review"] is True
     protection = github.state.protections["main"]
-    assert protection["required_status_checks"]["contexts"] == ["CI passed"]
+    assert protection["required_status_checks"]["contexts"] == [
+        "CI passed",
+        "Pipeline / Pipeline passed",
+    ]
+    assert protection["enforce_admins"] is True
+    (ruleset,) = github.state.rulesets.values()
+    assert ruleset["conditions"]["ref_name"]["include"] == ["refs/heads/release/**"]
+    assert {r["type"] for r in ruleset["rules"]} == {"deletion", "non_fast_forward"}
+    assert ruleset["bypass_actors"] == []
+    assert "enforced: production waits for a required reviewer" in result.stdout
     assert run(github, "check").returncode == 0
 
 
@@ -55,13 +65,16 @@ def test_apply_is_idempotent(github: GitHubStub) -> None:
     assert run(github, "apply", "--reviewer", "alice").returncode == 0
     assert run(github, "apply", "--reviewer", "alice").returncode == 0
     assert len(github.state.branch_policies["production"]) == 2
+    assert len(github.state.rulesets) == 1
 
 
 def test_plan_without_required_reviewers_is_said_clearly(github: GitHubStub) -> None:
     github.state.reviewers_allowed = False
     result = run(github, "apply", "--reviewer", "alice")
     assert result.returncode == 0
-    assert "required reviewers are not available for this repository's plan" in result.stderr
+    assert "required reviewers are not available for this repository" in result.stderr
+    assert "private or internal ones only with GitHub Enterprise" in result.stderr
+    assert "NOT enforced: production promotions do not wait" in result.stdout
     assert github.state.environments["production"]["protection_rules"] == []
     failed = run(github, "check")
     assert failed.returncode == 1
@@ -94,3 +107,19 @@ def test_unknown_reviewer_is_an_error(github: GitHubStub) -> None:
     result = run(github, "apply", "--reviewer", "mallory")
     assert result.returncode == 1
     assert "404" in result.stderr
+
+
+def test_release_environments_without_the_release_user_are_named(github: GitHubStub) -> None:
+    github.state.secrets[""] = {
+        "MLFLOW_TRACKING_URI",
+        "MLFLOW_TRACKING_USERNAME",
+        "MLFLOW_TRACKING_PASSWORD",
+    }
+    github.state.secrets["staging"] = {"MLFLOW_TRACKING_USERNAME", "MLFLOW_TRACKING_PASSWORD"}
+    result = run(github, "apply", "--reviewer", "alice")
+    assert result.returncode == 0, result.stderr
+    assert "environment staging lacks" not in result.stderr
+    assert "environment production lacks MLFLOW_TRACKING_USERNAME" in result.stderr
+    assert "`gh secret set MLFLOW_TRACKING_PASSWORD --env production`" in result.stderr
+    github.state.secrets["production"] = set(github.state.secrets["staging"])
+    assert "lacks" not in run(github, "apply", "--reviewer", "alice").stderr

@@ -4,6 +4,7 @@ pins, checkout credentials, and no `${{ }}` inside `run:`. Plus the actions' REA
 from __future__ import annotations
 
 import re
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -30,6 +31,8 @@ STEP_ACTIONS = {
     "pr-comment",
     "setup",
 }
+PROMOTE = "./.pipelines-template/actions/promote"
+SMOKE = "./.pipelines-template/actions/smoke"
 PIN_RE = re.compile(r"uses:\s*([\w.-]+/[\w./-]+)@([0-9a-f]{40}) # v\d+\.\d+\.\d+\s*$")
 
 
@@ -107,6 +110,7 @@ def test_every_remote_action_has_an_offline_stub() -> None:
     args = local_repository_args(ROOT)
     stubbed = {a.split("@")[0] for a in args[1::2]}
     assert stubbed == {
+        "actions/checkout",
         "actions/setup-python",
         "actions/cache",
         "actions/upload-artifact",
@@ -114,35 +118,146 @@ def test_every_remote_action_has_an_offline_stub() -> None:
     }
 
 
-def test_pull_request_triggers_and_cancels() -> None:
+def test_pull_request_always_reports_one_check() -> None:
+    """No path filter: a path-filtered workflow cannot be a required check (it never reports
+    on unrelated pull requests); the plan decides what runs and an empty plan passes."""
     document = workflow("pull-request")
-    assert document["on"]["pull_request"]["paths"] == ["model_specs/**", "data/**", "pipelines/**"]
+    assert document["on"] == {"pull_request": None}
     assert document["concurrency"]["cancel-in-progress"] is True
     assert "pull_request.number" in document["concurrency"]["group"]
-    jobs = document["jobs"]
-    assert jobs["pipeline"]["permissions"] == {"contents": "read"}
-    assert jobs["pipeline"]["uses"] == "./.github/workflows/pipeline.yml"
-    assert "fromJSON(needs.plan.outputs.specs)" in jobs["pipeline"]["strategy"]["matrix"]["spec"]
-    assert "head.repo.full_name == github.repository" in jobs["pipeline"]["with"]["trusted"]
+    (job,) = document["jobs"].values()
+    assert job["name"] == "Pipeline"
+    assert job["uses"] == "./.github/workflows/pipeline.yml"
+    assert job["permissions"] == {"contents": "read", "pull-requests": "write"}
+    assert job["with"]["template-repository"] == "${{ github.repository }}"
+    jobs = workflow("pipeline")["jobs"]
+    assert jobs["passed"]["name"] == "Pipeline passed"
+    assert "needs.plan.outputs.count != '0'" in jobs["model"]["if"]
+    assert "fromJSON(needs.plan.outputs.specs)" in jobs["model"]["strategy"]["matrix"]["spec"]
+    assert jobs["model"]["permissions"] == {"contents": "read"}
     assert jobs["comment"]["permissions"] == {"contents": "read", "pull-requests": "write"}
     assert "head.repo.full_name == github.repository" in jobs["comment"]["if"]
 
 
-def test_forks_get_a_throwaway_mlflow() -> None:
-    job = workflow("pipeline")["jobs"]["steps"]
-    assert job["env"]["MLFLOW_TRACKING_URI"].startswith("${{ inputs.trusted && secrets.")
+def test_the_required_checks_are_the_ones_that_always_report() -> None:
+    import importlib.util
+
+    path = ROOT / "scripts/setup-github.py"
+    loaded = importlib.util.spec_from_file_location("setup_github", path)
+    assert loaded is not None and loaded.loader is not None
+    module = importlib.util.module_from_spec(loaded)
+    sys.modules["setup_github"] = module  # its dataclasses look their module up
+    loaded.loader.exec_module(module)
+    pr_job = workflow("pull-request")["jobs"]["pipeline"]["name"]
+    aggregator = workflow("pipeline")["jobs"]["passed"]["name"]
+    ci = workflow("ci")["jobs"]["passed"]["name"]
+    assert set(module.DEFAULT_CHECKS) == {f"{pr_job} / {aggregator}", ci}
 
 
-def test_report_upload_includes_the_hidden_run_directory() -> None:
-    """The act stub copies anything; the real upload-artifact skips dot-folders unless told."""
-    job = workflow("pipeline")["jobs"]["steps"]
+@pytest.mark.parametrize("name", ["pipeline", "release", "rollback"])
+def test_reusable_workflows_run_the_template_at_its_version(name: str) -> None:
+    """`./actions/x` in a called workflow resolves against the caller's checkout: every job
+    checks the template out at `template-ref` and uses its actions from there."""
+    document = workflow(name)
+    assert "workflow_call" in document["on"]
+    for job_id, job in document["jobs"].items():
+        steps = job.get("steps", [])
+        local = [str(s["uses"]) for s in steps if str(s.get("uses", "")).startswith("./")]
+        assert all(u.startswith("./.pipelines-template/actions/") for u in local), job_id
+        runs = " ".join(str(s.get("run", "")) for s in steps)
+        if local or "scripts/" in runs:
+            (checkout,) = [
+                s for s in steps if s.get("with", {}).get("path") == ".pipelines-template"
+            ]
+            assert "inputs.template-ref" in checkout["with"]["ref"], job_id
+            assert "inputs.template-repository" in checkout["with"]["repository"], job_id
+            assert checkout["with"]["persist-credentials"] is False
+
+
+@pytest.mark.parametrize("path", ACTIONS, ids=lambda p: p.parent.name)
+def test_actions_run_the_template_code_not_the_callers(path: Path) -> None:
+    """`python -P` drops the working directory from sys.path: `pipelines` comes from the
+    action's own template (`github.action_path`/../..), even when the caller has one."""
+    for step in load(path)["runs"]["steps"]:
+        run = str(step.get("run", ""))
+        if "-m pipelines" in run:
+            assert 'PYTHONPATH="$PIPELINES_HOME" python -P -m pipelines' in run
+            assert step["env"]["PIPELINES_HOME"] == "${{ github.action_path }}/../.."
+    assert "python -m pipelines" not in path.read_text(encoding="utf-8")
+
+
+def test_setup_installs_from_the_lock_and_checks_warmth() -> None:
+    steps = {s["name"]: s for s in load(ROOT / "actions/setup/action.yml")["runs"]["steps"]}
+    key = steps["Compute the environment key"]
+    assert "scripts/setup_key.py" in key["run"]
+    install = steps["Install the locked dependencies (skipped when warm)"]
+    assert " sync " in install["run"] and "--locked" in install["run"]
+    assert '"$VENV/bin/python" -c' in install["run"], "warm means the venv's python runs"
+    assert (ROOT / "uv.lock").is_file()
+
+
+def test_setup_key_names_the_resolved_interpreter_and_the_lock(tmp_path: Path) -> None:
+    import platform
+    import shutil
+
+    from harness import setup_key
+
+    for name in ("pyproject.toml", "uv.lock"):
+        shutil.copy(ROOT / name, tmp_path / name)
+    (tmp_path / "scripts").mkdir()
+    shutil.copy(ROOT / "scripts/setup_key.py", tmp_path / "scripts/setup_key.py")
+    key = setup_key(tmp_path, ["dev"])
+    assert f"{platform.python_version()}-" in key, "the resolved X.Y.Z, not the request"
+    assert "-dev-" in key
+    (tmp_path / "uv.lock").write_text((ROOT / "uv.lock").read_text() + "\n")
+    assert setup_key(tmp_path, ["dev"]) != key, "the lock file's hash is in the key"
+
+
+def test_nox_and_ci_install_from_the_lock() -> None:
+    noxfile = (ROOT / "noxfile.py").read_text()
+    assert '"sync", "--locked"' in noxfile
+    ci_run = (ROOT / ".ci/run").read_text()
+    assert re.search(r"uv==\d", ci_run) and re.search(r"nox==\d", ci_run), "pinned tools"
+    dependabot = yaml.safe_load((ROOT / ".github/dependabot.yml").read_text())
+    assert "uv" in {u["package-ecosystem"] for u in dependabot["updates"]}
+
+
+def test_report_upload_overwrites_on_a_rerun() -> None:
+    """Artifact names are unique per run across attempts: a re-run job uploads again."""
+    job = workflow("pipeline")["jobs"]["model"]
     (upload,) = [s for s in job["steps"] if "upload-artifact" in str(s.get("uses"))]
+    assert upload["with"]["overwrite"] is True
     assert upload["with"]["include-hidden-files"] is True
     assert upload["with"]["if-no-files-found"] == "error"
     assert upload["if"] == "${{ !cancelled() && steps.report.outcome == 'success' }}"
 
 
-@pytest.mark.parametrize("name", ["pull-request", "release", "ci"])
+def test_pull_request_credentials_never_reach_forks() -> None:
+    env = workflow("pipeline")["jobs"]["model"]["env"]
+    assert set(env) == {
+        "MLFLOW_TRACKING_URI",
+        "MLFLOW_TRACKING_USERNAME",
+        "MLFLOW_TRACKING_PASSWORD",
+        "MLFLOW_TRACKING_TOKEN",
+    }
+    same_repo = "${{ github.event.pull_request.head.repo.full_name == github.repository && "
+    for name, value in env.items():
+        assert value == f"{same_repo}secrets.{name} || '' }}}}", name
+
+
+def test_only_environment_jobs_register_or_move_aliases() -> None:
+    """promote and rollback (register, move aliases) run only under staging / production,
+    whose secrets (the release user) take precedence over the repository's."""
+    for path in WORKFLOWS:
+        for job_id, job in load(path)["jobs"].items():
+            uses = [str(s.get("uses", "")) for s in job.get("steps", [])]
+            if [u for u in uses if u.endswith(("/promote", "/rollback"))]:
+                assert job.get("environment") in {"staging", "production"}, (path.name, job_id)
+                assert "MLFLOW_TRACKING_PASSWORD" in job["env"], (path.name, job_id)
+            assert "promote" not in str(job.get("with", {})), "no promotion in a PR call"
+
+
+@pytest.mark.parametrize("name", ["pipeline", "release", "ci"])
 def test_one_aggregator_job(name: str) -> None:
     jobs = workflow(name)["jobs"]
     aggregators = [j for j in jobs.values() if j.get("if") == "${{ always() }}"]
@@ -153,11 +268,13 @@ def test_one_aggregator_job(name: str) -> None:
 
 def test_release_environments_and_concurrency() -> None:
     document = workflow("release")
-    assert document["on"] == {"push": {"branches": ["release/**"]}}
     jobs = document["jobs"]
-    assert jobs["build"]["with"]["reuse"] is True
+    assert {"push", "workflow_call"} == set(document["on"])
+    assert document["on"]["push"] == {"branches": ["release/**"]}
+    (run,) = [s for s in jobs["build"]["steps"] if str(s.get("uses", "")).endswith("/run")]
+    assert run["with"]["reuse"] == "true"
     assert jobs["plan"]["needs"] == "preflight"
-    assert jobs["preflight"]["uses"] == "./.github/workflows/preflight.yml"
+    assert "setup-github.py check" in jobs["preflight"]["steps"][-1]["run"]
     for alias, env_name, need in (
         ("staging", "staging", "build"),
         ("champion", "production", "staging"),
@@ -169,10 +286,28 @@ def test_release_environments_and_concurrency() -> None:
             "group": f"deploy-${{{{ matrix.spec }}}}-{env_name}",
             "cancel-in-progress": False,
         }
-        promote = [s for s in job["steps"] if s.get("uses") == "./actions/promote"]
+        promote = [s for s in job["steps"] if s.get("uses") == PROMOTE]
         assert promote[0]["with"]["alias"] == alias
-    smoke = [s for s in jobs["staging"]["steps"] if s.get("uses") == "./actions/smoke"]
+    smoke = [s for s in jobs["staging"]["steps"] if s.get("uses") == SMOKE]
     assert smoke and smoke[0]["with"]["alias"] == "staging"
+
+
+def test_release_legs_are_per_model() -> None:
+    """`needs` on a matrix waits for every leg: staging and production run even when another
+    model's leg failed, and each leg goes on only with its own model's hand-off artifact
+    (download-artifact fails on a name that does not exist)."""
+    jobs = workflow("release")["jobs"]
+    for job_id, upstream in (("staging", "built"), ("production", "staged")):
+        job = jobs[job_id]
+        assert job["if"].startswith("${{ !cancelled() && needs.plan.result == 'success'")
+        (wait,) = [s for s in job["steps"] if "download-artifact" in str(s.get("uses"))]
+        assert wait["with"]["name"] == f"{upstream}-${{{{ steps.model.outputs.name }}}}"
+    for job_id, stage in (("build", "built"), ("staging", "staged")):
+        steps = jobs[job_id]["steps"]
+        (upload,) = [s for s in steps if "upload-artifact" in str(s.get("uses"))]
+        assert upload["with"]["name"] == f"{stage}-${{{{ steps.model.outputs.name }}}}"
+        assert upload["with"]["overwrite"] is True
+        assert steps.index(upload) == len(steps) - 1, "handed on only after every step passed"
 
 
 def test_rollback_dispatch() -> None:
@@ -180,24 +315,53 @@ def test_rollback_dispatch() -> None:
     inputs = document["on"]["workflow_dispatch"]["inputs"]
     assert inputs["model"]["required"] is True
     assert inputs["version"]["required"] is False
+    assert set(document["on"]["workflow_call"]["inputs"]) >= {"model", "version"}
     (job,) = document["jobs"].values()
     assert job["environment"] == "production"
-    assert job["concurrency"]["cancel-in-progress"] is False
-    # the same group as the release's production job for the same model
-    assert job["concurrency"]["group"] == "deploy-model_specs/${{ inputs.model }}.yaml-production"
+    # Its own group per model: never queued behind a release awaiting approval, never
+    # cancelled by one (the release's groups are deploy-...).
+    assert job["concurrency"] == {
+        "group": "rollback-${{ inputs.model }}",
+        "cancel-in-progress": False,
+    }
+    release_jobs = workflow("release")["jobs"].values()
+    groups = {j["concurrency"]["group"] for j in release_jobs if "concurrency" in j}
+    assert groups and not any(g.startswith("rollback-") for g in groups)
+    # the spec path is found, .yaml or .yml, never assumed
+    assert ".yaml" not in " ".join(str(s.get("with", "")) for s in job["steps"])
+
+
+def test_find_spec_takes_yml_and_yaml(tmp_path: Path) -> None:
+    import importlib.util
+
+    loaded = importlib.util.spec_from_file_location("find_spec", ROOT / "scripts/find_spec.py")
+    assert loaded is not None and loaded.loader is not None
+    module = importlib.util.module_from_spec(loaded)
+    loaded.loader.exec_module(module)
+    (tmp_path / "model_specs").mkdir()
+    (tmp_path / "model_specs/a.yml").write_text("name: a\n")
+    (tmp_path / "model_specs/b.yaml").write_text("name: b\n")
+    assert module.find_spec("a", tmp_path) == "model_specs/a.yml"
+    assert module.find_spec("b", tmp_path) == "model_specs/b.yaml"
+    for bad in ("c", "../b", "a/../b", ""):
+        with pytest.raises(ValueError):
+            module.find_spec(bad, tmp_path)
+    (tmp_path / "model_specs/b.yml").write_text("name: b\n")
+    with pytest.raises(ValueError, match="both"):
+        module.find_spec("b", tmp_path)
 
 
 def test_reusable_pipeline_is_callable() -> None:
     document = workflow("pipeline")
     call = document["on"]["workflow_call"]
-    assert call["inputs"]["spec"]["required"] is True
-    assert set(call["secrets"]) >= {"MLFLOW_TRACKING_URI"}
+    assert set(call["inputs"]) >= {"template-repository", "template-ref", "python-version"}
+    assert set(call["secrets"]) >= {"MLFLOW_TRACKING_URI", "MLFLOW_TRACKING_TOKEN"}
     assert all(s.get("required") is False for s in call["secrets"].values())
 
 
 def test_preflight_reads_environments() -> None:
     document = workflow("preflight")
-    assert set(document["on"]) == {"workflow_dispatch", "workflow_call"}
+    assert set(document["on"]) == {"workflow_dispatch"}
     (job,) = document["jobs"].values()
     assert job["permissions"]["actions"] == "read"
     assert "scripts/setup-github.py check" in job["steps"][-1]["run"]
@@ -226,7 +390,14 @@ def test_harness_default_events(tmp_path: Path) -> None:
     git("checkout", "-q", "-b", "feature")
     git("commit", "-q", "--allow-empty", "-m", "two")
     git("commit", "-q", "--allow-empty", "-m", "three")
+    git("remote", "add", "origin", "git@github.com:acme/models.git")
     pr = default_event(tmp_path, "pull_request", {})
+    # the documented command takes the same-repository path: act names the repository
+    # after `origin`, and so does the event
+    assert pr["repository"]["full_name"] == "acme/models"
+    assert pr["pull_request"]["head"]["repo"]["full_name"] == "acme/models"
+    fork = default_event(tmp_path, "pull_request", {}, fork=True)
+    assert fork["pull_request"]["head"]["repo"]["full_name"] != "acme/models"
     main_sha = subprocess.run(
         ["git", "-C", str(tmp_path), "rev-parse", "main"], capture_output=True, text=True
     ).stdout.strip()
@@ -235,3 +406,46 @@ def test_harness_default_events(tmp_path: Path) -> None:
     dispatch = default_event(tmp_path, "workflow_dispatch", {"model": "m"})
     assert dispatch["inputs"] == {"model": "m"}
     assert default_event(tmp_path, "push", {})["ref"] == "refs/heads/feature"
+
+
+def test_setup_rebuilds_an_environment_whose_python_is_dead(tmp_path: Path) -> None:
+    """A restored environment with the right key but a dead interpreter (the runner image
+    moved 3.11.x under it: python exits 127) is not warm: the action rebuilds it."""
+    import subprocess
+
+    steps = {s["name"]: s for s in load(ROOT / "actions/setup/action.yml")["runs"]["steps"]}
+    script = steps["Install the locked dependencies (skipped when warm)"]["run"]
+    venv = tmp_path / "venv"
+    (venv / "bin").mkdir(parents=True)
+    (venv / ".pipelines-setup-key").write_text("key-1\n")
+    fake_bin = tmp_path / "fake-bin"
+    fake_bin.mkdir()
+    for path, body in (
+        (venv / "bin" / "python", "exit 127"),  # the dead interpreter
+        (fake_bin / "python3", f'echo "$@" > {tmp_path / "rebuilt"}; exit 9'),
+    ):
+        path.write_text(f"#!/bin/sh\n{body}\n")
+        path.chmod(0o755)
+    env = {
+        "PATH": f"{fake_bin}:/usr/bin:/bin",
+        "VENV": str(venv),
+        "KEY": "key-1",
+        "TEMPLATE_ROOT": str(ROOT),
+        "INPUT_GROUPS": "",
+        "UV_VERSION": "0",
+        **{k: str(tmp_path / k.lower()) for k in ("GITHUB_OUTPUT", "GITHUB_PATH", "GITHUB_ENV")},
+    }
+    result = subprocess.run(
+        ["bash", "-e", "-o", "pipefail", "-c", script], env=env, capture_output=True, text=True
+    )
+    assert "is warm" not in result.stdout
+    assert (tmp_path / "rebuilt").read_text().split()[:2] == ["-m", "venv"]
+    # and a live one with the same key is warm
+    (venv / "bin").mkdir(parents=True, exist_ok=True)
+    (venv / "bin" / "python").write_text("#!/bin/sh\nexit 0\n")
+    (venv / "bin" / "python").chmod(0o755)
+    (venv / ".pipelines-setup-key").write_text("key-1\n")
+    result = subprocess.run(
+        ["bash", "-e", "-o", "pipefail", "-c", script], env=env, capture_output=True, text=True
+    )
+    assert result.returncode == 0 and "is warm" in result.stdout
