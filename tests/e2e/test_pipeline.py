@@ -44,12 +44,19 @@ def test_first_run_becomes_champion_and_a_worse_spec_is_refused(
     assert report.startswith("<!-- pipelines-report:item-recs -->")
     assert "no champion yet" in report
 
-    # Same spec again: no significant change, no new version.
+    first = json.loads((_runs_dir() / "item-recs" / "publish.json").read_text())
+
+    # Same spec again: a new verdict (against champion 1), the same model, no new version.
     assert main(["run", str(spec), "--promote", "champion"]) == 0
     evaluation = json.loads((_runs_dir() / "item-recs" / "evaluation.json").read_text())
     assert evaluation["gate"]["champion"]["verdict"] == "no significant change"
-    assert json.loads((_runs_dir() / "item-recs" / "publish.json").read_text())["reused"] is True
+    again = json.loads((_runs_dir() / "item-recs" / "publish.json").read_text())
+    assert again["compared_with"] == "1" and again["model_uri"] == first["model_uri"]
+    assert _champion_version(mlflow_store, "item-recs") == "1"
     before = registry_snapshot(mlflow_store)
+    assert main(["publish", str(spec)]) == 0  # the same verdict once more: nothing new
+    assert json.loads((_runs_dir() / "item-recs" / "publish.json").read_text())["reused"] is True
+    assert registry_snapshot(mlflow_store) == before
 
     # A deliberately worse model: the gate fails, exit 1, champion untouched.
     worse = spec.read_text(encoding="utf-8").replace("n_components: 8", "n_components: 2")
