@@ -113,10 +113,13 @@ def _dtype_ok(dtype: str, series: pd.Series) -> tuple[bool, str]:
     found = str(series.dtype)
     if dtype == "int64":
         if pd.api.types.is_integer_dtype(series):
+            if series.dtype.kind == "u" and len(series) and int(series.max()) > _INT64_MAX:
+                return False, f"expected int64, found {found} up to {int(series.max())}"
             return True, found
         if pd.api.types.is_float_dtype(series):
             values = series.dropna()
-            if np.isfinite(values).all() and (values == np.round(values)).all():
+            whole = np.isfinite(values).all() and (values == np.round(values)).all()
+            if whole and (values.abs() < 2.0**63).all():
                 return True, f"{found} holding whole numbers"
         return False, f"expected int64, found {_describe(series)}"
     if dtype == "float64":
@@ -126,6 +129,9 @@ def _dtype_ok(dtype: str, series: pd.Series) -> tuple[bool, str]:
         ok = pd.api.types.is_bool_dtype(series)
         return ok, found if ok else f"expected bool, found {_describe(series)}"
     return True, found
+
+
+_INT64_MAX = 2**63 - 1
 
 
 def _describe(series: pd.Series) -> str:

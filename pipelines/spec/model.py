@@ -11,6 +11,7 @@ from typing import Annotated, Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator, model_validator
 
 from pipelines.metrics import METRICS
+from pipelines.spec.urls import url_problem
 
 TaskKind = Literal["retrieval", "classification", "regression"]
 ColumnDtype = Literal["int64", "float64", "bool", "string", "category"]
@@ -80,6 +81,15 @@ class DataSpec(Strict):
     user: str | None = Field(default=None, description="user column (retrieval)")
     item: str | None = Field(default=None, description="item column (retrieval)")
     weight: str | None = Field(default=None, description="interaction strength (retrieval)")
+
+    @field_validator("source")
+    @classmethod
+    def _url(cls, value: str) -> str:
+        if value.lower().startswith(("https://", "http://")):
+            problem = url_problem(value)
+            if problem is not None:
+                raise ValueError(problem)
+        return value
 
     @field_validator("sha256")
     @classmethod
