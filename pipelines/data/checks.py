@@ -40,6 +40,10 @@ def run_checks(
         )
     results.append(_null_fraction(loaded, frame))
     results.append(_duplicates(loaded, frame))
+    if all(r.passed for r in results if r.blocking):  # on data that passed the checks so far
+        from pipelines.data.leakage import leakage_checks
+
+        results += leakage_checks(loaded, frame)
     profile = profile_frame(frame)
     results += _drift(loaded, frame, reference_profile)
     return results, profile

@@ -59,6 +59,13 @@ class ChecksSpec(Strict):
     max_drift_psi: float | None = Field(
         default=0.2, ge=0, description="largest PSI of any column against the champion's data"
     )
+    max_leakage_score: float | None = Field(
+        default=0.99,
+        gt=0,
+        le=1,
+        description="target leakage: a feature whose score alone (accuracy, or R² for "
+        "regression, on half the training split) reaches this fails; null turns it off",
+    )
 
 
 class SplitSpec(Strict):
@@ -205,6 +212,20 @@ class IndexSpec(Strict):
     )
 
 
+class ResourcesSpec(Strict):
+    """The budget of one fit, enforced in a child process (Linux)."""
+
+    max_fit_seconds: float = Field(
+        default=900.0, gt=0, le=86_400, description="wall-clock limit of the fit, in seconds"
+    )
+    max_memory_mb: int = Field(
+        default=4096,
+        ge=64,
+        le=1_048_576,
+        description="memory the fit may allocate beyond what the process already maps, in MiB",
+    )
+
+
 class Spec(Strict):
     """One model: data, estimator, evaluation and index."""
 
@@ -223,6 +244,7 @@ class Spec(Strict):
     model: ModelSection
     evaluation: EvaluationSpec
     index: IndexSpec = IndexSpec()
+    resources: ResourcesSpec = ResourcesSpec()
 
     @model_validator(mode="after")
     def _consistent(self) -> Spec:
