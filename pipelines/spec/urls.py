@@ -37,12 +37,16 @@ def url_problem(url: str) -> str | None:
         return "credentials in a URL are not allowed (the spec is committed); use a token-free URL"
     if not host:
         return "malformed URL: no host"
-    if parts.netloc.startswith("["):
+    hostport = parts.netloc.rpartition("@")[2]
+    if hostport.startswith("["):
+        v6, _, rest = hostport[1:].partition("]")
         try:
-            ipaddress.IPv6Address(host)
+            ipaddress.IPv6Address(v6)
         except ValueError:
             return "malformed URL: bad IPv6 address"
-    elif not _HOST.fullmatch(host):
+        if rest and not re.fullmatch(r":\d{1,5}", rest):
+            return "malformed URL: bad port after the IPv6 address"
+    elif not re.fullmatch(r"[^:]+(:\d{1,5})?", hostport) or not _HOST.fullmatch(host):
         return "malformed URL: bad host name"
     if port == 0:
         return "malformed URL: port 0"
