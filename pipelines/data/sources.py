@@ -11,7 +11,6 @@ import hashlib
 import http.client
 import io
 import logging
-import os
 import re
 import stat
 import urllib.error
@@ -83,7 +82,7 @@ def resolve_in_repo(loaded: LoadedSpec, source: str) -> Path:
     if not resolved.is_relative_to(root):
         raise loaded.error("resolves outside the repository (symlink)", "data", "source")
     try:
-        info = os.stat(resolved)
+        info = resolved.stat()
     except OSError as exc:
         raise loaded.error(f"data file not found: {source}", "data", "source") from exc
     if stat.S_ISDIR(info.st_mode):

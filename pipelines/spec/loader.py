@@ -50,7 +50,7 @@ class LoadedSpec:
 def display_path(path: Path) -> str:
     """The path as a user typed it (symlinks not followed), relative to the working folder
     when inside it."""
-    absolute = os.path.abspath(path)
+    absolute = os.path.abspath(path)  # noqa: PTH100 - unlike resolve(), keeps symlinks
     try:
         relative = os.path.relpath(absolute, Path.cwd())
     except (OSError, ValueError):

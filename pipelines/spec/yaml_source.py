@@ -64,7 +64,7 @@ def read_spec_bytes(path: Path, display: str) -> bytes:
     in between cannot hang the read either.
     """
     try:
-        info = os.stat(path)
+        info = path.stat()
         _check_regular(info, display, "spec")
         fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | getattr(os, "O_CLOEXEC", 0))
         with os.fdopen(fd, "rb") as handle:

@@ -9,8 +9,8 @@ from typing import Any
 import pipelines
 from pipelines.spec.estimators import build_estimator
 from pipelines.state import ModelState
-from pipelines.tasks.limits import fit_within_budget
 from pipelines.steps.common import add_step_parser
+from pipelines.tasks.limits import fit_within_budget
 
 log = logging.getLogger("pipelines")
 

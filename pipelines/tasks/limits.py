@@ -9,6 +9,7 @@ machine that swaps. Elsewhere the fit runs in-process, unbounded (logged as a wa
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import multiprocessing
 import os
@@ -17,6 +18,7 @@ import time
 import traceback
 from collections.abc import Callable
 from multiprocessing.connection import Connection
+from pathlib import Path
 from typing import Any, TypeVar
 
 from pipelines.errors import BadInput
@@ -109,21 +111,19 @@ def _child(conn: Connection, fit: Callable[[], Any], memory_bytes: int) -> None:
         result = ("bad", (exc.message, exc.file, exc.line, exc.field))
     except MemoryError:
         result = ("memory", None)
-    except BaseException:  # noqa: BLE001 - reported to the parent, which decides
+    except BaseException:
         result = ("error", traceback.format_exc())
-    try:
+    # if even this fails, the parent sees EOF and reports the exit code
+    with contextlib.suppress(BaseException):
         resource.setrlimit(resource.RLIMIT_AS, (soft, hard))  # room to send the result
         conn.send(result)
-    except BaseException:  # noqa: BLE001 - the parent sees EOF and reports the exit code
-        pass
-    finally:
-        conn.close()
-        os._exit(0)
+    conn.close()
+    os._exit(0)
 
 
 def _mapped_bytes() -> int:
     """The process's current virtual size (VmSize), from /proc."""
-    with open("/proc/self/status", encoding="ascii") as status:
+    with Path("/proc/self/status").open(encoding="ascii") as status:
         for line in status:
             if line.startswith("VmSize:"):
                 return int(line.split()[1]) * 1024

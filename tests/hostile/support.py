@@ -17,7 +17,9 @@ import yaml
 from pipelines.errors import BadInput
 from tests.conftest import ROOT
 
-ERROR = re.compile(r"^error: (?P<file>[^:]+)(?::(?P<line>\d+))?: (?:(?P<field>[\w.\-]+): )?(?P<msg>.+)$")  # fmt: skip
+ERROR = re.compile(
+    r"^error: (?P<file>[^:]+)(?::(?P<line>\d+))?: (?:(?P<field>[\w.\-]+): )?(?P<msg>.+)$"
+)
 TABULAR = yaml.safe_load((ROOT / "model_specs" / "breast-cancer.yaml").read_text(encoding="utf-8"))
 RETRIEVAL = yaml.safe_load((ROOT / "model_specs" / "item-recs.yaml").read_text(encoding="utf-8"))
 

@@ -77,12 +77,22 @@ def test_a_memory_bomb_ends_as_bad_input(scratch_repo: Path, bomb: str) -> None:
 
 def test_the_budget_passes_results_and_errors_through(scratch_repo: Path) -> None:
     loaded = _budget(scratch_repo)
-    assert fit_within_budget(loaded, lambda: {"weights": np.arange(3)})["weights"].tolist() == [0, 1, 2]
-    error = bad_input(lambda: fit_within_budget(loaded, lambda: (_ for _ in ()).throw(loaded.error("no", "model", "params", "C"))))
+    assert fit_within_budget(loaded, lambda: {"weights": np.arange(3)})["weights"].tolist() == [
+        0,
+        1,
+        2,
+    ]
+    error = bad_input(
+        lambda: fit_within_budget(
+            loaded, lambda: (_ for _ in ()).throw(loaded.error("no", "model", "params", "C"))
+        )
+    )
     assert error.field == "model.params.C" and error.line is not None
     with pytest.raises(FitCrashed, match="ZeroDivisionError"):
         fit_within_budget(loaded, lambda: 1 / 0)
-    died = bad_input(lambda: fit_within_budget(loaded, lambda: os.kill(os.getpid(), signal.SIGKILL)))
+    died = bad_input(
+        lambda: fit_within_budget(loaded, lambda: os.kill(os.getpid(), signal.SIGKILL))
+    )
     assert "died" in died.message
 
 
@@ -91,12 +101,18 @@ def test_the_budget_passes_results_and_errors_through(scratch_repo: Path) -> Non
     ("model", "resources", "message"),
     [
         (
-            {"estimator": "sklearn.neural_network.MLPClassifier", "params": {"hidden_layer_sizes": [20000, 20000]}},
+            {
+                "estimator": "sklearn.neural_network.MLPClassifier",
+                "params": {"hidden_layer_sizes": [20000, 20000]},
+            },
             {"max_memory_mb": 256},
             "max_memory_mb",
         ),
         (
-            {"estimator": "sklearn.ensemble.RandomForestClassifier", "params": {"n_estimators": 5000}},
+            {
+                "estimator": "sklearn.ensemble.RandomForestClassifier",
+                "params": {"n_estimators": 5000},
+            },
             {"max_fit_seconds": 1},
             "max_fit_seconds",
         ),
@@ -140,10 +156,16 @@ LEAKS: dict[str, tuple[str, Callable[[np.ndarray], np.ndarray]]] = {
     "copy": ("classification", lambda y: y.astype(float)),
     "affine": ("classification", lambda y: 3.5 * y - 2),
     "permuted-codes": ("classification", lambda y: np.array([7.0, -1.0, 2.5])[y]),
-    "copy-with-1-in-300-flipped": ("classification", lambda y: np.where(np.arange(len(y)) % 300 == 0, (y + 1) % 3, y).astype(float)),  # fmt: skip
+    "copy-with-1-in-300-flipped": (
+        "classification",
+        lambda y: np.where(np.arange(len(y)) % 300 == 0, (y + 1) % 3, y).astype(float),
+    ),
     "regression-copy": ("regression", lambda y: y),
     "regression-affine": ("regression", lambda y: -2 * y + 10),
-    "regression-with-noise": ("regression", lambda y: (y + RNG.normal(scale=1e-3, size=len(y))).round(6)),  # fmt: skip
+    "regression-with-noise": (
+        "regression",
+        lambda y: (y + RNG.normal(scale=1e-3, size=len(y))).round(6),
+    ),
     "regression-exp": ("regression", lambda y: np.exp(y).round(6)),
 }
 
@@ -160,14 +182,17 @@ def _leak_spec(repo: Path, task: str, leak: np.ndarray, labels: np.ndarray) -> L
     spec: dict[str, Any] = __import__("yaml").safe_load(path.read_text(encoding="utf-8"))
     spec["task"] = task
     spec["evaluation"] = {"primary": "accuracy" if task == "classification" else "mse"}
-    spec["model"] = {"estimator": "sklearn.linear_model.LogisticRegression" if task == "classification" else "sklearn.linear_model.Ridge"}  # fmt: skip
+    estimator = "LogisticRegression" if task == "classification" else "Ridge"
+    spec["model"] = {"estimator": f"sklearn.linear_model.{estimator}"}
     if task == "regression":
         spec["data"]["split"] = {"strategy": "random", "test_fraction": 0.2, "seed": 7}
     return load_spec(write_spec(repo, spec))
 
 
 @pytest.mark.parametrize("leak", sorted(LEAKS))
-def test_a_feature_that_predicts_the_target_is_a_blocking_check(scratch_repo: Path, leak: str) -> None:
+def test_a_feature_that_predicts_the_target_is_a_blocking_check(
+    scratch_repo: Path, leak: str
+) -> None:
     task, make = LEAKS[leak]
     labels = LABELS if task == "classification" else TARGET
     loaded = _leak_spec(scratch_repo, task, make(labels), labels)
@@ -178,7 +203,9 @@ def test_a_feature_that_predicts_the_target_is_a_blocking_check(scratch_repo: Pa
 
 
 @pytest.mark.parametrize("task", ["classification", "regression"])
-def test_honest_features_and_the_examples_pass_the_leakage_check(scratch_repo: Path, task: str) -> None:
+def test_honest_features_and_the_examples_pass_the_leakage_check(
+    scratch_repo: Path, task: str
+) -> None:
     labels = LABELS if task == "classification" else TARGET
     weak = labels + RNG.normal(scale=2.0, size=N)
     loaded = _leak_spec(scratch_repo, task, weak.round(6), labels)

@@ -59,8 +59,12 @@ def _nested(style: str, depth: int) -> str:
 
 
 @pytest.mark.parametrize("depth", [MAX_SCAN_DEPTH + 1, 300, 1000, 20_000])
-@pytest.mark.parametrize("style", ["flow-list", "flow-map", "block-map", "dash-chain", "block-list"])
-def test_deep_yaml_is_refused_before_the_composer(scratch_repo: Path, style: str, depth: int) -> None:
+@pytest.mark.parametrize(
+    "style", ["flow-list", "flow-map", "block-map", "dash-chain", "block-list"]
+)
+def test_deep_yaml_is_refused_before_the_composer(
+    scratch_repo: Path, style: str, depth: int
+) -> None:
     text = _nested(style, depth)
     if len(text.encode()) > 256 * 1024:
         pytest.skip("over the size limit: refused by size first")
@@ -68,12 +72,18 @@ def test_deep_yaml_is_refused_before_the_composer(scratch_repo: Path, style: str
     started = time.perf_counter()
     error = bad_input(lambda: load_spec(path))
     assert "nested too deeply" in error.message
-    assert error.line is not None and error.field is not None and error.field.startswith("description")
+    assert (
+        error.line is not None and error.field is not None and error.field.startswith("description")
+    )
     assert time.perf_counter() - started < 2
 
 
 @FAST
-@given(st.lists(st.sampled_from(["[", "{a: ", "- ", "\n  ", "]", "}", "'[", "#[", '"{"']), max_size=400))
+@given(
+    st.lists(
+        st.sampled_from(["[", "{a: ", "- ", "\n  ", "]", "}", "'[", "#[", '"{"']), max_size=400
+    )
+)
 def test_any_bracket_soup_is_a_spec_or_a_bad_input(scratch_repo: Path, pieces: list[str]) -> None:
     path = write_spec(scratch_repo, "name: hostile\ndescription: " + "".join(pieces) + "\n")
     try:
@@ -105,7 +115,10 @@ SPEC_PATHS = {
     ),
     "folder": (lambda repo, link: link.mkdir(), "folder"),
     "inside-fifo": (
-        lambda repo, link: (os.mkfifo(repo / "data" / "pipe"), link.symlink_to(repo / "data" / "pipe")),
+        lambda repo, link: (
+            os.mkfifo(repo / "data" / "pipe"),
+            link.symlink_to(repo / "data" / "pipe"),
+        ),
         "not a regular file",
     ),
 }
@@ -142,7 +155,9 @@ DATA_PATHS = {
 
 @pytest.mark.parametrize("kind", sorted(DATA_PATHS))
 def test_data_path_that_is_not_a_regular_file_in_the_repo(scratch_repo: Path, kind: str) -> None:
-    path = csv_spec(scratch_repo, b"a,label\n1,0\n", {"a": {"dtype": "float64"}, "label": {"dtype": "int64"}})
+    path = csv_spec(
+        scratch_repo, b"a,label\n1,0\n", {"a": {"dtype": "float64"}, "label": {"dtype": "int64"}}
+    )
     data = scratch_repo / "data" / "hostile.csv"
     data.unlink()
     make, message = DATA_PATHS[kind]
@@ -162,7 +177,11 @@ HOSTS = st.sampled_from(
 
 
 @FAST
-@given(host=HOSTS, creds=st.booleans(), path=st.sampled_from(["/d.csv", "", "/a b", "?token=" + SECRET]))
+@given(
+    host=HOSTS,
+    creds=st.booleans(),
+    path=st.sampled_from(["/d.csv", "", "/a b", "?token=" + SECRET]),
+)
 def test_malformed_url_is_a_bad_input_without_secrets(
     scratch_repo: Path, host: str, creds: bool, path: str
 ) -> None:
@@ -176,7 +195,9 @@ def test_malformed_url_is_a_bad_input_without_secrets(
     assert SECRET not in str(error)
 
 
-@pytest.mark.parametrize("url", [f"https://user:{SECRET}@example.com/d.csv", f"https://{SECRET}@example.com/d.csv"])
+@pytest.mark.parametrize(
+    "url", [f"https://user:{SECRET}@example.com/d.csv", f"https://{SECRET}@example.com/d.csv"]
+)
 def test_credentials_in_a_url_are_refused_and_not_echoed(scratch_repo: Path, url: str) -> None:
     spec = tabular()
     spec["data"]["source"] = url
@@ -241,7 +262,9 @@ def test_csv_errors_name_the_physical_line(scratch_repo: Path, newlines: int, fa
     assert error.line == bad_line, str(error)
 
 
-@pytest.mark.parametrize("rest", [b"a,label\n1,0\n", b"label,a\n0,1\n", b"\xef\xbb\xbfa,label\n1,0\n"])
+@pytest.mark.parametrize(
+    "rest", [b"a,label\n1,0\n", b"label,a\n0,1\n", b"\xef\xbb\xbfa,label\n1,0\n"]
+)
 def test_a_utf8_bom_is_named(scratch_repo: Path, rest: bytes) -> None:
     path = csv_spec(scratch_repo, b"\xef\xbb\xbf" + rest, COLUMNS)
     loaded = load_spec(path)
@@ -251,7 +274,9 @@ def test_a_utf8_bom_is_named(scratch_repo: Path, rest: bytes) -> None:
 
 @pytest.mark.parametrize("value", [2**63, 2**64 - 1, 2**64, 10**30, -(2**63) - 1])
 @pytest.mark.parametrize("nulls", [False, True])
-def test_integers_outside_int64_fail_the_dtype_check(scratch_repo: Path, value: int, nulls: bool) -> None:
+def test_integers_outside_int64_fail_the_dtype_check(
+    scratch_repo: Path, value: int, nulls: bool
+) -> None:
     rows = ["a,label", f"1,{value}", "2,1"] + (["3,"] if nulls else [])
     columns = {"a": {"dtype": "float64"}, "label": {"dtype": "int64", "nullable": nulls}}
     path = csv_spec(scratch_repo, ("\n".join(rows) + "\n").encode(), columns)
@@ -262,7 +287,9 @@ def test_integers_outside_int64_fail_the_dtype_check(scratch_repo: Path, value: 
 
 
 @pytest.mark.parametrize("length", [MAX_MESSAGE_CHARS, 5_000, 100_000])
-def test_a_long_bad_cell_is_cut_and_still_names_file_and_field(scratch_repo: Path, length: int) -> None:
+def test_a_long_bad_cell_is_cut_and_still_names_file_and_field(
+    scratch_repo: Path, length: int
+) -> None:
     raw = ("a,label\n1,0\n" + "z" * length + ",1\n").encode()
     loaded = load_spec(csv_spec(scratch_repo, raw, COLUMNS))
     error = bad_input(lambda: load_data(loaded))
@@ -348,7 +375,11 @@ def _integer_params(path: str) -> list[str]:
     cls = getattr(importlib.import_module(module), name)
     out = []
     for param, constraints in cls._parameter_constraints.items():
-        if not isinstance(constraints, list) or "boolean" in constraints or "verbose" in constraints:
+        if (
+            not isinstance(constraints, list)
+            or "boolean" in constraints
+            or "verbose" in constraints
+        ):
             continue
         if any(isinstance(c, Interval) and c.type is not float for c in constraints):
             out.append(param)
@@ -356,7 +387,10 @@ def _integer_params(path: str) -> list[str]:
 
 
 BOOL_CASES = [
-    (task, est, param) for task, ests in ESTIMATORS.items() for est in ests for param in _integer_params(est)
+    (task, est, param)
+    for task, ests in ESTIMATORS.items()
+    for est in ests
+    for param in _integer_params(est)
 ]
 
 
@@ -371,7 +405,9 @@ def _spec_for(task: str, estimator: str, params: dict[str, Any]) -> dict[str, An
 
 
 @pytest.mark.parametrize(("task", "estimator", "param"), BOOL_CASES)
-def test_a_boolean_is_not_a_number(scratch_repo: Path, task: str, estimator: str, param: str) -> None:
+def test_a_boolean_is_not_a_number(
+    scratch_repo: Path, task: str, estimator: str, param: str
+) -> None:
     error = _resolve(scratch_repo, _spec_for(task, estimator, {param: True}))
     assert error.field == f"model.params.{param}", str(error)
 
@@ -394,7 +430,12 @@ def test_size_and_iteration_bombs_are_refused_before_fitting(
 
 @pytest.mark.parametrize("layers", [[10**6], [100] * 101, [10, 10**9]])
 def test_giant_mlp_layers_are_refused(scratch_repo: Path, layers: list[int]) -> None:
-    spec = tabular(model={"estimator": "sklearn.neural_network.MLPClassifier", "params": {"hidden_layer_sizes": layers}})
+    spec = tabular(
+        model={
+            "estimator": "sklearn.neural_network.MLPClassifier",
+            "params": {"hidden_layer_sizes": layers},
+        }
+    )
     assert _resolve(scratch_repo, spec).field == "model.params.hidden_layer_sizes"
 
 
@@ -432,7 +473,10 @@ def test_more_neighbours_than_training_rows(scratch_repo: Path, estimator: str, 
     spec["task"] = task
     spec["evaluation"] = {"primary": "accuracy" if task == "classification" else "mse"}
     spec["data"]["split"] = {"strategy": "random", "test_fraction": 0.25, "seed": 1}
-    spec["model"] = {"estimator": f"sklearn.neighbors.{estimator}", "params": {"n_neighbors": 30 + extra}}
+    spec["model"] = {
+        "estimator": f"sklearn.neighbors.{estimator}",
+        "params": {"n_neighbors": 30 + extra},
+    }
     loaded = load_spec(write_spec(scratch_repo, spec))
     frame = load_data(loaded).frame
     kind = get_task(task)
