@@ -59,13 +59,19 @@ def display_path(path: Path) -> str:
 
 
 def load_spec(path: str | Path, config: ProjectConfig | None = None) -> LoadedSpec:
-    """Read, parse and validate one spec file."""
+    """Read, parse and validate one spec file.
+
+    Without `config`, the spec must resolve inside the repository found from its folder.
+    A caller passing `config` vouches for the path (`new-spec` validates a draft it wrote
+    to a temporary folder).
+    """
     path = Path(path)
     display = display_path(path)
     if path.suffix not in {".yaml", ".yml"}:
         raise BadInput("a spec must be a .yaml or .yml file", file=display)
-    config = config or load_config(find_root(path.parent))
-    _check_inside(path, config.root, display)
+    if config is None:  # a user's spec: it must live in the repository it configures
+        config = load_config(find_root(path.parent))
+        _check_inside(path, config.root, display)
     raw = read_spec_bytes(path, display)
     data, lines = parse_yaml_bytes(raw, display)
     context = {"allowed_prefixes": config.allowed_estimator_prefixes}
