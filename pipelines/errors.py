@@ -13,6 +13,7 @@ EXIT_GATE_FAILED = 1
 EXIT_BAD_INPUT = 2
 EXIT_INFRA = 3
 EXIT_INTERNAL = 4
+MAX_MESSAGE_CHARS = 400  # a message is cut past this; file, line and field are always kept
 
 
 class PipelineError(Exception):
@@ -41,13 +42,20 @@ class BadInput(PipelineError):
         super().__init__(self.one_line())
 
     def one_line(self) -> str:
-        """`file:line: field: message`, leaving out the parts that are unknown."""
+        """`file:line: field: message`, leaving out the parts that are unknown; the message
+        (which may quote a cell or a value) is cut to `MAX_MESSAGE_CHARS`."""
         where = ""
         if self.file:
             where = self.file + (f":{self.line}" if self.line else "")
-        parts = [p for p in (where, self.field) if p]
+        parts = [_cut(p, 200) for p in (where, self.field) if p]
         text = " ".join(self.message.split())
+        if len(text) > MAX_MESSAGE_CHARS:
+            text = text[: MAX_MESSAGE_CHARS - 20] + f"... ({len(text)} chars)"
         return ": ".join([*parts, text])
+
+
+def _cut(text: str, limit: int) -> str:
+    return text if len(text) <= limit else text[: limit - 3] + "..."
 
 
 class GateFailed(PipelineError):

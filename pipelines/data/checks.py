@@ -40,6 +40,10 @@ def run_checks(
         )
     results.append(_null_fraction(loaded, frame))
     results.append(_duplicates(loaded, frame))
+    if all(r.passed for r in results if r.blocking):  # on data that passed the checks so far
+        from pipelines.data.leakage import leakage_checks
+
+        results += leakage_checks(loaded, frame)
     profile = profile_frame(frame, loaded.spec.id_columns())
     results += _drift(loaded, frame, reference_profile)
     return results, profile
@@ -113,10 +117,13 @@ def _dtype_ok(dtype: str, series: pd.Series) -> tuple[bool, str]:
     found = str(series.dtype)
     if dtype == "int64":
         if pd.api.types.is_integer_dtype(series):
+            if series.dtype.kind == "u" and len(series) and int(series.max()) > _INT64_MAX:
+                return False, f"expected int64, found {found} up to {int(series.max())}"
             return True, found
         if pd.api.types.is_float_dtype(series):
             values = series.dropna()
-            if np.isfinite(values).all() and (values == np.round(values)).all():
+            whole = np.isfinite(values).all() and (values == np.round(values)).all()
+            if whole and (values.abs() < 2.0**63).all():
                 return True, f"{found} holding whole numbers"
         return False, f"expected int64, found {_describe(series)}"
     if dtype == "float64":
@@ -126,6 +133,9 @@ def _dtype_ok(dtype: str, series: pd.Series) -> tuple[bool, str]:
         ok = pd.api.types.is_bool_dtype(series)
         return ok, found if ok else f"expected bool, found {_describe(series)}"
     return True, found
+
+
+_INT64_MAX = 2**63 - 1
 
 
 def _describe(series: pd.Series) -> str:

@@ -10,12 +10,15 @@ from __future__ import annotations
 import csv
 import functools
 import hashlib
+import http.client
 import inspect
 import io
 import logging
 import re
+import stat
 import urllib.error
 import urllib.request
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -23,10 +26,13 @@ import pandas as pd
 
 from pipelines.errors import BadInput, InfraError
 from pipelines.spec import LoadedSpec
+from pipelines.spec.urls import redact_url, url_problem
 
 log = logging.getLogger(__name__)
 
 MAX_DOWNLOAD_BYTES = 2 * 1024**3
+MAX_FILE_BYTES = MAX_DOWNLOAD_BYTES  # a repository data file
+_BOM = b"\xef\xbb\xbf"
 _CHUNK = 1 << 20
 SOURCE = "data.source"  # the spec field named by errors about the file's bytes
 
@@ -47,7 +53,7 @@ def load_data(loaded: LoadedSpec) -> LoadedData:
         return _load_sklearn(loaded, source.removeprefix("sklearn:"))
     if source.startswith(("https://", "http://")):
         path = _download(loaded, source)
-        return _load_csv(loaded, path, origin=source)
+        return _load_csv(loaded, path, origin=redact_url(source))
     if "://" in source:
         raise loaded.error("only repository paths, sklearn: and https URLs", "data", "source")
     path = resolve_in_repo(loaded, source)
@@ -134,11 +140,24 @@ def resolve_in_repo(loaded: LoadedSpec, source: str) -> Path:
     if ".." in raw.parts:
         raise loaded.error("must not leave the repository ('..')", "data", "source")
     candidate = root / raw
-    resolved = candidate.resolve()
+    try:
+        resolved = candidate.resolve()
+    except (OSError, RuntimeError) as exc:  # RuntimeError: a symlink loop (Python < 3.13)
+        raise loaded.error("is a symlink loop or cannot be resolved", "data", "source") from exc
     if not resolved.is_relative_to(root):
         raise loaded.error("resolves outside the repository (symlink)", "data", "source")
-    if not resolved.is_file():
-        raise loaded.error(f"data file not found: {source}", "data", "source")
+    try:
+        info = resolved.stat()
+    except OSError as exc:
+        raise loaded.error(f"data file not found: {source}", "data", "source") from exc
+    if stat.S_ISDIR(info.st_mode):
+        raise loaded.error(f"data file not found: {source} is a folder", "data", "source")
+    if not stat.S_ISREG(info.st_mode):  # never opened: a FIFO would hang, a device never ends
+        raise loaded.error("is not a regular file (a FIFO, device or socket)", "data", "source")
+    if info.st_size > MAX_FILE_BYTES:
+        raise loaded.error(
+            f"is {info.st_size} bytes; the limit is {MAX_FILE_BYTES}", "data", "source"
+        )
     return resolved
 
 
@@ -192,13 +211,18 @@ def _load_csv(loaded: LoadedSpec, path: Path, origin: str) -> LoadedData:
 
 
 def _read_header(loaded: LoadedSpec, path: Path, origin: str) -> list[str]:
+    with path.open("rb") as handle:
+        if handle.read(len(_BOM)) == _BOM:
+            raise BadInput(
+                "file starts with a UTF-8 byte-order mark (BOM); save it as UTF-8 without BOM",
+                file=origin,
+                line=1,
+                field=SOURCE,
+            )
     try:
-        with path.open(encoding="utf-8", newline="") as handle:
-            header = next(csv.reader(handle), None)
+        header = next((row for _, row in records(path, origin)), None)
     except UnicodeDecodeError as exc:
         raise BadInput("file is not UTF-8 text", file=origin, line=1, field=SOURCE) from exc
-    except csv.Error as exc:
-        raise BadInput(f"unreadable CSV header: {exc}", file=origin, line=1, field=SOURCE) from exc
     if not header:
         raise loaded.error(f"{origin} is empty (no header row)", "data", "source")
     seen: set[str] = set()
@@ -222,7 +246,7 @@ def _parse_error(loaded: LoadedSpec, path: Path, origin: str, exc: Exception) ->
     for name, column in loaded.spec.data.columns.items():
         if column.dtype != "float64":
             continue
-        row = _first_non_number(path, name)
+        row = _first_non_number(path, name, origin)
         if row is not None:
             line, value = row
             return BadInput(
@@ -231,30 +255,66 @@ def _parse_error(loaded: LoadedSpec, path: Path, origin: str, exc: Exception) ->
                 line=line,
                 field=f"data.columns.{name}",
             )
-    located = re.search(r"\bline (\d+)", message)
-    return BadInput(
-        f"cannot parse CSV: {message}",
-        file=origin,
-        line=int(located.group(1)) if located else None,
-        field=SOURCE,
-    )
+    ragged = _first_ragged(path, origin)
+    if ragged is not None:
+        line, width, expected = ragged
+        return BadInput(
+            f"cannot parse CSV: row has {width} fields, the header has {expected}",
+            file=origin,
+            line=line,
+            field=SOURCE,
+        )
+    # pandas counts records, not lines: its "line N" is wrong after a quoted newline
+    message = re.sub(r"\bin line \d+, ", "", message)
+    return BadInput(f"cannot parse CSV: {message}", file=origin, field=SOURCE)
 
 
-def _first_non_number(path: Path, column: str) -> tuple[int, str] | None:
+def records(path: Path, origin: str) -> Iterator[tuple[int, list[str]]]:
+    """(physical line where the record starts, fields) of each non-blank CSV record.
+
+    A field over the csv module's size limit is a BadInput naming its line.
+    """
     with path.open(encoding="utf-8", newline="") as handle:
         reader = csv.reader(handle)
-        header = next(reader)
-        index = header.index(column)
-        for line, row in enumerate(reader, start=2):
-            if index >= len(row):
-                continue
-            cell = row[index].strip()
-            if cell == "" or cell.lower() in {"nan", "na", "null", "n/a", "none"}:
-                continue
+        start = 1
+        while True:
             try:
-                float(cell)
-            except ValueError:
-                return line, cell
+                row = next(reader)
+            except StopIteration:
+                return
+            except csv.Error as exc:
+                raise BadInput(
+                    f"unreadable CSV record: {exc}", file=origin, line=start, field=SOURCE
+                ) from exc
+            if row:
+                yield start, row
+            start = reader.line_num + 1
+
+
+def _first_ragged(path: Path, origin: str) -> tuple[int, int, int] | None:
+    expected: int | None = None
+    for line, row in records(path, origin):
+        if expected is None:
+            expected = len(row)
+        elif len(row) != expected:
+            return line, len(row), expected
+    return None
+
+
+def _first_non_number(path: Path, column: str, origin: str) -> tuple[int, str] | None:
+    rows = records(path, origin)
+    _, header = next(rows)
+    index = header.index(column)
+    for line, row in rows:
+        if index >= len(row):
+            continue
+        cell = row[index].strip()
+        if cell == "" or cell.lower() in {"nan", "na", "null", "n/a", "none"}:
+            continue
+        try:
+            float(cell)
+        except ValueError:
+            return line, cell
     return None
 
 
@@ -287,8 +347,10 @@ def _download(loaded: LoadedSpec, url: str) -> Path:
     expected = loaded.spec.data.sha256
     if expected is None:  # the spec model already refuses this; keep the guard for callers
         raise loaded.error("a URL source needs a sha256 pin", "data", "sha256")
-    if not url.startswith("https://"):
-        raise loaded.error("URL sources must use https", "data", "source")
+    problem = url_problem(url)  # the spec model checks this too; keep the guard for callers
+    if problem is not None:
+        raise loaded.error(problem, "data", "source")
+    shown = redact_url(url)
     cache = loaded.config.root / ".runs" / ".cache"
     target = cache / expected
     if target.is_file() and sha256_file(target) == expected:
@@ -305,6 +367,9 @@ def _download(loaded: LoadedSpec, url: str) -> Path:
                 out.write(chunk)
     except urllib.error.URLError as exc:
         partial.unlink(missing_ok=True)
-        raise InfraError(f"cannot download {url}: {exc.reason}") from exc
+        raise InfraError(f"cannot download {shown}: {exc.reason}") from exc
+    except (ValueError, http.client.InvalidURL) as exc:
+        partial.unlink(missing_ok=True)
+        raise loaded.error(f"cannot download {shown}: malformed URL", "data", "source") from exc
     partial.replace(target)
     return target

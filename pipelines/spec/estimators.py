@@ -1,4 +1,10 @@
-"""Estimator import paths: allow-list first, then import, then parameter names."""
+"""Estimator import paths: allow-list first, then import, then parameters and task fit.
+
+Parameters are checked before anything is fitted: names, booleans where a number is
+expected, sane upper bounds on sizes and iterations, then scikit-learn's own
+`_parameter_constraints`. The estimator must suit the task kind, and must offer
+`predict_proba` when a metric of the spec needs probabilities.
+"""
 
 from __future__ import annotations
 
@@ -21,6 +27,24 @@ DENIED_PREFIXES = (
     "sklearn.compose",
     "sklearn.experimental",
 )
+# Upper bounds on parameters that size a fit: past these, a spec is a time or memory bomb
+# whatever the budget in `resources`.
+SANE_MAX: dict[str, int] = {
+    "max_iter": 100_000,
+    "n_iter": 100_000,
+    "max_fun": 1_000_000,
+    "n_estimators": 10_000,
+    "n_components": 10_000,
+    "n_neighbors": 10_000,
+    "n_init": 1_000,
+    "max_depth": 1_000,
+    "max_leaf_nodes": 1_000_000,
+    "batch_size": 1_000_000,
+}
+MAX_LAYERS = 100
+MAX_LAYER_WIDTH = 100_000
+# Classification metrics computed from class probabilities.
+PROBA_METRICS = frozenset({"log_loss", "brier", "roc_auc"})
 
 
 def resolve_estimator(loaded: LoadedSpec) -> type[Any]:
@@ -43,6 +67,14 @@ def resolve_estimator(loaded: LoadedSpec) -> type[Any]:
     if not (isinstance(cls, type) and issubclass(cls, BaseEstimator)):
         raise loaded.error(f"'{path}' is not a scikit-learn estimator class", "model", "estimator")
     _check_params(loaded, cls)
+    _check_values(loaded, cls)
+    if _constructible(cls):
+        try:
+            instance = cls(**loaded.spec.model.params)
+        except (TypeError, ValueError) as exc:
+            raise loaded.error(str(exc), "model", "params") from exc
+        _check_task(loaded, instance)
+        _check_proba(loaded, instance)
     return cls
 
 
@@ -56,6 +88,120 @@ def _check_params(loaded: LoadedSpec, cls: type[Any]) -> None:
             hint = f" (did you mean '{close[0]}'?)" if close else ""
             raise loaded.error(
                 f"'{cls.__name__}' has no parameter '{name}'{hint}", "model", "params", name
+            )
+
+
+def _check_values(loaded: LoadedSpec, cls: type[Any]) -> None:
+    """Booleans, sane bounds and scikit-learn's constraints, one parameter at a time."""
+    from sklearn.utils._param_validation import (
+        InvalidParameterError,
+        validate_parameter_constraints,
+    )
+
+    constraints: dict[str, Any] = getattr(cls, "_parameter_constraints", {}) or {}
+    defaults = cls().get_params(deep=False) if _constructible(cls) else {}
+    for name, value in loaded.spec.model.params.items():
+        where = ("model", "params", name)
+        if isinstance(value, bool) and not _takes_bool(constraints.get(name), defaults.get(name)):
+            raise loaded.error(
+                f"{value!r} is a boolean; '{name}' of {cls.__name__} takes a number or a name, "
+                "not true/false",
+                *where,
+            )
+        _check_bound(loaded, name, value)
+        if name in constraints:
+            try:
+                validate_parameter_constraints(
+                    {name: constraints[name]}, {name: value}, caller_name=cls.__name__
+                )
+            except InvalidParameterError as exc:
+                raise loaded.error(str(exc), *where) from exc
+
+
+def _takes_bool(constraints: list[Any] | str | None, default: Any) -> bool:
+    if isinstance(default, bool):
+        return True
+    if constraints is None:
+        return default is None  # no constraints and no default to judge by
+    if isinstance(constraints, str):  # "no_validation"
+        return True
+    return any(
+        c in ("boolean", "verbose") or (isinstance(c, type) and issubclass(c, bool))
+        for c in constraints
+        if isinstance(c, str | type)
+    )
+
+
+def _check_bound(loaded: LoadedSpec, name: str, value: Any) -> None:
+    where = ("model", "params", name)
+    if name == "hidden_layer_sizes":
+        layers = value if isinstance(value, list) else [value]
+        if len(layers) > MAX_LAYERS:
+            raise loaded.error(f"{len(layers)} layers; at most {MAX_LAYERS}", *where)
+        for width in layers:
+            if _number(width) and width > MAX_LAYER_WIDTH:
+                raise loaded.error(f"a layer of {width} units; at most {MAX_LAYER_WIDTH}", *where)
+        return
+    limit = SANE_MAX.get(name)
+    if limit is not None and _number(value) and value > limit:
+        raise loaded.error(f"{value} is above this template's limit of {limit} for {name}", *where)
+
+
+def _number(value: Any) -> bool:
+    return isinstance(value, int | float) and not isinstance(value, bool)
+
+
+def _check_task(loaded: LoadedSpec, instance: Any) -> None:
+    """A classifier for classification, a regressor for regression, a transformer for
+    retrieval."""
+    from sklearn.base import is_classifier, is_regressor
+
+    task = loaded.spec.task
+    name = type(instance).__name__
+    kind = "a regressor" if is_regressor(instance) else "a classifier"
+    if not (is_classifier(instance) or is_regressor(instance)):
+        kind = "neither a classifier nor a regressor"
+    if task == "classification" and not is_classifier(instance):
+        raise loaded.error(
+            f"'{name}' is {kind}; a classification spec needs a classifier "
+            "(e.g. sklearn.linear_model.LogisticRegression)",
+            "model",
+            "estimator",
+        )
+    if task == "regression" and not is_regressor(instance):
+        raise loaded.error(
+            f"'{name}' is {kind}; a regression spec needs a regressor "
+            "(e.g. sklearn.linear_model.Ridge)",
+            "model",
+            "estimator",
+        )
+    if task == "retrieval" and not hasattr(instance, "transform"):
+        raise loaded.error(
+            f"'{name}' has no transform; retrieval needs a decomposition over items "
+            "(e.g. sklearn.decomposition.TruncatedSVD, NMF)",
+            "model",
+            "estimator",
+        )
+
+
+def _check_proba(loaded: LoadedSpec, instance: Any) -> None:
+    """Metrics computed from probabilities need an estimator with `predict_proba`."""
+    spec = loaded.spec
+    if spec.task != "classification" or hasattr(instance, "predict_proba"):
+        return
+    evaluation = spec.evaluation
+    needed: list[tuple[str, tuple[str, ...]]] = [
+        (evaluation.primary, ("evaluation", "primary")),
+        *((m, ("evaluation", "thresholds", m)) for m in evaluation.thresholds),
+        (spec.champion_metric, ("evaluation", "champion", "metric")),
+    ]
+    for metric, where in needed:
+        if metric in PROBA_METRICS:
+            raise loaded.error(
+                f"'{metric}' needs class probabilities and {type(instance).__name__} with "
+                "these parameters has no predict_proba: pick another metric or an estimator "
+                "that has it",
+                *where,
             )
 
 

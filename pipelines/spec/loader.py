@@ -14,7 +14,7 @@ from pydantic import BaseModel, ValidationError
 from pipelines.config import ProjectConfig, find_root, load_config
 from pipelines.errors import BadInput
 from pipelines.spec.model import LocatedError, Spec
-from pipelines.spec.yaml_source import Path_, read_yaml
+from pipelines.spec.yaml_source import Path_, parse_yaml_bytes, read_spec_bytes
 
 
 @dataclass(frozen=True)
@@ -48,23 +48,32 @@ class LoadedSpec:
 
 
 def display_path(path: Path) -> str:
-    """The path as a user typed it, relative to the working folder when inside it."""
-    resolved = path.resolve()
+    """The path as a user typed it (symlinks not followed), relative to the working folder
+    when inside it."""
+    absolute = os.path.abspath(path)  # noqa: PTH100 - unlike resolve(), keeps symlinks
     try:
-        relative = os.path.relpath(resolved, Path.cwd())
-    except ValueError:
-        return str(resolved)
-    return str(resolved) if relative.startswith("..") else relative
+        relative = os.path.relpath(absolute, Path.cwd())
+    except (OSError, ValueError):
+        return absolute
+    return absolute if relative.startswith("..") else relative
 
 
 def load_spec(path: str | Path, config: ProjectConfig | None = None) -> LoadedSpec:
-    """Read, parse and validate one spec file."""
+    """Read, parse and validate one spec file.
+
+    Without `config`, the spec must resolve inside the repository found from its folder.
+    A caller passing `config` vouches for the path (`new-spec` validates a draft it wrote
+    to a temporary folder).
+    """
     path = Path(path)
     display = display_path(path)
     if path.suffix not in {".yaml", ".yml"}:
         raise BadInput("a spec must be a .yaml or .yml file", file=display)
-    data, lines = read_yaml(path, display)
-    config = config or load_config(find_root(path.parent))
+    if config is None:  # a user's spec: it must live in the repository it configures
+        config = load_config(find_root(path.parent))
+        _check_inside(path, config.root, display)
+    raw = read_spec_bytes(path, display)
+    data, lines = parse_yaml_bytes(raw, display)
     context = {"allowed_prefixes": config.allowed_estimator_prefixes}
     try:
         spec = Spec.model_validate(data, context=context)
@@ -82,7 +91,7 @@ def load_spec(path: str | Path, config: ProjectConfig | None = None) -> LoadedSp
             line=line_for(lines, ("name",)),
             field="name",
         )
-    digest = hashlib.sha256(path.read_bytes()).hexdigest()
+    digest = hashlib.sha256(raw).hexdigest()
     return LoadedSpec(spec, path.resolve(), display, lines, digest, config)
 
 
@@ -99,6 +108,21 @@ def _with_columns_hint(error: BadInput, data: dict[str, Any], root: Path) -> Bad
     )
     message = f"{error.message} (the columns of {source}: {shown})"
     return BadInput(message, file=error.file, line=error.line, field=error.field)
+
+
+def _check_inside(path: Path, root: Path, display: str) -> None:
+    """Refuse a spec that is, or links to, a file outside the repository root."""
+    try:
+        resolved = path.resolve()
+        inside = resolved.is_relative_to(root.resolve())
+    except (OSError, RuntimeError) as exc:  # RuntimeError: a symlink loop (Python < 3.13)
+        raise BadInput("spec path is a symlink loop or cannot be resolved", file=display) from exc
+    if not inside:
+        raise BadInput(
+            f"spec resolves outside the repository ({root}): a spec must live in the "
+            "repository it configures",
+            file=display,
+        )
 
 
 def line_for(lines: dict[Path_, int], loc: Path_) -> int | None:

@@ -11,6 +11,7 @@ from typing import Annotated, Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator, model_validator
 
 from pipelines.metrics import METRICS
+from pipelines.spec.urls import url_problem
 
 TaskKind = Literal["retrieval", "classification", "regression"]
 ColumnDtype = Literal["int64", "float64", "bool", "string", "category"]
@@ -70,6 +71,13 @@ class ChecksSpec(Strict):
         description="largest share of rows whose id the champion's data never had; "
         "null reports the rate without blocking",
     )
+    max_leakage_score: float | None = Field(
+        default=0.99,
+        gt=0,
+        le=1,
+        description="target leakage: a feature whose score alone (accuracy, or R² for "
+        "regression, on half the training split) reaches this fails; null turns it off",
+    )
 
 
 class SplitSpec(Strict):
@@ -92,6 +100,15 @@ class DataSpec(Strict):
     user: str | None = Field(default=None, description="user column (retrieval)")
     item: str | None = Field(default=None, description="item column (retrieval)")
     weight: str | None = Field(default=None, description="interaction strength (retrieval)")
+
+    @field_validator("source")
+    @classmethod
+    def _url(cls, value: str) -> str:
+        if value.lower().startswith(("https://", "http://")):
+            problem = url_problem(value)
+            if problem is not None:
+                raise ValueError(problem)
+        return value
 
     @field_validator("sha256")
     @classmethod
@@ -237,6 +254,20 @@ class IndexSpec(Strict):
     )
 
 
+class ResourcesSpec(Strict):
+    """The budget of one fit, enforced in a child process (Linux)."""
+
+    max_fit_seconds: float = Field(
+        default=900.0, gt=0, le=86_400, description="wall-clock limit of the fit, in seconds"
+    )
+    max_memory_mb: int = Field(
+        default=4096,
+        ge=64,
+        le=1_048_576,
+        description="memory the fit may allocate beyond what the process already maps, in MiB",
+    )
+
+
 class Spec(Strict):
     """One model: data, estimator, evaluation and index."""
 
@@ -255,6 +286,7 @@ class Spec(Strict):
     model: ModelSection
     evaluation: EvaluationSpec
     index: IndexSpec = IndexSpec()
+    resources: ResourcesSpec = ResourcesSpec()
 
     @model_validator(mode="after")
     def _consistent(self) -> Spec:

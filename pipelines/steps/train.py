@@ -10,6 +10,7 @@ import pipelines
 from pipelines.spec.estimators import build_estimator
 from pipelines.state import ModelState
 from pipelines.steps.common import add_step_parser
+from pipelines.tasks.limits import fit_within_budget
 
 log = logging.getLogger("pipelines")
 
@@ -20,7 +21,9 @@ def train(state: ModelState, args: argparse.Namespace | None = None) -> int:
     frame = state.data().frame
     split = state.task.split(state.loaded, frame)
     estimator = build_estimator(state.loaded)
-    bundle = state.task.fit(state.loaded, frame, split, estimator)
+    bundle = fit_within_budget(
+        state.loaded, lambda: state.task.fit(state.loaded, frame, split, estimator)
+    )
     meta = {
         "model": state.spec.name,
         "task": state.spec.task,

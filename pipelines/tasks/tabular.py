@@ -56,10 +56,18 @@ class TabularTask(Task):
             else Pipeline([("model", estimator)])
         )
         train = frame.iloc[split.train]
+        _check_neighbours(loaded, len(train))
+        features_train = train[features].to_numpy(dtype=np.float64)
         try:
-            model.fit(train[features].to_numpy(dtype=np.float64), train[target].to_numpy())
+            model.fit(features_train, train[target].to_numpy())
         except (ValueError, TypeError) as exc:
             raise loaded.error(f"fit failed: {exc}", "model", "params") from exc
+        try:  # a model that fits but cannot answer fails here, not in evaluate
+            model.predict(features_train[:5])
+            if hasattr(model, "predict_proba") and self.stratify:
+                model.predict_proba(features_train[:5])
+        except (ValueError, TypeError, AttributeError) as exc:
+            raise loaded.error(f"fitted model cannot predict: {exc}", "model", "params") from exc
         embedded = _embed(model, train[features].to_numpy(dtype=np.float64))
         return Bundle(
             task=self.kind,
@@ -94,6 +102,18 @@ class TabularTask(Task):
         return (
             test[bundle.extras["features"]].to_numpy(dtype=np.float64),
             test[bundle.extras["target"]].to_numpy(),
+        )
+
+
+def _check_neighbours(loaded: LoadedSpec, rows: int) -> None:
+    """A neighbours estimator cannot ask for more neighbours than there are training rows."""
+    wanted = loaded.spec.model.params.get("n_neighbors")
+    if isinstance(wanted, int) and not isinstance(wanted, bool) and wanted > rows:
+        raise loaded.error(
+            f"n_neighbors is {wanted} but the training split has {rows} rows",
+            "model",
+            "params",
+            "n_neighbors",
         )
 
 

@@ -76,7 +76,9 @@ def test_regression_spec_is_valid_pinned_and_leaves_out_unusable_columns(repo: P
 def test_classification_guesses_the_target_and_stratifies(repo: Path) -> None:
     rng = np.random.default_rng(2)
     x = rng.normal(0, 1, (200, 2))
-    frame = pd.DataFrame({"a": x[:, 0], "b": x[:, 1], "label": np.where(x[:, 0] > 0, "yes", "no")})
+    # a label that is a threshold of one column alone would fail the target-leakage check
+    label = np.where(x[:, 0] + 0.4 * x[:, 1] > 0, "yes", "no")
+    frame = pd.DataFrame({"a": x[:, 0], "b": x[:, 1], "label": label})
     frame.to_csv(repo / "data" / "t.csv", index=False)
     spec = load_spec(new_spec("churn", "classification", repo / "data" / "t.csv", root=repo)).spec
     assert spec.data.target == "label"
