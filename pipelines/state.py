@@ -9,13 +9,8 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
-import os
 import pickle
-import shutil
-import sqlite3
-import tempfile
 from functools import cached_property
-from importlib import metadata
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -121,7 +116,7 @@ class ModelState:
     # -- registry ----------------------------------------------------------------------------
     def registry(self) -> Registry:
         """A connected MLflow registry (one per process and store)."""
-        from pipelines.registry import Registry, tracking_uri
+        from pipelines.registry import Registry, seed_sqlite_store, tracking_uri
 
         config = self.loaded.config
         key = (tracking_uri(config.root), config.experiment_prefix)
@@ -140,53 +135,3 @@ def load_bundle(path: Path) -> Bundle:
     if not isinstance(bundle, Bundle):
         raise TypeError(f"{path} does not hold a model bundle")
     return bundle
-
-
-def seed_sqlite_store(uri: str) -> None:
-    """Start a new embedded sqlite store as a copy of an empty, migrated one.
-
-    MLflow runs its ~50 schema migrations on the first touch of a new sqlite file (1.2 to
-    1.7 s here); a template made once per machine and MLflow version is copied in instead
-    (milliseconds). The template lives in `PIPELINES_CACHE_DIR` (default
-    `~/.cache/pipelines`); any problem falls back to MLflow's own initialisation.
-    """
-    if not uri.startswith("sqlite:///"):
-        return
-    db = Path(uri.removeprefix("sqlite:///"))
-    if db.exists():
-        return
-    try:
-        template = _store_template()
-        db.parent.mkdir(parents=True, exist_ok=True)
-        partial = db.with_name(f".{db.name}.{os.getpid()}.tmp")
-        shutil.copyfile(template, partial)
-        with sqlite3.connect(partial) as connection:  # Default experiment's artifacts: beside db
-            connection.execute(
-                "UPDATE experiments SET artifact_location = ? WHERE experiment_id = 0",
-                ((db.parent / "artifacts" / "0").resolve().as_uri(),),
-            )
-        connection.close()
-        if not db.exists():
-            partial.replace(db)
-        else:
-            partial.unlink()
-    except (OSError, sqlite3.Error, ImportError) as exc:
-        log.debug("no sqlite store template (%s); MLflow initialises the store", exc)
-
-
-def _store_template() -> Path:
-    """The migrated empty store for this MLflow and SQLAlchemy, created on first use."""
-    versions = "-".join(metadata.version(name) for name in ("mlflow", "sqlalchemy", "alembic"))
-    cache = Path(os.environ.get("PIPELINES_CACHE_DIR") or Path.home() / ".cache" / "pipelines")
-    template = cache / f"mlflow-store-{versions}.db"
-    if template.is_file():
-        return template
-    from mlflow.store.tracking.sqlalchemy_store import SqlAlchemyStore
-
-    cache.mkdir(parents=True, exist_ok=True)
-    with tempfile.TemporaryDirectory(dir=cache) as tmp:
-        path = Path(tmp) / "store.db"
-        store = SqlAlchemyStore(f"sqlite:///{path}", (Path(tmp) / "artifacts").as_uri())
-        store.engine.dispose()
-        path.replace(template)
-    return template

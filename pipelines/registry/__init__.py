@@ -23,6 +23,7 @@ from pipelines.registry.store import (
     ping,
     quiet_mlflow,
     retry_settings,
+    seed_sqlite_store,
     tracking_uri,
 )
 
@@ -40,5 +41,6 @@ __all__ = [
     "ping",
     "quiet_mlflow",
     "retry_settings",
+    "seed_sqlite_store",
     "tracking_uri",
 ]

@@ -8,9 +8,13 @@ from __future__ import annotations
 
 import logging
 import os
+import shutil
+import sqlite3
+import tempfile
 import time
 import urllib.error
 import urllib.request
+from importlib import metadata
 from pathlib import Path
 
 from pipelines.errors import BadInput, InfraError
@@ -115,3 +119,53 @@ def quiet_mlflow() -> None:
     level = logging.DEBUG if ours <= logging.DEBUG else logging.ERROR
     for name in ("mlflow", "alembic"):
         logging.getLogger(name).setLevel(level)
+
+
+def seed_sqlite_store(uri: str) -> None:
+    """Start a new embedded sqlite store as a copy of an empty, migrated one.
+
+    MLflow runs its ~50 schema migrations on the first touch of a new sqlite file (1.2 to
+    1.7 s here); a template made once per machine and MLflow version is copied in instead
+    (milliseconds). The template lives in `PIPELINES_CACHE_DIR` (default
+    `~/.cache/pipelines`); any problem falls back to MLflow's own initialisation.
+    """
+    if not uri.startswith("sqlite:///"):
+        return
+    db = Path(uri.removeprefix("sqlite:///"))
+    if db.exists():
+        return
+    try:
+        template = _store_template()
+        db.parent.mkdir(parents=True, exist_ok=True)
+        partial = db.with_name(f".{db.name}.{os.getpid()}.tmp")
+        shutil.copyfile(template, partial)
+        with sqlite3.connect(partial) as connection:  # Default experiment's artifacts: beside db
+            connection.execute(
+                "UPDATE experiments SET artifact_location = ? WHERE experiment_id = 0",
+                ((db.parent / "artifacts" / "0").resolve().as_uri(),),
+            )
+        connection.close()
+        if not db.exists():
+            partial.replace(db)
+        else:
+            partial.unlink()
+    except (OSError, sqlite3.Error, ImportError) as exc:
+        log.debug("no sqlite store template (%s); MLflow initialises the store", exc)
+
+
+def _store_template() -> Path:
+    """The migrated empty store for this MLflow and SQLAlchemy, created on first use."""
+    versions = "-".join(metadata.version(name) for name in ("mlflow", "sqlalchemy", "alembic"))
+    cache = Path(os.environ.get("PIPELINES_CACHE_DIR") or Path.home() / ".cache" / "pipelines")
+    template = cache / f"mlflow-store-{versions}.db"
+    if template.is_file():
+        return template
+    from mlflow.store.tracking.sqlalchemy_store import SqlAlchemyStore
+
+    cache.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory(dir=cache) as tmp:
+        path = Path(tmp) / "store.db"
+        store = SqlAlchemyStore(f"sqlite:///{path}", (Path(tmp) / "artifacts").as_uri())
+        store.engine.dispose()
+        path.replace(template)
+    return template
