@@ -51,7 +51,10 @@ class Registry:
 
         quiet_mlflow()
         self._mlflow = mlflow
-        self._client = MlflowClient(tracking_uri=self.uri, registry_uri=self.uri)
+        try:  # a sqlite store is opened (and migrated) here: a garbage file fails here
+            self._client = MlflowClient(tracking_uri=self.uri, registry_uri=self.uri)
+        except Exception as exc:
+            raise infra_failure("opening of the store", self.server, exc) from exc
         self.prefix = experiment_prefix
         self._experiments: dict[str, str] = {}
         self.activate()
