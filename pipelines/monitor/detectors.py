@@ -50,7 +50,10 @@ def unseen_share(known: np.ndarray | Iterable[Any], current: pd.Series) -> float
         return None
     known_arr = np.asarray(list(known) if not isinstance(known, np.ndarray) else known)
     current_arr = values.to_numpy()
-    if known_arr.dtype.kind != current_arr.dtype.kind:  # compare as text when types differ
+    numeric = {"i", "u", "f"}
+    if known_arr.dtype.kind in numeric and current_arr.dtype.kind in numeric:
+        known_arr, current_arr = known_arr.astype(np.float64), current_arr.astype(np.float64)
+    elif known_arr.dtype.kind != current_arr.dtype.kind:  # compare as text when types differ
         known_arr, current_arr = known_arr.astype(str), current_arr.astype(str)
     return float(1.0 - np.isin(current_arr, known_arr).mean())
 

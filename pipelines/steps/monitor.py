@@ -185,11 +185,12 @@ def _log_verdict(name: str, report: dict[str, Any], outcome: Outcome) -> None:
     )
 
 
-def monitored_specs(root: Path, schedule: str | None, only: str | None) -> list[str]:
-    """Specs with a monitoring section, whose schedule is `schedule` when one is given."""
+def monitored_specs(root: Path, schedule: str | None, only: str | None) -> list[dict[str, Any]]:
+    """Specs with a monitoring section (whose schedule is `schedule` when one is given):
+    spec path, model name, and whether an alert opens an issue and a retrain PR."""
     from pipelines.plan import all_specs
 
-    found = []
+    found: list[dict[str, Any]] = []
     for path in all_specs(root):
         loaded = load_spec(root / path)
         monitoring = loaded.spec.monitoring
@@ -197,7 +198,14 @@ def monitored_specs(root: Path, schedule: str | None, only: str | None) -> list[
             continue
         if schedule and monitoring.schedule != schedule.strip():
             continue
-        found.append(path)
+        found.append(
+            {
+                "spec": path,
+                "model": loaded.spec.name,
+                "issue": "issue" in monitoring.on_alert,
+                "retrain": "retrain-pr" in monitoring.on_alert,
+            }
+        )
     return found
 
 
@@ -206,10 +214,10 @@ def handle(args: argparse.Namespace) -> int:
     if args.plan:
         from pipelines.config import find_root
 
-        specs = monitored_specs(find_root(Path.cwd()), args.schedule or None, args.model or None)
-        payload = json.dumps(specs, separators=(",", ":"))
-        log.info("monitor plan: %s", ", ".join(specs) or "none")
-        write_github_output({"specs": payload, "count": str(len(specs))})
+        models = monitored_specs(find_root(Path.cwd()), args.schedule or None, args.model or None)
+        payload = json.dumps(models, separators=(",", ":"))
+        log.info("monitor plan: %s", ", ".join(m["model"] for m in models) or "none")
+        write_github_output({"models": payload, "count": str(len(models))})
         sys.stdout.write(payload + "\n")
         return EXIT_OK
     if not args.specs:
