@@ -134,7 +134,9 @@ def make_next_period(
 
 def next_period_path(folder: Path) -> tuple[int, Path]:
     """The number and path of the batch after the last one in `folder`."""
-    numbers = [int(p.stem.rsplit("-", 1)[1]) for p in folder.glob("interactions-[0-9][0-9][0-9][0-9].csv")]
+    numbers = [
+        int(p.stem.rsplit("-", 1)[1]) for p in folder.glob("interactions-[0-9][0-9][0-9][0-9].csv")
+    ]
     period = max(numbers, default=0) + 1
     return period, folder / f"interactions-{period:04d}.csv"
 

@@ -101,7 +101,9 @@ def sync_issue(github: GitHub, report: dict[str, Any], bot: str = BOT) -> tuple[
         number = int(existing["number"])
         note = f"{marker(model)}\nHealthy again on the latest pass: closing.\n\n{body}"
         github.request("POST", f"{base}/{number}/comments", {"body": note})
-        github.request("PATCH", f"{base}/{number}", {"state": "closed", "state_reason": "completed"})
+        github.request(
+            "PATCH", f"{base}/{number}", {"state": "closed", "state_reason": "completed"}
+        )
         return "closed", number
     return "unchanged", None
 
@@ -143,9 +145,7 @@ def retrain_files(loaded: LoadedSpec, report: dict[str, Any]) -> dict[str, bytes
     return {source: data, spec_rel: "".join(lines).encode("utf-8")}
 
 
-def open_retrain_pr(
-    github: GitHub, loaded: LoadedSpec, report: dict[str, Any]
-) -> tuple[str, int]:
+def open_retrain_pr(github: GitHub, loaded: LoadedSpec, report: dict[str, Any]) -> tuple[str, int]:
     """Create or refresh branch `monitor/retrain-<model>` and its one pull request."""
     model = loaded.spec.name
     files = retrain_files(loaded, report)
@@ -158,7 +158,9 @@ def open_retrain_pr(
     open_prs = github.request("GET", f"{repo}/pulls?state=open&head={head}&base={_q(base)}") or []
     if not open_prs:  # start the branch afresh from the default branch
         try:
-            github.request("POST", f"{repo}/git/refs", {"ref": f"refs/heads/{branch}", "sha": base_sha})
+            github.request(
+                "POST", f"{repo}/git/refs", {"ref": f"refs/heads/{branch}", "sha": base_sha}
+            )
         except InfraError as exc:
             if " 422 " not in str(exc):
                 raise
@@ -216,7 +218,9 @@ def handle(args: argparse.Namespace) -> int:
     github = github_from_env()
     if args.action == "issue":
         action, number = sync_issue(github, report, args.bot)
-        log.info("%s: monitoring issue %s%s", report["model"], action, f" (#{number})" if number else "")
+        log.info(
+            "%s: monitoring issue %s%s", report["model"], action, f" (#{number})" if number else ""
+        )
         write_github_output({"issue-action": action, "issue": str(number or "")})
         return 0
     if report["status"] != "alert":
@@ -233,8 +237,10 @@ def handle(args: argparse.Namespace) -> int:
 def register(subparsers: Any) -> None:
     """Add the `monitor-alert` command."""
     parser = subparsers.add_parser(
-        "monitor-alert", help="open/update/close the monitoring issue, or the retrain PR",
-        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter,
+        "monitor-alert",
+        help="open/update/close the monitoring issue, or the retrain PR",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     parser.add_argument("action", choices=["issue", "retrain-pr"])
     parser.add_argument("report", type=Path, help="report.json written by `monitor`")

@@ -124,7 +124,9 @@ class Quality:
         """The worst value still healthy (holdout minus the allowed drop, oriented)."""
         if self.holdout is None:
             return None
-        return self.holdout - self.max_drop if self.greater_is_better else self.holdout + self.max_drop
+        return (
+            self.holdout - self.max_drop if self.greater_is_better else self.holdout + self.max_drop
+        )
 
     @property
     def degraded(self) -> bool:
@@ -138,7 +140,11 @@ class Quality:
         """As a check: alert when degraded."""
         floor = self.floor
         op = ">=" if self.greater_is_better else "<="
-        limit = f"{op} {floor:.4g} (holdout {self.holdout:.4g} ∓ {self.max_drop:g})" if floor is not None else ""
+        limit = (
+            f"{op} {floor:.4g} (holdout {self.holdout:.4g} ∓ {self.max_drop:g})"
+            if floor is not None
+            else ""
+        )
         detail = (
             f"{self.value:.4f} [{self.ci_low:.4f}, {self.ci_high:.4f}] "
             f"({self.confidence:.0%} interval, {self.units} units)"
@@ -171,9 +177,15 @@ def index_recall(found: np.ndarray, exact: np.ndarray, minimum: float) -> Check:
     from pipelines.index import recall_at_k
 
     if exact.size == 0:
-        return Check("index.recall_at_10", "index_recall", None, f">= {minimum:g}", False, "no queries")
+        return Check(
+            "index.recall_at_10", "index_recall", None, f">= {minimum:g}", False, "no queries"
+        )
     value = recall_at_k(found, exact)
     return Check(
-        "index.recall_at_10", "index_recall", value, f">= {minimum:g}", value < minimum,
+        "index.recall_at_10",
+        "index_recall",
+        value,
+        f">= {minimum:g}",
+        value < minimum,
         f"{len(exact)} fresh queries",
     )

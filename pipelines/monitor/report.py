@@ -63,7 +63,11 @@ def render(report: dict[str, Any]) -> str:
     if facts:
         lines += ["", " · ".join(f"{k.replace('_', ' ')}: {v}" for k, v in facts.items())]
     if report.get("run_id"):
-        lines += ["", f"MLflow run `{report['run_id']}`" + (f": {report['run_url']}" if report.get("run_url") else "")]
+        lines += [
+            "",
+            f"MLflow run `{report['run_id']}`"
+            + (f": {report['run_url']}" if report.get("run_url") else ""),
+        ]
     if report.get("plot"):
         lines += ["", f"History plot: `{report['plot']}` (also logged to the run)."]
     return "\n".join(lines) + "\n"

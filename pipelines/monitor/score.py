@@ -64,9 +64,15 @@ def feature_drift(
             continue
         reference = profile.get(name)
         if name in ids:
-            checks.append(detectors.column_unseen(name, _unseen(name, reference, frame[name], known_ids), max_unseen))
+            checks.append(
+                detectors.column_unseen(
+                    name, _unseen(name, reference, frame[name], known_ids), max_unseen
+                )
+            )
         elif reference is None:
-            checks.append(Check(f"drift.{name}", "psi", None, f"<= {max_psi:g}", False, "not profiled"))
+            checks.append(
+                Check(f"drift.{name}", "psi", None, f"<= {max_psi:g}", False, "not profiled")
+            )
         else:
             checks.append(detectors.column_psi(name, reference, frame[name], max_psi))
     return checks
@@ -103,7 +109,10 @@ def score_champion(
     known: dict[str, np.ndarray] = {}
     if spec.task == "retrieval":
         columns = bundle.extras["columns"]
-        known = {columns["user"]: bundle.extras["user_ids"], columns["item"]: bundle.extras["item_ids"]}
+        known = {
+            columns["user"]: bundle.extras["user_ids"],
+            columns["item"]: bundle.extras["item_ids"],
+        }
     outcome = Outcome(checks=feature_drift(loaded, profile, frame, known))
     outcome.facts["rows"] = len(frame)
     if spec.task == "retrieval":
@@ -118,7 +127,9 @@ def quality_metric(task: str, primary: str, champion_metric: str) -> str:
     return primary if METRICS[task][primary].per_unit else champion_metric
 
 
-def _quality(loaded: LoadedSpec, per_unit: dict[str, np.ndarray], holdout: dict[str, float]) -> Quality:
+def _quality(
+    loaded: LoadedSpec, per_unit: dict[str, np.ndarray], holdout: dict[str, float]
+) -> Quality:
     spec = loaded.spec
     assert spec.monitoring is not None
     metric = quality_metric(spec.task, spec.evaluation.primary, spec.champion_metric)
@@ -142,7 +153,11 @@ def _min_recall(loaded: LoadedSpec) -> float:
 
 
 def _retrieval(
-    loaded: LoadedSpec, champion: Any, fresh: pd.DataFrame, holdout: dict[str, float], outcome: Outcome
+    loaded: LoadedSpec,
+    champion: Any,
+    fresh: pd.DataFrame,
+    holdout: dict[str, float],
+    outcome: Outcome,
 ) -> None:
     bundle, index = champion.bundle, champion.index
     extras = bundle.extras
@@ -162,9 +177,7 @@ def _retrieval(
     if weight and weight not in fresh.columns:
         fresh = fresh.assign(**{weight: 1.0})
     frame = pd.concat([history[keep], fresh[keep]], ignore_index=True)
-    split = Split(
-        train=np.arange(len(history)), test=np.arange(len(history), len(frame))
-    )
+    split = Split(train=np.arange(len(history)), test=np.arange(len(history), len(frame)))
     task = get_task("retrieval")
 
     def searcher(q: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
@@ -190,9 +203,13 @@ def _retrieval(
     reference = task.queries(bundle, history[keep], every)
     ref_top, _ = search_index(index, reference, k)
     fresh_top, _ = search_index(index, queries, k)
-    value = detectors.categorical_psi(
-        pd.Series(ref_top[ref_top >= 0].ravel()), pd.Series(fresh_top[fresh_top >= 0].ravel())
-    ) if len(queries) else None
+    value = (
+        detectors.categorical_psi(
+            pd.Series(ref_top[ref_top >= 0].ravel()), pd.Series(fresh_top[fresh_top >= 0].ravel())
+        )
+        if len(queries)
+        else None
+    )
     drift = loaded.spec.monitoring.drift if loaded.spec.monitoring else None
     outcome.checks.append(
         detectors.prediction_drift(

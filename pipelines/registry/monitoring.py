@@ -60,7 +60,9 @@ def log_monitoring_run(
     are linked to the version's logged model, so they show on it in the MLflow UI."""
     mlflow = registry._mlflow
     experiment_id = registry.experiment_id(version.name)
-    model_id = version.source.removeprefix("models:/") if version.source.startswith("models:/") else None
+    model_id = (
+        version.source.removeprefix("models:/") if version.source.startswith("models:/") else None
+    )
     all_tags = {
         **tags,
         TAG_KIND: KIND_MONITOR,
@@ -87,7 +89,9 @@ def monitoring_history(registry: Registry, model_name: str, limit: int = 200) ->
         f"monitoring history of {model_name}",
         lambda: registry._client.search_runs(
             [experiment_id],
-            filter_string=f"tags.`{TAG_KIND}` = '{KIND_MONITOR}' and attributes.status = 'FINISHED'",
+            filter_string=(
+                f"tags.`{TAG_KIND}` = '{KIND_MONITOR}' and attributes.status = 'FINISHED'"
+            ),
             order_by=["attributes.start_time DESC"],
             max_results=limit,
         ),

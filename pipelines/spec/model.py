@@ -195,6 +195,7 @@ class IndexSpec(Strict):
     )
 
 
+AlertAction = Literal["issue", "retrain-pr"]
 _CRON = re.compile(r"^\S+( \S+){4}$")
 
 
@@ -241,8 +242,9 @@ class MonitoringSpec(Strict):
     drift: DriftLimits = DriftLimits()
     quality: QualityLimits = QualityLimits()
     index: MonitorIndexLimits = MonitorIndexLimits()
-    on_alert: list[Literal["issue", "retrain-pr"]] = Field(
-        default_factory=lambda: ["issue"], description="what an alert does in monitor.yml"
+    on_alert: list[AlertAction] = Field(
+        default_factory=lambda: list[AlertAction](["issue"]),
+        description="what an alert does in monitor.yml",
     )
 
     @field_validator("schedule")

@@ -47,7 +47,9 @@ def monitor(loaded: LoadedSpec, *, log_run: bool = True, out: Path | None = None
     """One monitoring pass of one spec; returns 0 healthy, 1 alert."""
     spec = loaded.spec
     if spec.monitoring is None:
-        raise loaded.error("the spec has no monitoring section (see README: Monitoring)", "monitoring")
+        raise loaded.error(
+            "the spec has no monitoring section (see README: Monitoring)", "monitoring"
+        )
     out = out or output_dir(loaded)
     out.mkdir(parents=True, exist_ok=True)
     fresh = load_fresh(loaded)
@@ -69,7 +71,9 @@ def monitor(loaded: LoadedSpec, *, log_run: bool = True, out: Path | None = None
         )
     except (KeyError, ValueError) as exc:
         raise loaded.error(
-            f"{fresh.origin}: the champion cannot be scored on this data: {exc}", "monitoring", "source"
+            f"{fresh.origin}: the champion cannot be scored on this data: {exc}",
+            "monitoring",
+            "source",
         ) from exc
     status = "alert" if outcome.alerts else "healthy"
     report = _report(loaded, version.version, fresh, outcome, status)
@@ -102,10 +106,13 @@ def monitor(loaded: LoadedSpec, *, log_run: bool = True, out: Path | None = None
 
 def metrics_of(outcome: Outcome) -> dict[str, float]:
     """The figures logged to MLflow: each check's value, the interval, the alert count."""
-    metrics = {c.name: float(c.value) for c in outcome.checks if _finite(c.value)}
+    metrics = {c.name: c.value for c in outcome.checks if c.value is not None and _finite(c.value)}
     if outcome.quality is not None:
         key = f"quality.{outcome.quality.metric}"
-        for suffix, value in (("ci_low", outcome.quality.ci_low), ("ci_high", outcome.quality.ci_high)):
+        for suffix, value in (
+            ("ci_low", outcome.quality.ci_low),
+            ("ci_high", outcome.quality.ci_high),
+        ):
             if _finite(value):
                 metrics[f"{key}.{suffix}"] = value
     metrics["alerts"] = float(len(outcome.alerts))
@@ -129,7 +136,9 @@ def _report(
             "origin": fresh.origin,
             "sha256": fresh.sha256,
             "rows": len(fresh.frame),
-            "path": fresh.path.relative_to(loaded.config.root.resolve()).as_posix() if fresh.path else None,
+            "path": fresh.path.relative_to(loaded.config.root.resolve()).as_posix()
+            if fresh.path
+            else None,
         },
         "checks": [c.as_dict() for c in outcome.checks],
         "alerts": [c.name for c in outcome.alerts],
@@ -181,7 +190,11 @@ def _log_verdict(name: str, report: dict[str, Any], outcome: Outcome) -> None:
     drifted = ", ".join(report["drifted_columns"]) or "none"
     others = ", ".join(c.name for c in outcome.alerts if c.kind not in {"psi", "unseen"})
     log.warning(
-        "%s: ALERT: drifted columns: %s; other alerts: %s; %s", name, drifted, others or "none", live
+        "%s: ALERT: drifted columns: %s; other alerts: %s; %s",
+        name,
+        drifted,
+        others or "none",
+        live,
     )
 
 

@@ -29,7 +29,10 @@ def _monitor_runs(uri: str) -> list[dict[str, str]]:
 
 
 def test_stable_batch_passes_drifted_batch_alerts_and_the_series_grows(
-    mlflow_store: str, scratch_repo: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+    mlflow_store: str,
+    scratch_repo: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    caplog: pytest.LogCaptureFixture,
 ) -> None:
     spec = scratch_repo / "model_specs" / "item-recs.yaml"
     # the index latency gate is not under test here (a shared machine misses 5 ms at random)
@@ -46,7 +49,9 @@ def test_stable_batch_passes_drifted_batch_alerts_and_the_series_grows(
     sys.path.insert(0, str(ROOT))
     from scripts.make_example_data import make_next_period, write_csv
 
-    write_csv(make_next_period("drifted", 2), scratch_repo / "data" / "fresh" / "interactions-0002.csv")
+    write_csv(
+        make_next_period("drifted", 2), scratch_repo / "data" / "fresh" / "interactions-0002.csv"
+    )
     caplog.set_level("WARNING", logger="pipelines")
     assert main(["monitor", str(spec)]) == 1
     report = json.loads((out / "report.json").read_text())
@@ -56,7 +61,10 @@ def test_stable_batch_passes_drifted_batch_alerts_and_the_series_grows(
     assert quality["degraded"] and quality["ci_low"] <= quality["value"] <= quality["ci_high"]
     message = caplog.text
     assert "drifted columns: item_id, rating" in message
-    assert f"live ndcg_at_10 {quality['value']:.4f} [{quality['ci_low']:.4f}, {quality['ci_high']:.4f}]" in message
+    assert (
+        f"live ndcg_at_10 {quality['value']:.4f} "
+        f"[{quality['ci_low']:.4f}, {quality['ci_high']:.4f}]" in message
+    )
     markdown = (out / "report.md").read_text()
     assert "Live ndcg_at_10" in markdown and "bootstrap interval" in markdown
 

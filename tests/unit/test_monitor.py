@@ -71,8 +71,14 @@ def test_bootstrap_interval_matches_the_normal_approximation() -> None:
 
 def _quality(values: np.ndarray, holdout: float, greater: bool = True) -> detectors.Quality:
     return detectors.quality(
-        "m", values, holdout=holdout, max_drop=0.05, greater_is_better=greater,
-        confidence=0.95, resamples=500, seed=0,
+        "m",
+        values,
+        holdout=holdout,
+        max_drop=0.05,
+        greater_is_better=greater,
+        confidence=0.95,
+        resamples=500,
+        seed=0,
     )
 
 
@@ -112,7 +118,9 @@ def test_monitoring_section_unknown_keys_and_bad_cron_are_located(tmp_path: Path
     with pytest.raises(BadInput) as err:
         load_spec(path)
     assert "monitoring.drift" in str(err.value) and "max_psi" in str(err.value)
-    path.write_text(path.read_text().split("monitoring:")[0] + "monitoring:\n  source: a\n  schedule: weekly\n")
+    path.write_text(
+        path.read_text().split("monitoring:")[0] + "monitoring:\n  source: a\n  schedule: weekly\n"
+    )
     with pytest.raises(BadInput, match="cron"):
         load_spec(path)
 
@@ -217,5 +225,9 @@ def test_retrain_pull_request_changes_only_the_pin_and_the_data(
         new_sha = hashlib.sha256(data).hexdigest()
         old_spec = spec_path.read_text(encoding="utf-8")
         new_spec = branch["model_specs/item-recs.yaml"].decode()
-        assert new_spec == old_spec.replace(sha256_file(ROOT / "data" / "interactions.csv"), new_sha)
-        assert json.dumps(gh.state.pulls[0]["head"]) == json.dumps({"ref": "monitor/retrain-item-recs"})
+        assert new_spec == old_spec.replace(
+            sha256_file(ROOT / "data" / "interactions.csv"), new_sha
+        )
+        assert json.dumps(gh.state.pulls[0]["head"]) == json.dumps(
+            {"ref": "monitor/retrain-item-recs"}
+        )

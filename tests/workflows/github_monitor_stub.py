@@ -95,7 +95,9 @@ class _MonitorHandler(_Handler):
             self._send(201, {"id": state.new_id(), "body": body["body"]})
         elif (m := re.fullmatch(r"/git/ref/heads/(.+)", rest)) and method == "GET":
             sha = state.branches.get(m.group(1))
-            self._send(*((200, {"object": {"sha": sha}}) if sha else (404, {"message": "Not Found"})))
+            self._send(
+                *((200, {"object": {"sha": sha}}) if sha else (404, {"message": "Not Found"}))
+            )
         elif rest == "/git/refs" and method == "POST":
             name = body["ref"].removeprefix("refs/heads/")
             if name in state.branches:
@@ -128,7 +130,9 @@ class _MonitorHandler(_Handler):
         elif rest == "/pulls" and method == "GET":
             head = query.get("head", "")
             found = [
-                p for p in state.pulls if p["state"] == "open" and f"{p['owner']}:{p['head']['ref']}" == head
+                p
+                for p in state.pulls
+                if p["state"] == "open" and f"{p['owner']}:{p['head']['ref']}" == head
             ]
             self._send(200, found)
         elif rest == "/pulls" and method == "POST":

@@ -43,7 +43,10 @@ def test_monitor_workflow_issue_lifecycle_and_one_retrain_pr(tmp_path: Path) -> 
     env = {**os.environ, "MLFLOW_TRACKING_URI": uri, "PIPELINES_RUNS_DIR": str(tmp_path / "runs")}
     subprocess.run(
         [sys.executable, "-m", "pipelines", "-q", "run", SPEC, "--promote", "champion"],
-        cwd=repo, env=env, check=True, capture_output=True,
+        cwd=repo,
+        env=env,
+        check=True,
+        capture_output=True,
     )
     _git(repo, "init", "-q", "-b", "main")
     _git(repo, "remote", "add", "origin", f"https://github.com/{REPOSITORY}.git")
@@ -66,7 +69,9 @@ def test_monitor_workflow_issue_lifecycle_and_one_retrain_pr(tmp_path: Path) -> 
 
         def act() -> ActResult:
             return run_act(
-                repo, ".github/workflows/monitor.yml", "workflow_dispatch",
+                repo,
+                ".github/workflows/monitor.yml",
+                "workflow_dispatch",
                 {**EVENT, "repository": {"full_name": REPOSITORY, "name": "models"}},
                 home=tmp_path / "home",
                 secrets={"MLFLOW_TRACKING_URI": uri, "GITHUB_TOKEN": "t0ken"},
@@ -74,7 +79,9 @@ def test_monitor_workflow_issue_lifecycle_and_one_retrain_pr(tmp_path: Path) -> 
             )
 
         first = act()
-        assert first.step_result("Monitor", "Fail on an alert or an error") == "failure", explain(first)
+        assert first.step_result("Monitor", "Fail on an alert or an error") == "failure", explain(
+            first
+        )
         assert "Monitoring `item-recs`: 🔴 alert" in first.summaries("Monitor")
         mine = [i for i in gh.state.issues if i["user"]["login"] == BOT]
         assert len(mine) == 1 and mine[0]["state"] == "open", explain(first)
@@ -95,7 +102,9 @@ def test_monitor_workflow_issue_lifecycle_and_one_retrain_pr(tmp_path: Path) -> 
         _git(repo, "rm", "-q", str(drifted.relative_to(repo)))
         _git(repo, "commit", "-qm", "back to the stable batch")
         third = act()
-        assert third.step_result("Monitor", "Fail on an alert or an error") in (None, "skipped"), explain(third)
+        assert third.step_result("Monitor", "Fail on an alert or an error") in (None, "skipped"), (
+            explain(third)
+        )
         assert mine[0]["state"] == "closed", explain(third)
         assert len(gh.state.pulls) == 1
         assert decoy["state"] == "open" and decoy["body"].endswith("-->")
@@ -105,4 +114,8 @@ def test_monitor_workflow_issue_lifecycle_and_one_retrain_pr(tmp_path: Path) -> 
     client = MlflowClient(tracking_uri=uri)
     experiment = client.get_experiment_by_name("gitops-ml/item-recs")
     runs = client.search_runs([experiment.experiment_id], "tags.`pipelines.kind` = 'monitor'")
-    assert sorted(r.data.tags["pipelines.monitor.status"] for r in runs) == ["alert", "alert", "healthy"]
+    assert sorted(r.data.tags["pipelines.monitor.status"] for r in runs) == [
+        "alert",
+        "alert",
+        "healthy",
+    ]
