@@ -29,6 +29,9 @@ def test_unseen_share_counts_rows_not_values() -> None:
     # 7 non-null rows, of which 4, 4, 5 are unseen
     assert detectors.unseen_share(known, current) == pytest.approx(3 / 7)
     assert detectors.unseen_share(known, pd.Series([], dtype="float64")) is None
+    ints = pd.Series([0, 1, 3, 9, 2**40, -5], dtype="int64")  # the integer table path
+    assert detectors.unseen_share(known, ints) == pytest.approx(4 / 6)
+    assert detectors.unseen_share(np.array(["a", "b"]), pd.Series(["a", "c"])) == 0.5
     check = detectors.column_unseen("item_id", 3 / 7, 0.3)
     assert check.alert and check.name == "unseen.item_id"
 
