@@ -143,3 +143,16 @@ def update_template(session: nox.Session) -> None:
     """Merge a later template version into this fork: -- --from URL_OR_PATH [--to REF]."""
     session.install("jinja2>=3.1")
     session.run("python", "scripts/update_template.py", *session.posargs)
+
+
+@nox.session(python=PYTHON, default=False)
+def monitor(session: nox.Session) -> None:
+    """Score each champion on its spec's fresh data (default: every monitored spec); exit 1
+    on an alert. A new batch: `python scripts/make_example_data.py --next-period drifted`."""
+    install(session)
+    specs = session.posargs or [
+        s for s in all_specs() if "\nmonitoring:" in (ROOT / s).read_text(encoding="utf-8")
+    ]
+    if not specs:
+        session.skip("no spec has a monitoring section")
+    session.run("python", "-m", "pipelines", "monitor", *specs)

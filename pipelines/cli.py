@@ -40,6 +40,8 @@ COMMANDS: dict[str, str] = {
     "plan": "pipelines.plan",
     "comment": "pipelines.comment",
     "new-spec": "pipelines.scaffold",
+    "monitor": "pipelines.steps.monitor",
+    "monitor-alert": "pipelines.monitor.alert",
 }
 
 Handler = Callable[[argparse.Namespace], int]

@@ -79,7 +79,9 @@ class ModelState:
     @cached_property
     def content_hash(self) -> str:
         """What defines the model: spec, data and code."""
-        canonical = json.dumps(self.spec.model_dump(mode="json"), sort_keys=True)
+        # Monitoring settings do not change the model: a spec edited there keeps its hash.
+        spec = self.spec.model_dump(mode="json", exclude={"monitoring"})
+        canonical = json.dumps(spec, sort_keys=True)
         digest = hashlib.sha256()
         for part in (canonical, self.data_sha256, code_version()):
             digest.update(part.encode())

@@ -268,6 +268,74 @@ class ResourcesSpec(Strict):
     )
 
 
+AlertAction = Literal["issue", "retrain-pr"]
+_CRON = re.compile(r"^\S+( \S+){4}$")
+
+
+class DriftLimits(Strict):
+    """Drift of fresh data against the champion's training profile."""
+
+    max_psi: float = Field(default=0.2, ge=0, description="largest PSI of a feature column")
+    max_unseen_fraction: float = Field(
+        default=0.3, ge=0, le=1, description="largest share of rows with an unseen id"
+    )
+    max_prediction_psi: float | None = Field(
+        default=0.25, ge=0, description="largest PSI of the predictions; null reports only"
+    )
+
+
+class QualityLimits(Strict):
+    """Live quality: the primary metric on fresh labelled data vs the champion's holdout."""
+
+    max_drop: float = Field(
+        default=0.02, ge=0, description="alert when the interval lies below holdout - max_drop"
+    )
+    confidence: float = Field(default=0.95, gt=0.5, lt=1)
+    resamples: int = Field(default=1000, ge=100, le=100_000)
+    seed: int = Field(default=0, ge=0, le=2**32 - 1)
+
+
+class MonitorIndexLimits(Strict):
+    """The index's recall@10 against exact search on fresh queries."""
+
+    min_recall_at_10: float | None = Field(
+        default=None, ge=0, le=1, description="default: index.gate.min_recall_at_10"
+    )
+
+
+class MonitoringSpec(Strict):
+    """Scheduled monitoring of the champion on fresh data."""
+
+    source: str = Field(
+        description="repo path or glob (the last match by name is the fresh batch), "
+        "https URL (with sha256), or `sklearn:<loader>`"
+    )
+    sha256: str | None = Field(default=None, description="pin of an https source")
+    schedule: str = Field(default="17 6 * * 1", description="cron of the scheduled workflow")
+    drift: DriftLimits = DriftLimits()
+    quality: QualityLimits = QualityLimits()
+    index: MonitorIndexLimits = MonitorIndexLimits()
+    on_alert: list[AlertAction] = Field(
+        default_factory=lambda: list[AlertAction](["issue"]),
+        description="what an alert does in monitor.yml",
+    )
+
+    @field_validator("schedule")
+    @classmethod
+    def _cron(cls, value: str) -> str:
+        if not _CRON.fullmatch(value.strip()):
+            raise ValueError("must be a cron expression of five fields, e.g. '17 6 * * 1'")
+        return value.strip()
+
+    @model_validator(mode="after")
+    def _pinned(self) -> MonitoringSpec:
+        if self.source.startswith(("https://", "http://")) and self.sha256 is None:
+            raise ValueError("sha256 is required for a URL source")
+        if self.sha256 is not None and not re.fullmatch(r"[0-9a-f]{64}", self.sha256):
+            raise ValueError("sha256 must be 64 lowercase hex characters")
+        return self
+
+
 class Spec(Strict):
     """One model: data, estimator, evaluation and index."""
 
@@ -287,6 +355,7 @@ class Spec(Strict):
     evaluation: EvaluationSpec
     index: IndexSpec = IndexSpec()
     resources: ResourcesSpec = ResourcesSpec()
+    monitoring: MonitoringSpec | None = None
 
     @model_validator(mode="after")
     def _consistent(self) -> Spec:
