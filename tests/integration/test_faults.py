@@ -173,17 +173,21 @@ def test_racing_promotions_exactly_one_wins(
     ok(cli_b("run", str(spec_b)))
     assert cli_f("run", str(spec_f)).returncode == 1  # published, gate failed
 
-    # 1. two candidates race for champion: one wins, the other changes nothing
+    # 1. two candidates race for champion: one wins, the other changes nothing. It meets
+    #    the lock (exit 3) or, when the winner was already done, a verdict reached against
+    #    no champion while there is one now (exit 1). (The lock's exclusion itself is
+    #    proven under latency in test_registry_boundary.py.)
     first = _race(
         cli_a,
         ["promote", str(spec_a), "--alias", "champion"],
         ["promote", str(spec_b), "--alias", "champion"],
     )
     codes = sorted(r.returncode for r in first)
-    assert codes == [0, 3], [r.stderr[-2000:] for r in first]
-    loser = next(r for r in first if r.returncode == 3)
-    assert "another promotion of breast-cancer" in assert_clean_failure(loser, 3)
-    assert "nothing was changed" in loser.stderr
+    assert codes in ([0, 1], [0, 3]), [r.stderr[-2000:] for r in first]
+    loser = next(r for r in first if r.returncode != 0)
+    line = assert_clean_failure(loser, loser.returncode)
+    assert "another promotion of breast-cancer" in line or "the champion is now 1" in line
+    assert "nothing was changed" in loser.stderr or loser.returncode == 1
     assert versions(uri) == ["1"]  # the loser registered nothing
     assert aliases(uri) == {"champion": "1"}
     assert not client(uri).search_registered_models(f"name = '{lock_model_name(MODEL)}'")
@@ -207,13 +211,15 @@ def test_racing_promotions_exactly_one_wins(
     assert champion.tags[TAG_GATE] == "passed"
     assert champion.tags["pipelines.previous_champion"] == "1"
 
-    # 3. the same content promoted twice at once (staging and champion): one version only
+    # 3. the same content promoted twice at once (staging and champion): one version only.
+    #    (The champion's own content: its verdict holds while it is champion.)
     third = _race(
         cli_a,
-        ["promote", str(winner_spec), "--alias", "staging"],
-        ["promote", str(winner_spec), "--alias", "champion"],
+        ["promote", str(other_spec), "--alias", "staging"],
+        ["promote", str(other_spec), "--alias", "champion"],
     )
-    assert sorted(r.returncode for r in third) == [0, 3], [r.stderr[-2000:] for r in third]
+    codes = sorted(r.returncode for r in third)
+    assert codes in ([0, 0], [0, 3]), [r.stderr[-2000:] for r in third]
     assert versions(uri) == ["1", "2"]
     for version in client(uri).search_model_versions(f"name = '{MODEL}'"):
         assert version.tags[TAG_GATE] == "passed"
