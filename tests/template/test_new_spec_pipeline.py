@@ -34,7 +34,7 @@ def test_new_spec_from_a_fresh_csv_runs_to_a_champion(tmp_path: Path) -> None:
     rows = 800
     acidity, sugar, alcohol = rng.normal(7, 1, rows), rng.gamma(2, 2, rows), rng.normal(11, 1, rows)
     quality = 0.8 * alcohol - 0.5 * acidity + 0.1 * sugar + rng.normal(0, 0.4, rows)
-    (project / "data").mkdir()
+    (project / "data").mkdir(exist_ok=True)
     pd.DataFrame(
         {
             "acidity": acidity,
