@@ -21,7 +21,7 @@ def _monitor_runs(uri: str) -> list[dict[str, str]]:
     from mlflow.tracking import MlflowClient
 
     client = MlflowClient(tracking_uri=uri)
-    experiment = client.get_experiment_by_name("gitops-ml/item-recs")
+    experiment = client.get_experiment_by_name(f"{_prefix()}item-recs")
     runs = client.search_runs(
         [experiment.experiment_id], filter_string="tags.`pipelines.kind` = 'monitor'"
     )
@@ -73,3 +73,10 @@ def test_stable_batch_passes_drifted_batch_alerts_and_the_series_grows(
     assert {r["pipelines.monitor.version"] for r in runs} == {"1"}
     assert (out / "history.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     assert report["history_points"] == 2
+
+
+def _prefix() -> str:
+    """The project's experiment prefix (a fork renders its own)."""
+    from pipelines.config import load_config
+
+    return load_config(Path(__file__).resolve().parents[2]).experiment_prefix

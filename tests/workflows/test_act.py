@@ -193,7 +193,7 @@ def test_pull_request_runs_only_the_changed_spec(sandbox: Sandbox) -> None:
     assert result.step_result("Pipeline steps", "Evaluate against the champion") == "success"
     # the job summary holds the comparison table
     summary = result.summaries("Pipeline steps")
-    assert "### Candidate vs champion" in summary
+    assert "### Candidate, champion and baseline" in summary
     assert "| metric | candidate | champion | delta |" in summary
     # MLflow holds the candidate run; nothing is registered by a pull request
     experiment = sandbox.client().get_experiment_by_name(f"{PREFIX}{MODEL}")

@@ -112,10 +112,17 @@ def test_monitor_workflow_issue_lifecycle_and_one_retrain_pr(tmp_path: Path) -> 
     from mlflow.tracking import MlflowClient
 
     client = MlflowClient(tracking_uri=uri)
-    experiment = client.get_experiment_by_name("gitops-ml/item-recs")
+    experiment = client.get_experiment_by_name(f"{_prefix()}item-recs")
     runs = client.search_runs([experiment.experiment_id], "tags.`pipelines.kind` = 'monitor'")
     assert sorted(r.data.tags["pipelines.monitor.status"] for r in runs) == [
         "alert",
         "alert",
         "healthy",
     ]
+
+
+def _prefix() -> str:
+    """The project's experiment prefix (a fork renders its own)."""
+    from pipelines.config import load_config
+
+    return load_config(Path(__file__).resolve().parents[2]).experiment_prefix
