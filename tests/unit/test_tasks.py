@@ -75,7 +75,7 @@ def test_retrieval_index_metrics_track_exact_search() -> None:
     split = task.split(loaded, frame)
     bundle = task.fit(loaded, frame, split, build_estimator(loaded))
     keys, vectors = task.index_vectors(bundle)
-    index = build_index(keys, vectors, IndexSettings(metric="ip"))
+    index = build_index(keys, vectors, IndexSettings(metric="ip"), threads=1)  # deterministic
     metrics = task.score(
         loaded, bundle, frame, split, lambda q, k: search_index(index, q, k)
     ).metrics
