@@ -22,6 +22,7 @@ from __future__ import annotations
 import json
 import logging
 import pickle
+from abc import ABC, abstractmethod
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -167,21 +168,21 @@ def load(folder: Path, index_path: Path) -> Server:
     return TabularServer(bundle, index, meta)
 
 
-class Server:
-    """A loaded model: `predict` answers a query frame."""
+class Server(ABC):
+    """A loaded model: `predict` answers a query frame (one subclass per task family)."""
 
     def __init__(self, bundle: ServedBundle, index: Any, meta: dict[str, Any]) -> None:
         self.bundle = bundle
         self.index = index
         self.meta = meta
 
+    @abstractmethod
     def predict(self, frame: pd.DataFrame, params: dict[str, Any] | None = None) -> pd.DataFrame:
         """Answer every row of `frame`."""
-        raise NotImplementedError
 
+    @abstractmethod
     def sample_input(self) -> pd.DataFrame:
         """A small valid query."""
-        raise NotImplementedError
 
 
 class RetrievalServer(Server):
