@@ -138,14 +138,51 @@ def test_rendered_project_passes_its_fast_tests_and_lint(key: str, tmp_path: Pat
     _run(dest, "pytest", "-q", "-x", "-m", "not slow", "-p", "no:cacheprovider")
 
 
-@pytest.mark.slow
-def test_a_fork_passes_its_whole_suite_but_the_act_runs(tmp_path: Path) -> None:
-    """A fork with new answers (name, owner, experiment prefix) runs every test it carries,
-    slow ones included, except the act runs of the workflows (tests/workflows is covered
-    statically): no test may hard-code the template's identity."""
+# Where a fork may still name the template: the upstream it records (for updates) and the
+# default used only when pyproject.toml has no experiment_prefix (a fork's always has one).
+UPSTREAM_RECORDS = {"scripts/template/manifest.toml", ANSWERS_FILE, "pipelines/config.py"}
+
+
+def _identity_strings(answers: Answers) -> list[str]:
+    return [answers.name, answers.owner, answers.experiment_prefix, answers.reviewers]
+
+
+def test_a_fork_names_the_template_only_where_it_records_its_upstream(tmp_path: Path) -> None:
+    """No file of a renamed fork (tests included) hard-codes the template's identity, so no
+    test can pass only under the template's name."""
     dest = tmp_path / "project"
     init(ROOT, ANSWER_SETS["custom"], dest)
-    _run(dest, "pytest", "-q", "-x", "-p", "no:cacheprovider", "-m", "not (workflows and slow)")
+    leaks = [
+        f"{path}: {needle!r}"
+        for path, data in _tree(dest).items()
+        if path not in UPSTREAM_RECORDS
+        for needle in _identity_strings(TEMPLATE)
+        if needle.encode() in data
+    ]
+    assert leaks == []
+
+
+def _tests_reading_identity(dest: Path) -> list[str]:
+    """Test files of the fork that read its configuration or identity at run time."""
+    readers = ("load_config", "experiment_prefix", "pipelines.config", "template-answers")
+    return sorted(
+        str(p.relative_to(dest))
+        for p in (dest / "tests").rglob("test_*.py")
+        if any(word in p.read_text(encoding="utf-8") for word in readers)
+    )
+
+
+@pytest.mark.slow
+def test_a_fork_passes_the_tests_that_read_its_identity(tmp_path: Path) -> None:
+    """A fork with new answers (name, owner, experiment prefix) runs, slow ones included,
+    every test that reads its identity and the end-to-end suite (which runs the pipeline
+    under the fork's configuration), except act runs. The fork's fast suite runs in
+    `test_rendered_project_passes_its_fast_tests_and_lint`; the scan above covers the rest."""
+    dest = tmp_path / "project"
+    init(ROOT, ANSWER_SETS["custom"], dest)
+    selected = sorted({*_tests_reading_identity(dest), "tests/e2e"})
+    assert "tests/integration/test_faults.py" in selected  # the selection finds its readers
+    _run(dest, "pytest", "-q", "-x", "-p", "no:cacheprovider", "-m", "not (workflows and slow)", *selected)
 
 
 def test_the_lock_file_follows_a_rename(tmp_path: Path) -> None:
