@@ -262,10 +262,11 @@ class Registry:
 
     def version_by_content_hash(self, model_name: str, content_hash: str) -> ModelVersion | None:
         """The first version registered from this content hash, if any."""
+        name = self.mlflow_name(model_name)
         found = self.lookup(
             f"version search of {model_name}",
             lambda: self._client.search_model_versions(
-                f"name = '{self.mlflow_name(model_name)}' and tags.`{TAG_CONTENT}` = '{content_hash}'"
+                f"name = '{name}' and tags.`{TAG_CONTENT}` = '{content_hash}'"
             ),
         )
         versions = [self._version(v) for v in found or []]
@@ -372,7 +373,8 @@ class Registry:
     def model_tags_or_none(self, name: str) -> dict[str, str] | None:
         """A registered model's tags, or None when it does not exist."""
         found = self.lookup(
-            f"lookup of registered model {name}", lambda: self._client.get_registered_model(self.mlflow_name(name))
+            f"lookup of registered model {name}",
+            lambda: self._client.get_registered_model(self.mlflow_name(name)),
         )
         return dict(found.tags or {}) if found is not None else None
 
