@@ -35,13 +35,16 @@ def champion_unavailable(environ: Mapping[str, str] | None = None) -> str | None
 
     `PIPELINES_CHAMPION_UNAVAILABLE` (a reason) wins; otherwise a `pull_request` or
     `pull_request_target` event whose head repository differs from its base repository is
-    a fork's, which holds no registry credentials. Anything unreadable means "can try":
+    a fork's, which holds no registry credentials, unless a tracking server was given
+    anyway (`MLFLOW_TRACKING_URI`: then it is asked). Anything unreadable means "can try":
     the registry's own errors then speak.
     """
     env = os.environ if environ is None else environ
     reason = env.get("PIPELINES_CHAMPION_UNAVAILABLE", "").strip()
     if reason:
         return reason
+    if env.get("MLFLOW_TRACKING_URI", "").strip():
+        return None
     if env.get("GITHUB_EVENT_NAME") not in {"pull_request", "pull_request_target"}:
         return None
     path = env.get("GITHUB_EVENT_PATH")

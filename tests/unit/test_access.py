@@ -32,6 +32,12 @@ def test_fork_pull_request_has_no_registry(tmp_path: Path) -> None:
     assert champion_unavailable(env) == FORK_NO_REGISTRY
 
 
+def test_a_fork_given_a_tracking_server_asks_it(tmp_path: Path) -> None:
+    env = _event(tmp_path, "someone/fork", "acme/models")
+    env["MLFLOW_TRACKING_URI"] = "https://mlflow.example.org"
+    assert champion_unavailable(env) is None
+
+
 def test_same_repository_pull_request_looks_for_the_champion(tmp_path: Path) -> None:
     assert champion_unavailable(_event(tmp_path, "acme/models", "acme/models")) is None
 
