@@ -163,3 +163,22 @@ def test_cli_writes_the_matrix_to_the_github_output(
             {"spec": "model_specs/wine.yaml", "model": "wine", "runs_on": ["self-hosted", "linux"]}
         ]
     }
+
+
+@pytest.mark.parametrize(
+    ("labels", "valid"),
+    [("[self-hosted, gpu]", True), ("['a b']", False), ("[]", False), ("gpu", False)],
+)
+def test_the_spec_validates_its_runner_labels(scratch_repo: Path, labels: str, valid: bool) -> None:
+    from pipelines.errors import BadInput
+    from pipelines.spec import load_spec
+
+    source = (scratch_repo / "model_specs" / "item-recs.yaml").read_text(encoding="utf-8")
+    path = scratch_repo / "model_specs" / "runners" / "item-recs.yaml"
+    path.parent.mkdir()
+    path.write_text(f"{source.rstrip()}\nresources:\n  runs_on: {labels}\n", encoding="utf-8")
+    if valid:
+        assert load_spec(path).spec.resources.runs_on == ["self-hosted", "gpu"]
+    else:
+        with pytest.raises(BadInput, match="runs_on"):
+            load_spec(path)
