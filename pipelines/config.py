@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 import tomllib
 from dataclasses import dataclass, field
 from functools import lru_cache
@@ -11,6 +12,8 @@ from pathlib import Path
 from pipelines.errors import BadInput
 
 DEFAULT_ALLOWED_PREFIXES = ("sklearn.",)
+# A registered model name prefix: empty, or a short slug ending in a separator.
+_MODEL_PREFIX = re.compile(r"(?:[a-z0-9][a-z0-9._-]{0,39}[-_./])?")
 
 
 @dataclass(frozen=True)
@@ -20,6 +23,9 @@ class ProjectConfig:
     root: Path
     allowed_estimator_prefixes: tuple[str, ...] = DEFAULT_ALLOWED_PREFIXES
     experiment_prefix: str = "gitops-ml/"
+    # Prefix of every registered model name (`<model_prefix><spec name>`), so two projects
+    # can share one tracking server; empty by default.
+    model_prefix: str = ""
     runs_dir: Path = field(default=Path(".runs"))
 
     def run_dir(self, model_name: str) -> Path:
@@ -66,9 +72,18 @@ def load_config(root: Path) -> ProjectConfig:
             file=pyproject,
             field="tool.pipelines.allowed_estimator_prefixes",
         )
+    model_prefix = table.get("model_prefix", "")
+    if not isinstance(model_prefix, str) or not _MODEL_PREFIX.fullmatch(model_prefix):
+        raise BadInput(
+            "must be a string of lowercase letters, digits, '-', '_' or '.', ending in one of "
+            "'-', '_', '.', '/' (e.g. 'acme-'), or empty",
+            file=pyproject,
+            field="tool.pipelines.model_prefix",
+        )
     return ProjectConfig(
         root=root,
         allowed_estimator_prefixes=tuple(prefixes),
         experiment_prefix=str(table.get("experiment_prefix", "gitops-ml/")),
         runs_dir=Path(str(table.get("runs_dir", ".runs"))),
+        model_prefix=model_prefix,
     )

@@ -122,6 +122,8 @@ class GateDecision:
     # Set when a champion exists but could not be scored: why, and the spec's override.
     incomparable: str | None = None
     override: str | None = None
+    # Set when this job could not look for a champion at all (a fork's pull request): why.
+    champion_unavailable: str | None = None
 
     def as_dict(self) -> dict[str, Any]:
         """JSON-ready."""
@@ -324,11 +326,14 @@ def decide(
     *,
     incomparable: str | None = None,
     override: str | None = None,
+    unavailable: str | None = None,
 ) -> GateDecision:
     """Combine thresholds, the champion and the baseline comparison into one decision.
 
     `incomparable` (a champion exists but could not be scored) fails the gate, unless the
     spec's reviewed `override` says why the champion may be replaced without comparison.
+    `unavailable` (this job cannot reach the registry, e.g. a fork's pull request) leaves
+    thresholds and baseline to decide and says that the comparison was not run, and why.
     The summary names every failed part with its verdict and interval, joined by "; ".
     """
     failed = [t.metric for t in thresholds if not t.passed]
@@ -344,6 +349,8 @@ def decide(
         parts.append(f"vs champion: not comparable ({incomparable})")
         if override:
             parts.append(f"champion replaced without comparison, as the spec says: {override}")
+    elif champion is None and unavailable:
+        parts.append(f"champion comparison not run: {unavailable}")
     elif champion is None:
         parts.append("no champion yet: no champion comparison")
     else:
@@ -356,6 +363,7 @@ def decide(
         summary="; ".join(parts),
         incomparable=incomparable,
         override=override if incomparable else None,
+        champion_unavailable=unavailable if champion is None and not incomparable else None,
     )
 
 

@@ -3,6 +3,11 @@
 A spec runs when its own file changed, or when a data file it reads changed. Every spec
 runs when shared code changed (the `pipelines` package, pyproject.toml, the lock file,
 the spec schema), when the base commit is unknown (a new branch), or with `--all`.
+
+Beside the list, `matrix` is a whole job matrix (`{"include": [...]}`): for each spec its
+path, model name and the runner labels its jobs run on (`resources.runs_on` in the spec,
+else `--default-runs-on`), so a heavy model runs on a bigger machine while the others stay
+on hosted runners.
 """
 
 from __future__ import annotations
@@ -11,6 +16,7 @@ import argparse
 import fnmatch
 import json
 import logging
+import re
 import subprocess
 import sys
 from collections.abc import Iterable, Sequence
@@ -34,6 +40,8 @@ SHARED_PATTERNS: tuple[str, ...] = (
     f"{SPEC_DIR}/spec.schema.json",
 )
 NULL_SHA = "0" * 40
+DEFAULT_RUNS_ON = "ubuntu-latest"
+_LABEL = re.compile(r"^[^\s,]{1,100}$")
 
 
 def all_specs(root: Path) -> list[str]:
@@ -80,6 +88,53 @@ def plan(root: Path, changed: Iterable[str]) -> list[str]:
     return sorted(selected)
 
 
+def runner_labels(text: str) -> list[str]:
+    """Runner labels from a comma-separated string (`self-hosted, gpu`) or a JSON array."""
+    stripped = text.strip()
+    labels: Any
+    if stripped.startswith("["):
+        try:
+            labels = json.loads(stripped)
+        except ValueError as exc:
+            raise BadInput(f"runner labels: not a JSON array: {exc}") from exc
+    else:
+        labels = [part.strip() for part in stripped.split(",") if part.strip()]
+    if (
+        not isinstance(labels, list)
+        or not labels
+        or not all(isinstance(x, str) and _LABEL.match(x) for x in labels)
+    ):
+        raise BadInput(f"runner labels: give one or more labels, got {text!r}")
+    return list(labels)
+
+
+def job_matrix(root: Path, specs: Iterable[str], default_runs_on: list[str]) -> dict[str, Any]:
+    """A job matrix, one entry per spec: `spec` (its path), `model` (the file stem) and
+    `runs_on` (the runner labels its jobs use).
+
+    The labels are the spec's `resources.runs_on` when it is a list of labels, else the
+    default. A spec that cannot be read gets the default and fails in its own `validate`
+    step, which says why (validation also rejects malformed labels).
+    """
+    include: list[dict[str, Any]] = []
+    for spec in specs:
+        labels = default_runs_on
+        try:
+            document: Any = yaml.safe_load((root / spec).read_text(encoding="utf-8"))
+        except (OSError, yaml.YAMLError):
+            document = None
+        resources = document.get("resources") if isinstance(document, dict) else None
+        wanted = resources.get("runs_on") if isinstance(resources, dict) else None
+        if (
+            isinstance(wanted, list)
+            and wanted
+            and all(isinstance(x, str) and _LABEL.match(x) for x in wanted)
+        ):
+            labels = list(wanted)
+        include.append({"spec": spec, "model": PurePosixPath(spec).stem, "runs_on": labels})
+    return {"include": include}
+
+
 def changed_files(root: Path, base: str, head: str) -> list[str] | None:
     """`git diff --name-only BASE...HEAD`; None when the base is unknown (new branch)."""
     if not base or base == NULL_SHA:
@@ -111,7 +166,18 @@ def handle(args: argparse.Namespace) -> int:
         specs = plan(root, files)
     log.info("plan: %d spec(s) to run: %s", len(specs), ", ".join(specs) or "none")
     payload = json.dumps(specs, separators=(",", ":"))
-    write_github_output({"specs": payload, "count": str(len(specs))})
+    default_runs_on = runner_labels(args.default_runs_on)
+    matrix = job_matrix(root, specs, default_runs_on)
+    for entry in matrix["include"]:
+        if entry["runs_on"] != default_runs_on:
+            log.info("plan: %s runs on %s", entry["spec"], ", ".join(entry["runs_on"]))
+    write_github_output(
+        {
+            "specs": payload,
+            "count": str(len(specs)),
+            "matrix": json.dumps(matrix, separators=(",", ":")),
+        }
+    )
     sys.stdout.write(payload + "\n")
     return 0
 
@@ -128,4 +194,10 @@ def register(subparsers: Any) -> None:
     parser.add_argument("--head", default="HEAD", help="head commit (default: HEAD)")
     parser.add_argument("--all", action="store_true", help="every spec")
     parser.add_argument("--root", default=".", help="repository root (default: .)")
+    parser.add_argument(
+        "--default-runs-on",
+        default=DEFAULT_RUNS_ON,
+        help="runner labels of a spec that names none: comma-separated or a JSON array "
+        f"(default: {DEFAULT_RUNS_ON})",
+    )
     parser.set_defaults(handler=handle)

@@ -29,7 +29,7 @@ BUNDLE_FILE = f"{MODEL_DIR}/bundle.pkl"
 SPLIT_FILE = f"{MODEL_DIR}/split.npz"
 META_FILE = f"{MODEL_DIR}/meta.json"
 
-_registries: dict[tuple[str, str], Registry] = {}
+_registries: dict[tuple[str, str, str], Registry] = {}
 
 log = logging.getLogger(__name__)
 
@@ -121,10 +121,10 @@ class ModelState:
         from pipelines.registry import Registry, seed_sqlite_store, tracking_uri
 
         config = self.loaded.config
-        key = (tracking_uri(config.root), config.experiment_prefix)
+        key = (tracking_uri(config.root), config.experiment_prefix, config.model_prefix)
         if key not in _registries:
             seed_sqlite_store(key[0])
-            _registries[key] = Registry(config.root, config.experiment_prefix)
+            _registries[key] = Registry(config.root, config.experiment_prefix, config.model_prefix)
         registry = _registries[key]
         registry.activate()  # another store may have been used last in this process
         return registry

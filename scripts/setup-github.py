@@ -9,9 +9,13 @@
   - branch protection on the default branch requiring the two checks that always report
     ("CI passed" and "Pipeline / Pipeline passed"), admins included;
   - a ruleset on `release/**`: no deletion, no force push.
-It then says what GitHub will and will not enforce for the repository's visibility.
-`check` verifies that staging and production exist and that production has required
-reviewers; the release workflow runs it first.
+With `--per-model-environments` (the release's `per-model-environments` input or the
+variable PIPELINES_PER_MODEL_ENVIRONMENTS), also `production-<model>` for every spec in
+`model_specs/`, like `production`: each model's promotion is then approved on its own.
+It detects the repository's visibility and, where the token may read it, the owner's plan,
+and says what GitHub will and will not enforce.
+`check` verifies that staging and production (and the per-model environments) exist and
+that production has required reviewers; the release workflow runs it first.
 
     python scripts/setup-github.py apply --repo OWNER/NAME --reviewer YOUR_LOGIN
     python scripts/setup-github.py check --repo OWNER/NAME
@@ -33,6 +37,7 @@ import urllib.error
 import urllib.parse
 import urllib.request
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 SCRIPT = "scripts/setup-github.py"
@@ -188,7 +193,7 @@ def secret_names(api: GitHubApi, path: str) -> set[str] | None:
         return None
 
 
-def credentials_report(api: GitHubApi, repo: str) -> list[str]:
+def credentials_report(api: GitHubApi, repo: str, production: list[str] | None = None) -> list[str]:
     """Warnings about the MLflow credentials: the repository's secrets are the pull-request
     user; staging and production need their own (the release user), which take precedence
     in their jobs. Secret values are never read (GitHub does not return them)."""
@@ -203,7 +208,7 @@ def credentials_report(api: GitHubApi, repo: str) -> list[str]:
             "MLflow: no repository secret MLFLOW_TRACKING_URI; every job will use a "
             "throwaway store (set it with `gh secret set MLFLOW_TRACKING_URI`)"
         )
-    for environment in ("staging", "production"):
+    for environment in ["staging", *(production or ["production"])]:
         names = secret_names(api, f"/repos/{repo}/environments/{_quote(environment)}/secrets")
         missing = [n for n in MLFLOW_USER_SECRETS if n not in (names or set())]
         if names is not None and missing and set(MLFLOW_USER_SECRETS) <= repository:
@@ -214,6 +219,77 @@ def credentials_report(api: GitHubApi, repo: str) -> list[str]:
                 + "; ".join(f"`gh secret set {n} --env {environment}`" for n in missing)
             )
     return warnings
+
+
+def model_names(specs_dir: str) -> list[str]:
+    """The model names (file stems) of the specs in `specs_dir`."""
+    folder = Path(specs_dir)
+    return sorted({p.stem for p in [*folder.glob("*.yaml"), *folder.glob("*.yml")]})
+
+
+def production_environments(args: argparse.Namespace) -> list[str]:
+    """`production`, and `production-<model>` per spec when per-model environments are on."""
+    names = ["production"]
+    if args.per_model_environments:
+        names += [f"production-{model}" for model in model_names(args.specs_dir)]
+    return names
+
+
+def detect_plan(api: GitHubApi, info: dict[str, Any]) -> str | None:
+    """The owner's GitHub plan (`free`, `pro`, `team`, `enterprise`...), or None when this
+    token cannot read it: GitHub shows an organization's `plan` to its owners only
+    (GET /orgs/{org}), and a user's to that user (GET /user)."""
+    owner = info.get("owner") or {}
+    login = owner.get("login")
+    if not login:
+        return None
+    try:
+        if owner.get("type") == "Organization":
+            data = api.call("GET", f"/orgs/{_quote(login)}")
+        else:
+            data = api.call("GET", "/user")
+            if data.get("login") != login:
+                return None
+    except ApiError:
+        return None
+    name = (data.get("plan") or {}).get("name")
+    return str(name).lower() if name else None
+
+
+def expected_enforcement(visibility: str, plan: str | None) -> list[str]:
+    """What GitHub's documentation says this visibility and plan get, before trying."""
+    public = visibility == "public"
+    enterprise = plan is not None and "enterprise" in plan
+    known = plan or "unknown (this token cannot read it)"
+    lines = [f"plan: {known}"]
+    if public or enterprise:
+        lines.append(
+            "GitHub offers: required reviewers and prevent-self-review on environments"
+            + ("" if public else " (Enterprise)")
+        )
+    elif plan is None:
+        lines.append(
+            "GitHub offers required reviewers on a non-public repository only with "
+            "Enterprise: the script tries and reports what GitHub accepted"
+        )
+    else:
+        lines.append(
+            f"GitHub does NOT offer required reviewers on a {visibility} repository on plan "
+            f"{plan} (public repositories on every plan; private or internal only Enterprise)"
+        )
+    if public or (plan is not None and plan != "free"):
+        lines.append("GitHub offers: branch protection and rulesets (admins included)")
+    elif plan is None:
+        lines.append(
+            "GitHub offers branch protection and rulesets on a private repository only on "
+            "Pro, Team or Enterprise: the script tries and reports what GitHub accepted"
+        )
+    else:
+        lines.append(
+            f"GitHub does NOT offer branch protection or rulesets on a {visibility} "
+            "repository on GitHub Free"
+        )
+    return lines
 
 
 def enforcement_report(info: dict[str, Any], reviewers_set: bool, protected: bool) -> list[str]:
@@ -253,9 +329,11 @@ def apply(api: GitHubApi, args: argparse.Namespace, repo: str) -> int:
         )
     warnings += put_environment(api, repo, "staging", [])
     ensure_branch_policies(api, repo, "staging", [RELEASE_BRANCHES])
-    production_warnings = put_environment(api, repo, "production", reviewers)
+    production_warnings: list[str] = []
+    for environment in production_environments(args):
+        production_warnings += put_environment(api, repo, environment, reviewers)
+        ensure_branch_policies(api, repo, environment, [RELEASE_BRANCHES, branch])
     warnings += production_warnings
-    ensure_branch_policies(api, repo, "production", [RELEASE_BRANCHES, branch])
     protection = {
         "required_status_checks": {"strict": True, "contexts": list(args.required_check)},
         "enforce_admins": True,
@@ -276,9 +354,13 @@ def apply(api: GitHubApi, args: argparse.Namespace, repo: str) -> int:
             f"branch protection and rulesets: not available ({exc.message}); private "
             "repositories need GitHub Pro, Team or Enterprise for them."
         )
-    print(f"{repo}: environments staging and production, deployment branches {RELEASE_BRANCHES}")
+    environments = ", ".join(["staging", *production_environments(args)])
+    print(f"{repo}: environments {environments}, deployment branches {RELEASE_BRANCHES}")
     print(f"{repo}: {branch} requires {', '.join(args.required_check)}")
-    warnings += credentials_report(api, repo)
+    warnings += credentials_report(api, repo, production_environments(args))
+    visibility = info.get("visibility") or ("private" if info.get("private") else "public")
+    for line in expected_enforcement(visibility, detect_plan(api, info)):
+        print(f"{repo}: {line}")
     reviewers_set = bool(reviewers) and not production_warnings
     for line in enforcement_report(info, reviewers_set, protected):
         print(f"{repo}: {line}")
@@ -291,33 +373,42 @@ def check(api: GitHubApi, args: argparse.Namespace, repo: str) -> int:
     """The preflight: staging and production exist; production has required reviewers."""
     problems: list[str] = []
     environments: dict[str, Any] = {}
-    for name in ("staging", "production"):
+    production_names = production_environments(args)
+    for name in ["staging", *production_names]:
         try:
             environments[name] = api.call("GET", f"/repos/{repo}/environments/{_quote(name)}")
         except ApiError as exc:
             if exc.status != 404:
                 raise
             problems.append(f"environment {name!r} does not exist")
-    production = environments.get("production")
-    if production is not None:
+    for name in production_names:
+        production = environments.get(name)
+        if production is None:
+            continue
         rules = production.get("protection_rules") or []
         has_reviewers = any(
             r.get("type") == "required_reviewers" and r.get("reviewers") for r in rules
         )
         if not has_reviewers and not args.allow_no_reviewers:
-            problems.append("environment 'production' has no required reviewers")
+            problems.append(f"environment {name!r} has no required reviewers")
     if problems:
         for problem in problems:
             print(f"::error title=Preflight::{problem}")
         print(
             f"\nSet the repository up with:\n  python {SCRIPT} apply --repo {repo} "
-            "--reviewer <your-login>\n(a token with admin rights on the repository: "
+            "--reviewer <your-login>"
+            + (" --per-model-environments" if args.per_model_environments else "")
+            + "\n(a token with admin rights on the repository: "
             "`gh auth login`, or GITHUB_TOKEN). If the plan cannot have required reviewers, "
             "see the warning that script prints.",
             file=sys.stderr,
         )
         return 1
-    print(f"{repo}: staging and production exist; production has required reviewers")
+    print(
+        f"{repo}: {', '.join(['staging', *production_names])} exist; "
+        + ("production environments have" if args.per_model_environments else "production has")
+        + " required reviewers"
+    )
     return 0
 
 
@@ -361,6 +452,15 @@ def main(argv: list[str] | None = None) -> int:
         action="store_true",
         default=os.environ.get("ALLOW_NO_REVIEWERS", "").lower() == "true",
         help="check: pass without required reviewers on production",
+    )
+    parser.add_argument(
+        "--per-model-environments",
+        action="store_true",
+        default=os.environ.get("PER_MODEL_ENVIRONMENTS", "").lower() == "true",
+        help="also production-<model> for every spec: approvals one model at a time",
+    )
+    parser.add_argument(
+        "--specs-dir", default="model_specs", help="where the specs are (default: model_specs)"
     )
     parser.add_argument("--dry-run", action="store_true", help="apply: print, change nothing")
     args = parser.parse_args(argv)

@@ -7,8 +7,10 @@ None). Results are the typed records of `pipelines.registry.records`.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import logging
+import re
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from pathlib import Path
@@ -17,7 +19,14 @@ from typing import TYPE_CHECKING, Any, TypeVar
 from pipelines.errors import InfraError, PipelineError, PromotionConflict
 from pipelines.registry.failures import already_exists, infra_failure, is_absent
 from pipelines.registry.lock import LockSettings, PromotionLock
-from pipelines.registry.names import GATE_PASSED, TAG_CONTENT, TAG_GATE, TAG_MODEL_URI
+from pipelines.registry.names import (
+    GATE_PASSED,
+    TAG_CONTENT,
+    TAG_GATE,
+    TAG_MODEL_URI,
+    registered_model_name,
+    spec_model_name,
+)
 from pipelines.registry.records import ModelVersion, PublishedRun
 from pipelines.registry.store import (
     artifact_root,
@@ -42,7 +51,7 @@ Artifact = tuple[Path, str]
 class Registry:
     """A connected MLflow client for one repository's store."""
 
-    def __init__(self, root: Path, experiment_prefix: str) -> None:
+    def __init__(self, root: Path, experiment_prefix: str, model_prefix: str = "") -> None:
         self.uri = tracking_uri(root)
         self.server = display_uri(self.uri)
         ping(self.uri)
@@ -56,8 +65,28 @@ class Registry:
         except Exception as exc:
             raise infra_failure("opening of the store", self.server, exc) from exc
         self.prefix = experiment_prefix
+        # Callers name models by their spec name; MLflow sees `model_prefix` + that name.
+        self.model_prefix = model_prefix
         self._experiments: dict[str, str] = {}
         self.activate()
+
+    def mlflow_name(self, model_name: str) -> str:
+        """The registered model name in MLflow of a spec name (or of a lock's name)."""
+        return registered_model_name(model_name, self.model_prefix)
+
+    def _version(self, found: Any) -> ModelVersion:
+        version = ModelVersion.from_mlflow(found)
+        if not self.model_prefix:
+            return version
+        return dataclasses.replace(version, name=spec_model_name(version.name, self.model_prefix))
+
+    def model_uri(self, model_uri: str) -> str:
+        """`models:/<spec name>/<version>` or `@<alias>` as MLflow names it (with the
+        prefix); `models:/<model id>` and other URIs unchanged."""
+        found = re.fullmatch(r"models:/([^/@]+)([/@].+)", model_uri)
+        if not found or not self.model_prefix:
+            return model_uri
+        return f"models:/{self.mlflow_name(found.group(1))}{found.group(2)}"
 
     def activate(self) -> None:
         """Point MLflow's process-wide URIs (fluent runs, `models:/` loads) at this store."""
@@ -219,35 +248,37 @@ class Registry:
 
     def load_model(self, model_uri: str) -> PyFuncModel:
         """A pyfunc model from the store (`models:/name@alias`, `models:/<id>`)."""
-        return self.call(f"load of {model_uri}", lambda: self._mlflow.pyfunc.load_model(model_uri))
+        uri = self.model_uri(model_uri)
+        return self.call(f"load of {uri}", lambda: self._mlflow.pyfunc.load_model(uri))
 
     # -- registered models and versions ---------------------------------------------------
     def version_by_alias(self, model_name: str, alias: str) -> ModelVersion | None:
         """The version `alias` points at; None only when the model or the alias is absent."""
         found = self.lookup(
             f"lookup of {model_name}@{alias}",
-            lambda: self._client.get_model_version_by_alias(model_name, alias),
+            lambda: self._client.get_model_version_by_alias(self.mlflow_name(model_name), alias),
         )
-        return ModelVersion.from_mlflow(found) if found is not None else None
+        return self._version(found) if found is not None else None
 
     def version_by_content_hash(self, model_name: str, content_hash: str) -> ModelVersion | None:
         """The first version registered from this content hash, if any."""
+        name = self.mlflow_name(model_name)
         found = self.lookup(
             f"version search of {model_name}",
             lambda: self._client.search_model_versions(
-                f"name = '{model_name}' and tags.`{TAG_CONTENT}` = '{content_hash}'"
+                f"name = '{name}' and tags.`{TAG_CONTENT}` = '{content_hash}'"
             ),
         )
-        versions = [ModelVersion.from_mlflow(v) for v in found or []]
+        versions = [self._version(v) for v in found or []]
         return min(versions, key=lambda v: v.number) if versions else None
 
     def get_version(self, model_name: str, version: str | int) -> ModelVersion | None:
         """A model version; None only when it does not exist."""
         found = self.lookup(
             f"lookup of {model_name} version {version}",
-            lambda: self._client.get_model_version(model_name, str(version)),
+            lambda: self._client.get_model_version(self.mlflow_name(model_name), str(version)),
         )
-        return ModelVersion.from_mlflow(found) if found is not None else None
+        return self._version(found) if found is not None else None
 
     def ensure_registered_model(self, model_name: str, description: str = "") -> None:
         """Create the registered model on first promotion; keep its description current."""
@@ -255,12 +286,14 @@ class Registry:
             return
         current = self.lookup(
             f"lookup of registered model {model_name}",
-            lambda: self._client.get_registered_model(model_name),
+            lambda: self._client.get_registered_model(self.mlflow_name(model_name)),
         )
         if current is not None and (current.description or "") != description:
             self.call(
                 f"description of {model_name}",
-                lambda: self._client.update_registered_model(model_name, description=description),
+                lambda: self._client.update_registered_model(
+                    self.mlflow_name(model_name), description=description
+                ),
             )
 
     def register(
@@ -281,7 +314,7 @@ class Registry:
         created = self.call(
             f"version creation of {model_name}",
             lambda: self._client.create_model_version(
-                model_name,
+                self.mlflow_name(model_name),
                 model_uri,
                 run_id=run_id,
                 tags=dict(tags),
@@ -289,27 +322,31 @@ class Registry:
                 description=description or None,
             ),
         )
-        return ModelVersion.from_mlflow(created)
+        return self._version(created)
 
     def set_alias(self, model_name: str, alias: str, version: str | int) -> None:
         """Point `alias` at `version`."""
         self.call(
             f"move of {model_name}@{alias}",
-            lambda: self._client.set_registered_model_alias(model_name, alias, str(version)),
+            lambda: self._client.set_registered_model_alias(
+                self.mlflow_name(model_name), alias, str(version)
+            ),
         )
 
     def set_version_tag(self, model_name: str, version: str | int, key: str, value: str) -> None:
         """Tag a model version."""
         self.call(
             f"tag of {model_name} version {version}",
-            lambda: self._client.set_model_version_tag(model_name, str(version), key, value),
+            lambda: self._client.set_model_version_tag(
+                self.mlflow_name(model_name), str(version), key, value
+            ),
         )
 
     def set_model_tag(self, model_name: str, key: str, value: str) -> None:
         """Tag the registered model."""
         self.call(
             f"tag of {model_name}",
-            lambda: self._client.set_registered_model_tag(model_name, key, value),
+            lambda: self._client.set_registered_model_tag(self.mlflow_name(model_name), key, value),
         )
 
     def model_tags(self, model_name: str) -> dict[str, str]:
@@ -322,7 +359,9 @@ class Registry:
 
         def create() -> bool:
             try:
-                self._client.create_registered_model(name, tags=tags, description=description)
+                self._client.create_registered_model(
+                    self.mlflow_name(name), tags=tags, description=description
+                )
             except Exception as exc:
                 if already_exists(exc):
                     return False
@@ -334,7 +373,8 @@ class Registry:
     def model_tags_or_none(self, name: str) -> dict[str, str] | None:
         """A registered model's tags, or None when it does not exist."""
         found = self.lookup(
-            f"lookup of registered model {name}", lambda: self._client.get_registered_model(name)
+            f"lookup of registered model {name}",
+            lambda: self._client.get_registered_model(self.mlflow_name(name)),
         )
         return dict(found.tags or {}) if found is not None else None
 
@@ -342,7 +382,7 @@ class Registry:
         """Delete a registered model; nothing when it does not exist."""
         self.lookup(
             f"deletion of registered model {name}",
-            lambda: self._client.delete_registered_model(name),
+            lambda: self._client.delete_registered_model(self.mlflow_name(name)),
         )
 
     # -- promotions -----------------------------------------------------------------------

@@ -39,6 +39,17 @@ GATE_PASSED = "passed"
 GATE_FAILED = "failed"
 
 
+def registered_model_name(model_name: str, prefix: str = "") -> str:
+    """The name MLflow registers a spec's model under: `[tool.pipelines] model_prefix` + the
+    spec name, so two projects can share one tracking server (default: no prefix)."""
+    return f"{prefix}{model_name}"
+
+
+def spec_model_name(registered: str, prefix: str = "") -> str:
+    """The spec name of a registered model name (the inverse of `registered_model_name`)."""
+    return registered[len(prefix) :] if prefix and registered.startswith(prefix) else registered
+
+
 def lock_model_name(model_name: str) -> str:
     """The registered model whose existence is the promotion lock of `model_name`.
 

@@ -254,8 +254,12 @@ class IndexSpec(Strict):
     )
 
 
+# A GitHub runner label (`ubuntu-latest`, `self-hosted`, `gpu`): no spaces or commas.
+RunnerLabel = Annotated[str, Field(min_length=1, max_length=100, pattern=r"^[^\s,]+$")]
+
+
 class ResourcesSpec(Strict):
-    """The budget of one fit, enforced in a child process (Linux)."""
+    """The budget of one fit, enforced in a child process (Linux), and the machine it needs."""
 
     max_fit_seconds: float = Field(
         default=900.0, gt=0, le=86_400, description="wall-clock limit of the fit, in seconds"
@@ -265,6 +269,15 @@ class ResourcesSpec(Strict):
         ge=64,
         le=1_048_576,
         description="memory the fit may allocate beyond what the process already maps, in MiB",
+    )
+    runs_on: list[RunnerLabel] | None = Field(
+        default=None,
+        min_length=1,
+        max_length=10,
+        description=(
+            "GitHub runner labels this model's CI jobs need, e.g. [self-hosted, gpu] "
+            "(default: the workflow's runner)"
+        ),
     )
 
 

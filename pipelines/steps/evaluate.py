@@ -10,6 +10,7 @@ from typing import Any
 import numpy as np
 
 from pipelines import gate
+from pipelines.access import champion_unavailable
 from pipelines.errors import EXIT_GATE_FAILED, EXIT_OK
 from pipelines.index import restore_index, search_index
 from pipelines.metrics import metric_info
@@ -33,7 +34,12 @@ def evaluate(state: ModelState, args: argparse.Namespace | None = None) -> int:
     candidate = state.task.score(
         state.loaded, state.bundle(), frame, split, lambda q, k: search_index(index, q, k)
     )
-    champion_info, champion_scores = _score_champion(state, frame, split)
+    # A fork's pull request holds no registry credentials: it does not look for a champion
+    # in its throwaway store, and its report says the comparison was not run.
+    unavailable = champion_unavailable()
+    champion_info, champion_scores = (
+        (None, None) if unavailable else _score_champion(state, frame, split)
+    )
     comparison = None
     metric = spec.champion_metric
     settings = spec.evaluation.champion
@@ -78,6 +84,7 @@ def evaluate(state: ModelState, args: argparse.Namespace | None = None) -> int:
         baseline,
         incomparable=incomparable,
         override=settings.replace_incomparable,
+        unavailable=unavailable,
     )
     state.run.write_json(
         EVALUATION,

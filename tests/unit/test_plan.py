@@ -97,3 +97,88 @@ def test_cli_new_branch_runs_everything(
 
 def test_cli_needs_a_source(repo: Path) -> None:
     assert main(["plan", "--root", str(repo)]) == 2
+
+
+def test_matrix_names_each_model_and_its_runner(repo: Path) -> None:
+    (repo / "model_specs" / "heavy.yml").write_text(
+        "name: heavy\nresources:\n  max_fit_seconds: 60\n  runs_on: [self-hosted, gpu]\n"
+    )
+    (repo / "model_specs" / "odd.yaml").write_text("name: odd\nresources:\n  runs_on: 'a b'\n")
+    matrix = plan_mod.job_matrix(
+        repo,
+        ["model_specs/heavy.yml", "model_specs/wine.yaml", "model_specs/odd.yaml"],
+        ["ubuntu-latest"],
+    )
+    assert matrix == {
+        "include": [
+            {"spec": "model_specs/heavy.yml", "model": "heavy", "runs_on": ["self-hosted", "gpu"]},
+            {"spec": "model_specs/wine.yaml", "model": "wine", "runs_on": ["ubuntu-latest"]},
+            # malformed: the default, and its own validate step fails with the reason
+            {"spec": "model_specs/odd.yaml", "model": "odd", "runs_on": ["ubuntu-latest"]},
+        ]
+    }
+
+
+@pytest.mark.parametrize(
+    ("text", "labels"),
+    [
+        ("ubuntu-latest", ["ubuntu-latest"]),
+        ("self-hosted, gpu", ["self-hosted", "gpu"]),
+        ('["self-hosted","linux"]', ["self-hosted", "linux"]),
+    ],
+)
+def test_runner_labels(text: str, labels: list[str]) -> None:
+    assert plan_mod.runner_labels(text) == labels
+
+
+@pytest.mark.parametrize("text", ["", " , ", "[]", '["a b"]', "[1]", "[oops"])
+def test_bad_runner_labels(text: str) -> None:
+    from pipelines.errors import BadInput
+
+    with pytest.raises(BadInput):
+        plan_mod.runner_labels(text)
+
+
+def test_cli_writes_the_matrix_to_the_github_output(
+    repo: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    output = tmp_path / "github_output"
+    monkeypatch.setenv("GITHUB_OUTPUT", str(output))
+    code = main(
+        [
+            "plan",
+            "--root",
+            str(repo),
+            "--files",
+            "model_specs/wine.yaml",
+            "--default-runs-on",
+            "self-hosted,linux",
+        ]
+    )
+    assert code == 0
+    lines = dict(line.split("=", 1) for line in output.read_text().splitlines())
+    assert json.loads(lines["specs"]) == ["model_specs/wine.yaml"]
+    assert json.loads(lines["matrix"]) == {
+        "include": [
+            {"spec": "model_specs/wine.yaml", "model": "wine", "runs_on": ["self-hosted", "linux"]}
+        ]
+    }
+
+
+@pytest.mark.parametrize(
+    ("labels", "valid"),
+    [("[self-hosted, gpu]", True), ("['a b']", False), ("[]", False), ("gpu", False)],
+)
+def test_the_spec_validates_its_runner_labels(scratch_repo: Path, labels: str, valid: bool) -> None:
+    from pipelines.errors import BadInput
+    from pipelines.spec import load_spec
+
+    source = (scratch_repo / "model_specs" / "item-recs.yaml").read_text(encoding="utf-8")
+    path = scratch_repo / "model_specs" / "runners" / "item-recs.yaml"
+    path.parent.mkdir()
+    path.write_text(f"{source.rstrip()}\nresources:\n  runs_on: {labels}\n", encoding="utf-8")
+    if valid:
+        assert load_spec(path).spec.resources.runs_on == ["self-hosted", "gpu"]
+    else:
+        with pytest.raises(BadInput, match="runs_on"):
+            load_spec(path)

@@ -27,6 +27,9 @@ class GitHubState:
     repository: str = "acme/models"
     default_branch: str = "main"
     reviewers_allowed: bool = True
+    visibility: str = "public"
+    # GET /orgs/{org} shows `plan` to the organization's owners only: None = not shown.
+    plan: str | None = None
     comments: dict[int, list[dict[str, Any]]] = field(default_factory=dict)
     environments: dict[str, dict[str, Any]] = field(default_factory=dict)
     branch_policies: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
@@ -72,8 +75,24 @@ class _Handler(BaseHTTPRequestHandler):
             self._send(401, {"message": "Requires authentication"})
             return
         repo = f"/repos/{state.repository}"
+        owner = state.repository.split("/")[0]
         if method == "GET" and path == repo:
-            self._send(200, {"full_name": state.repository, "default_branch": state.default_branch})
+            self._send(
+                200,
+                {
+                    "full_name": state.repository,
+                    "default_branch": state.default_branch,
+                    "private": state.visibility != "public",
+                    "visibility": state.visibility,
+                    "owner": {"login": owner, "type": "Organization"},
+                },
+            )
+            return
+        if method == "GET" and path == f"/orgs/{owner}":
+            org: dict[str, Any] = {"login": owner, "type": "Organization"}
+            if state.plan is not None:
+                org["plan"] = {"name": state.plan, "seats": 5, "filled_seats": 3}
+            self._send(200, org)
             return
         if match := re.fullmatch(r"/users/([^/]+)", path):
             user_id = state.users.get(match.group(1))

@@ -232,6 +232,10 @@ def test_fork_pull_request_gets_a_throwaway_mlflow_and_no_comment(sandbox: Sandb
     assert result.job_result("Pipeline steps") == "success"
     assert result.job_result("Comment on the pull request") is None  # skipped
     assert 9 not in sandbox.github.state.comments
+    # A champion may well exist: the fork cannot see it, and the report says so truly.
+    summary = result.summaries("Pipeline steps")
+    assert "champion comparison not run: fork pull request without registry access" in summary
+    assert "no champion yet" not in summary.lower()
     experiment = sandbox.client().get_experiment_by_name(f"{PREFIX}{MODEL}")
     assert len(sandbox.client().search_runs([experiment.experiment_id])) == 1  # only PR 7's
 

@@ -22,7 +22,9 @@ def github() -> Iterator[GitHubStub]:
         yield server
 
 
-def run(github: GitHubStub, *args: str) -> subprocess.CompletedProcess[str]:
+def run(
+    github: GitHubStub, *args: str, cwd: Path | None = None
+) -> subprocess.CompletedProcess[str]:
     env = {
         "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
         "GITHUB_TOKEN": "t0ken",
@@ -30,7 +32,12 @@ def run(github: GitHubStub, *args: str) -> subprocess.CompletedProcess[str]:
         "GITHUB_REPOSITORY": github.state.repository,
     }
     return subprocess.run(
-        [sys.executable, str(SCRIPT), *args], env=env, capture_output=True, text=True, check=False
+        [sys.executable, str(SCRIPT), *args],
+        env=env,
+        capture_output=True,
+        text=True,
+        check=False,
+        cwd=cwd,
     )
 
 
@@ -123,3 +130,70 @@ def test_release_environments_without_the_release_user_are_named(github: GitHubS
     assert "`gh secret set MLFLOW_TRACKING_PASSWORD --env production`" in result.stderr
     github.state.secrets["production"] = set(github.state.secrets["staging"])
     assert "lacks" not in run(github, "apply", "--reviewer", "alice").stderr
+
+
+def test_per_model_production_environments(github: GitHubStub, tmp_path: Path) -> None:
+    """One `production-<model>` per spec, like `production`: GitHub asks for one approval
+    per environment and run, so each model's promotion is approved on its own."""
+    specs = tmp_path / "model_specs"
+    specs.mkdir()
+    (specs / "item-recs.yaml").write_text("name: item-recs\n")
+    (specs / "wine.yml").write_text("name: wine\n")
+    (specs / "spec.schema.json").write_text("{}")
+    # the preflight of a release with per-model environments, before they exist
+    missing = run(github, "check", "--per-model-environments", cwd=tmp_path)
+    assert missing.returncode == 1
+    assert "environment 'production-item-recs' does not exist" in missing.stdout
+    assert "--per-model-environments" in missing.stderr
+    result = run(github, "apply", "--reviewer", "alice", "--per-model-environments", cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    envs = github.state.environments
+    assert set(envs) == {"staging", "production", "production-item-recs", "production-wine"}
+    for name in ("production-item-recs", "production-wine"):
+        assert envs[name]["prevent_self_review"] is True
+        assert envs[name]["protection_rules"][0]["type"] == "required_reviewers"
+        assert sorted(p["name"] for p in github.state.branch_policies[name]) == [
+            "main",
+            "release/**",
+        ]
+    assert run(github, "check", "--per-model-environments", cwd=tmp_path).returncode == 0
+    # without the flag (or PER_MODEL_ENVIRONMENTS=true, as the release passes it): production
+    del envs["production-wine"]
+    assert run(github, "check", cwd=tmp_path).returncode == 0
+    github.state.secrets[""] = {"MLFLOW_TRACKING_USERNAME", "MLFLOW_TRACKING_PASSWORD"}
+    again = run(github, "apply", "--reviewer", "alice", "--per-model-environments", cwd=tmp_path)
+    assert "environment production-wine lacks MLFLOW_TRACKING_USERNAME" in again.stderr
+
+
+@pytest.mark.parametrize(
+    ("visibility", "plan", "expected"),
+    [
+        ("public", "free", ["plan: free", "GitHub offers: required reviewers"]),
+        (
+            "private",
+            "team",
+            [
+                "plan: team",
+                "GitHub does NOT offer required reviewers on a private repository on plan team",
+                "GitHub offers: branch protection and rulesets",
+            ],
+        ),
+        (
+            "private",
+            "free",
+            ["GitHub does NOT offer branch protection or rulesets on a private repository"],
+        ),
+        ("internal", "enterprise", ["GitHub offers: required reviewers", "(Enterprise)"]),
+        ("private", None, ["plan: unknown (this token cannot read it)", "only with Enterprise"]),
+    ],
+)
+def test_plan_and_visibility_say_what_github_enforces(
+    github: GitHubStub, visibility: str, plan: str | None, expected: list[str]
+) -> None:
+    github.state.visibility = visibility
+    github.state.plan = plan
+    result = run(github, "apply", "--reviewer", "alice")
+    assert result.returncode == 0, result.stderr
+    assert f"visibility: {visibility}" in result.stdout
+    for line in expected:
+        assert line in result.stdout, result.stdout

@@ -133,7 +133,9 @@ def test_pull_request_always_reports_one_check() -> None:
     jobs = workflow("pipeline")["jobs"]
     assert jobs["passed"]["name"] == "Pipeline passed"
     assert "needs.plan.outputs.count != '0'" in jobs["model"]["if"]
-    assert "fromJSON(needs.plan.outputs.specs)" in jobs["model"]["strategy"]["matrix"]["spec"]
+    # one entry per spec (spec, model, runs_on), and each model's job on its own runner
+    assert jobs["model"]["strategy"]["matrix"] == "${{ fromJSON(needs.plan.outputs.matrix) }}"
+    assert jobs["model"]["runs-on"] == "${{ matrix.runs_on }}"
     assert jobs["model"]["permissions"] == {"contents": "read"}
     assert jobs["comment"]["permissions"] == {"contents": "read", "pull-requests": "write"}
     assert "head.repo.full_name == github.repository" in jobs["comment"]["if"]
@@ -252,7 +254,8 @@ def test_only_environment_jobs_register_or_move_aliases() -> None:
         for job_id, job in load(path)["jobs"].items():
             uses = [str(s.get("uses", "")) for s in job.get("steps", [])]
             if [u for u in uses if u.endswith(("/promote", "/rollback"))]:
-                assert job.get("environment") in {"staging", "production"}, (path.name, job_id)
+                environment = job.get("environment")
+                assert environment in {"staging", "production", PRODUCTION}, (path.name, job_id)
                 assert "MLFLOW_TRACKING_PASSWORD" in job["env"], (path.name, job_id)
             assert "promote" not in str(job.get("with", {})), "no promotion in a PR call"
 
@@ -266,6 +269,30 @@ def test_one_aggregator_job(name: str) -> None:
     assert set(aggregators[0]["needs"]) == others
 
 
+# `production`, or `production-<model>` when per-model environments are on (input or variable).
+PRODUCTION = (
+    "${{ (inputs.per-model-environments || vars.PIPELINES_PER_MODEL_ENVIRONMENTS == 'true') "
+    "&& format('production-{0}', matrix.model) || 'production' }}"
+)
+
+
+def test_release_runs_each_model_where_its_spec_says() -> None:
+    """Build and staging (training, smoke test) run on the spec's `resources.runs_on`, through
+    the plan's matrix; production only moves an alias, on a hosted runner."""
+    document = workflow("release")
+    jobs = document["jobs"]
+    assert jobs["plan"]["outputs"]["matrix"] == "${{ steps.plan.outputs.matrix }}"
+    for job_id in ("build", "staging", "production"):
+        assert jobs[job_id]["strategy"]["matrix"] == "${{ fromJSON(needs.plan.outputs.matrix) }}"
+    assert jobs["build"]["runs-on"] == jobs["staging"]["runs-on"] == "${{ matrix.runs_on }}"
+    assert jobs["production"]["runs-on"] == "ubuntu-latest"
+    inputs = document["on"]["workflow_call"]["inputs"]
+    assert inputs["per-model-environments"]["default"] is False
+    assert inputs["runs-on"]["default"] == "ubuntu-latest"
+    preflight_env = jobs["preflight"]["steps"][-1]["env"]
+    assert "PIPELINES_PER_MODEL_ENVIRONMENTS" in preflight_env["PER_MODEL_ENVIRONMENTS"]
+
+
 def test_release_environments_and_concurrency() -> None:
     document = workflow("release")
     jobs = document["jobs"]
@@ -275,12 +302,12 @@ def test_release_environments_and_concurrency() -> None:
     assert run["with"]["reuse"] == "true"
     assert jobs["plan"]["needs"] == "preflight"
     assert "setup-github.py check" in jobs["preflight"]["steps"][-1]["run"]
-    for alias, env_name, need in (
-        ("staging", "staging", "build"),
-        ("champion", "production", "staging"),
+    for alias, env_name, need, environment in (
+        ("staging", "staging", "build", "staging"),
+        ("champion", "production", "staging", PRODUCTION),
     ):
         job = jobs[env_name]
-        assert job["environment"] == env_name
+        assert job["environment"] == environment
         assert need in job["needs"]
         assert job["concurrency"] == {
             "group": f"deploy-${{{{ matrix.spec }}}}-{env_name}",
