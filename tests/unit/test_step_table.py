@@ -66,3 +66,24 @@ def test_a_contract_refuses_an_unknown_key_and_another_version() -> None:
         contracts.Promote.model_validate({**promote, "surprise": 1})
     with pytest.raises(ValueError, match="schema_version"):
         contracts.Promote.model_validate({**promote, "schema_version": 2})
+
+
+def test_the_architecture_doc_shows_the_table() -> None:
+    text = (ROOT / "docs" / "architecture.md").read_text(encoding="utf-8")
+    row = r"^\| `([\w-]+)` \|\s*(yes)?\s*\|\s*(.*?)\s*\|\s*(.*?)\s*\| `(.*?)` \|$"
+    rows = re.findall(row, text, re.M)
+    shown = [
+        (name, bool(pr), re.findall(r"`(.*?)/?`", reads), re.findall(r"`(.*?)/?`", writes), fn)
+        for name, pr, reads, writes, fn in rows
+    ]
+    expected = [
+        (
+            s.name,
+            s.pull_request,
+            list(s.inputs),
+            list(s.outputs),
+            s.function.removeprefix("pipelines."),
+        )
+        for s in STEPS
+    ]
+    assert shown == expected
