@@ -1,7 +1,8 @@
 """What the steps of one model share: the spec, the run directory, and cached loads.
 
 A step run alone reads earlier outputs from the run directory; steps run in one process
-(`pipelines run`) reuse what is already in memory instead of reading it again.
+(`pipelines run`) share one ModelState, so the data is loaded once and the fitted bundle,
+split and index are reused from memory.
 """
 
 from __future__ import annotations
@@ -18,7 +19,7 @@ import numpy as np
 
 import pipelines
 from pipelines.contracts import BUNDLE_FILE, MODEL_DIR, SPLIT_FILE, TrainMeta
-from pipelines.data.sources import LoadedData, data_sha256, load_data
+from pipelines.data.sources import LoadedData, load_data
 from pipelines.rundir import RunDir
 from pipelines.spec import LoadedSpec
 from pipelines.tasks import Bundle, Split, Task, get_task
@@ -71,8 +72,10 @@ class ModelState:
 
     @cached_property
     def data_sha256(self) -> str:
-        """sha256 of the data (the pin, or of the bytes when there is no pin)."""
-        return self._data.sha256 if self._data is not None else data_sha256(self.loaded)
+        """sha256 of the data: the pin, or without one the bytes' (loading the data once,
+        for the steps to reuse)."""
+        pinned = self.spec.data.sha256
+        return pinned if pinned is not None else self.data().sha256
 
     @cached_property
     def content_hash(self) -> str:

@@ -11,6 +11,8 @@ import pytest
 
 from pipelines import contracts
 from pipelines.cli import COMMANDS
+from pipelines.errors import StepOrderError
+from pipelines.rundir import RunDir
 from pipelines.table import BY_NAME, INPUTS, OUTPUTS, PRODUCER, PULL_REQUEST, STEPS, Step
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -87,3 +89,15 @@ def test_the_architecture_doc_shows_the_table() -> None:
         for s in STEPS
     ]
     assert shown == expected
+
+
+def test_a_run_directory_file_of_another_shape_names_the_step_to_run_again(
+    tmp_path: Path,
+) -> None:
+    run = RunDir(tmp_path)
+    record = contracts.Promote(model="m", alias="staging", version="2", previous="1", moved=True)
+    run.write(record)
+    assert run.read(contracts.Promote) == record
+    (tmp_path / contracts.PROMOTE).write_text('{"model": "m"}', encoding="utf-8")
+    with pytest.raises(StepOrderError, match="run `promote` again"):
+        run.read(contracts.Promote)
