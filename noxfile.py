@@ -44,11 +44,12 @@ def tests(session: nox.Session) -> None:
 
 @nox.session(python=PYTHON)
 def lint(session: nox.Session) -> None:
-    """ruff (lint + format), mypy, the spec schema, and the spec files themselves."""
+    """ruff (lint + format), mypy, import layering, the spec schema, and the specs."""
     install(session, "lint")
     session.run("ruff", "check", ".")
     session.run("ruff", "format", "--check", ".")
     session.run("mypy")
+    session.run("lint-imports")  # the import layering of docs/architecture.md
     session.run("python", "-m", "pipelines", "schema", "--check")
     if specs := all_specs():  # a fork made with --no-examples starts with none
         session.run("python", "-m", "pipelines", "-q", "validate", *specs)

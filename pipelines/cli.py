@@ -1,7 +1,8 @@
 """Command line: `python -m pipelines <command> ...`.
 
-Each command is one module under `pipelines.steps` (or a sibling module) with a
-`register(subparsers)` function; imports are lazy so `--help` and `validate` stay fast.
+The step commands come from the step table (`pipelines.table`); every other command is a
+module with a `register(subparsers)` function. Imports are lazy: only the chosen
+command's module is imported.
 Errors become one line on stderr and an exit code (see `pipelines.errors`).
 """
 
@@ -20,22 +21,13 @@ from pathlib import Path
 
 from pipelines import __version__
 from pipelines.errors import EXIT_BAD_INPUT, EXIT_INFRA, EXIT_INTERNAL, PipelineError
+from pipelines.table import BY_NAME, PULL_REQUEST, STEPS
 
 log = logging.getLogger("pipelines")
 
-# command name -> module that defines `register(subparsers)`; order is the help order.
-COMMANDS: dict[str, str] = {
-    "validate": "pipelines.steps.validate",
-    "check-data": "pipelines.steps.check_data",
-    "train": "pipelines.steps.train",
-    "build-index": "pipelines.steps.build_index",
-    "evaluate": "pipelines.steps.evaluate",
-    "publish": "pipelines.steps.publish",
-    "report": "pipelines.steps.report",
+# Commands outside the step table: name -> module that defines `register(subparsers)`.
+OTHER_COMMANDS: dict[str, str] = {
     "run": "pipelines.steps.run",
-    "promote": "pipelines.steps.promote",
-    "smoke": "pipelines.steps.smoke",
-    "rollback": "pipelines.steps.rollback",
     "schema": "pipelines.steps.schema",
     "plan": "pipelines.plan",
     "comment": "pipelines.comment",
@@ -43,6 +35,13 @@ COMMANDS: dict[str, str] = {
     "monitor": "pipelines.steps.monitor",
     "monitor-alert": "pipelines.monitor.alert",
 }
+# Every command in help order: the pull-request steps, `run`, the release steps, the rest.
+COMMANDS: tuple[str, ...] = (
+    *(step.name for step in PULL_REQUEST),
+    "run",
+    *(step.name for step in STEPS if not step.pull_request),
+    *(name for name in OTHER_COMMANDS if name != "run"),
+)
 
 Handler = Callable[[argparse.Namespace], int]
 
@@ -56,12 +55,15 @@ def build_parser(only: str | None = None) -> argparse.ArgumentParser:
     parser.add_argument("-v", "--verbose", action="store_true", help="debug logging")
     parser.add_argument("-q", "--quiet", action="store_true", help="warnings and errors only")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
-    for name, module_name in COMMANDS.items():
+    for name in COMMANDS:
         if only is not None and name != only:
             sub.add_parser(name, add_help=False)
-            continue
-        module = importlib.import_module(module_name)
-        module.register(sub)
+        elif name in BY_NAME:
+            from pipelines.steps.common import add_table_step
+
+            add_table_step(sub, BY_NAME[name])
+        else:
+            importlib.import_module(OTHER_COMMANDS[name]).register(sub)
     return parser
 
 

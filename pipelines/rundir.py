@@ -1,8 +1,8 @@
-"""The run directory: what each step reads and writes, written atomically.
+"""The run directory: typed reads and atomic writes of the steps' files.
 
-Layout (`.runs/<model>/`): data_report.json, model/ (estimator, split, vectors),
-index.usearch, index_report.json, evaluation.json, publish.json, report.md, manifest.json.
-The manifest binds each output to the content hash it was made for and its fingerprint.
+File names and JSON shapes are in `pipelines.contracts`, which step writes and reads what
+in `pipelines.table`. The manifest binds each output to the content hash it was made for
+and its fingerprint.
 """
 
 from __future__ import annotations
@@ -16,43 +16,16 @@ import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any, cast
+from typing import Any, TypeVar, cast
 
 import numpy as np
+from pydantic import ValidationError
 
+from pipelines.contracts import MANIFEST, Contract
 from pipelines.errors import InfraError, StepOrderError
+from pipelines.table import INPUTS, OUTPUTS, PRODUCER
 
-DATA_REPORT = "data_report.json"
-MODEL_DIR = "model"
-INDEX_FILE = "index.usearch"
-INDEX_REPORT = "index_report.json"
-EVALUATION = "evaluation.json"
-PUBLISH = "publish.json"
-PROMOTE = "promote.json"
-REPORT_MD = "report.md"
-MANIFEST = "manifest.json"
-
-# What each step writes, in pipeline order: a step that starts removes its own outputs and
-# those of every later step, so a crash never leaves a result a later step could take.
-STEP_OUTPUTS: dict[str, tuple[str, ...]] = {
-    "check-data": (DATA_REPORT,),
-    "train": (MODEL_DIR,),
-    "build-index": (INDEX_FILE, INDEX_REPORT),
-    "evaluate": (EVALUATION,),
-    "publish": (PUBLISH,),
-    "report": (REPORT_MD,),
-}
-# What each step reads from the run directory: each must have been written, for the same
-# content hash (spec, data, code), by the step that produced it, and be unchanged since.
-STEP_INPUTS: dict[str, tuple[str, ...]] = {
-    "train": (DATA_REPORT,),
-    "build-index": (MODEL_DIR,),
-    "evaluate": (MODEL_DIR, INDEX_FILE),
-    "publish": (DATA_REPORT, MODEL_DIR, INDEX_FILE, INDEX_REPORT, EVALUATION),
-    "report": (DATA_REPORT, INDEX_REPORT, EVALUATION),
-}
-# which step writes which file, to tell a user what to run first
-PRODUCER = {name: step for step, names in STEP_OUTPUTS.items() for name in names}
+ContractT = TypeVar("ContractT", bound=Contract)
 
 
 class RunDir:
@@ -84,12 +57,23 @@ class RunDir:
             raise StepOrderError(f"{path} is missing: run `{step}` first")
         return path
 
-    def read_json(self, name: str) -> Any:
-        """Load an earlier step's JSON output."""
-        return json.loads(self.require(name).read_text(encoding="utf-8"))
+    def read(self, contract: type[ContractT]) -> ContractT:
+        """An earlier step's JSON output, checked against its contract."""
+        path = self.require(contract.FILE)
+        try:
+            return contract.model_validate_json(path.read_bytes())
+        except ValidationError as exc:
+            step = PRODUCER.get(contract.FILE, "the earlier steps")
+            raise StepOrderError(
+                f"{path} does not hold this version's {contract.__name__} "
+                f"({exc.error_count()} problem(s)): run `{step}` again"
+            ) from exc
 
-    def write_json(self, name: str, payload: Any) -> Path:
-        """Write JSON atomically (never a half-written file)."""
+    def write(self, record: Contract) -> Path:
+        """Write a step's JSON output atomically (never a half-written file)."""
+        return self._write_json(record.FILE, record.model_dump())
+
+    def _write_json(self, name: str, payload: Any) -> Path:
         text = json.dumps(payload, indent=2, sort_keys=True, default=_json_default) + "\n"
         return self.write_text(name, text)
 
@@ -142,7 +126,7 @@ class RunDir:
         crashes leaves nothing a later step could take for a result.
         """
         manifest = self.manifest().get("steps", {})
-        for name in STEP_INPUTS.get(step, ()):
+        for name in INPUTS.get(step, ()):
             path = self.require(name)
             producer = PRODUCER[name]
             record = manifest.get(producer) or {}
@@ -155,28 +139,26 @@ class RunDir:
                 raise StepOrderError(
                     f"{path} changed after `{producer}` wrote it: run `{producer}` again"
                 )
-        if step not in STEP_OUTPUTS:
+        if step not in OUTPUTS:
             return
-        steps = list(STEP_OUTPUTS)
-        stale = [n for later in steps[steps.index(step) :] for n in STEP_OUTPUTS[later]]
+        steps = list(OUTPUTS)
+        stale = [n for later in steps[steps.index(step) :] for n in OUTPUTS[later]]
         for name in stale:
             self._remove(self.file(name))
         if any(s in manifest for s in steps[steps.index(step) :]):
             kept = {k: v for k, v in manifest.items() if k not in steps[steps.index(step) :]}
-            self.write_json(MANIFEST, {**self.manifest(), "steps": kept})
+            self._write_json(MANIFEST, {**self.manifest(), "steps": kept})
 
-    def record_step(
-        self, step: str, seconds: float, content_hash: str, outputs: tuple[str, ...]
-    ) -> None:
+    def record_step(self, step: str, seconds: float, content_hash: str) -> None:
         """Add a step's duration, content hash and output fingerprints to the manifest."""
         manifest = self.manifest()
         manifest.setdefault("steps", {})[step] = {
             "seconds": round(seconds, 4),
             "finished_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
             "content_hash": content_hash,
-            "outputs": {name: self.fingerprint(name) for name in outputs},
+            "outputs": {name: self.fingerprint(name) for name in OUTPUTS.get(step, ())},
         }
-        self.write_json(MANIFEST, manifest)
+        self._write_json(MANIFEST, manifest)
 
     def manifest(self) -> dict[str, Any]:
         """The manifest, or an empty one (an unreadable one counts as empty)."""

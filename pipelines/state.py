@@ -1,7 +1,8 @@
 """What the steps of one model share: the spec, the run directory, and cached loads.
 
 A step run alone reads earlier outputs from the run directory; steps run in one process
-(`pipelines run`) reuse what is already in memory instead of reading it again.
+(`pipelines run`) share one ModelState, so the data is loaded once and the fitted bundle,
+split and index are reused from memory.
 """
 
 from __future__ import annotations
@@ -17,17 +18,14 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 import pipelines
-from pipelines.data.sources import LoadedData, data_sha256, load_data
-from pipelines.rundir import MODEL_DIR, RunDir
+from pipelines.contracts import BUNDLE_FILE, MODEL_DIR, SPLIT_FILE, TrainMeta
+from pipelines.data.sources import LoadedData, load_data
+from pipelines.rundir import RunDir
 from pipelines.spec import LoadedSpec
 from pipelines.tasks import Bundle, Split, Task, get_task
 
 if TYPE_CHECKING:
     from pipelines.registry import Registry
-
-BUNDLE_FILE = f"{MODEL_DIR}/bundle.pkl"
-SPLIT_FILE = f"{MODEL_DIR}/split.npz"
-META_FILE = f"{MODEL_DIR}/meta.json"
 
 _registries: dict[tuple[str, str, str], Registry] = {}
 
@@ -62,6 +60,7 @@ class ModelState:
         self._data: LoadedData | None = None
         self._bundle: Bundle | None = None
         self._split: Split | None = None
+        self._meta: TrainMeta | None = None
         self.index: Any = None  # the usearch index, once built or restored
 
     # -- data -----------------------------------------------------------------------------
@@ -73,8 +72,10 @@ class ModelState:
 
     @cached_property
     def data_sha256(self) -> str:
-        """sha256 of the data (the pin, or of the bytes when there is no pin)."""
-        return self._data.sha256 if self._data is not None else data_sha256(self.loaded)
+        """sha256 of the data: the pin, or without one the bytes' (loading the data once,
+        for the steps to reuse)."""
+        pinned = self.spec.data.sha256
+        return pinned if pinned is not None else self.data().sha256
 
     @cached_property
     def content_hash(self) -> str:
@@ -89,31 +90,33 @@ class ModelState:
         return digest.hexdigest()
 
     # -- train outputs ----------------------------------------------------------------------
-    def save_model(self, bundle: Bundle, split: Split, meta: dict[str, Any]) -> None:
+    def save_model(self, bundle: Bundle, split: Split, meta: TrainMeta) -> None:
         """Write the fitted bundle, the split and metadata into the run directory."""
         self.run.write_bytes(BUNDLE_FILE, pickle.dumps(bundle, protocol=pickle.HIGHEST_PROTOCOL))
         self.run.write_arrays(SPLIT_FILE, train=split.train, test=split.test)
-        self.run.write_json(META_FILE, meta)
-        self._bundle, self._split = bundle, split
+        self.run.write(meta)
+        self._bundle, self._split, self._meta = bundle, split, meta
 
     def bundle(self) -> Bundle:
         """The fitted bundle from `train`."""
         if self._bundle is None:
-            path = self.run.require(MODEL_DIR) / "bundle.pkl"
-            self._bundle = load_bundle(path)
+            self.run.require(MODEL_DIR)
+            self._bundle = load_bundle(self.run.file(BUNDLE_FILE))
         return self._bundle
 
     def split(self) -> Split:
         """The holdout split from `train`."""
         if self._split is None:
-            with np.load(self.run.require(MODEL_DIR) / "split.npz") as arrays:
+            self.run.require(MODEL_DIR)
+            with np.load(self.run.file(SPLIT_FILE)) as arrays:
                 self._split = Split(train=arrays["train"], test=arrays["test"])
         return self._split
 
-    def meta(self) -> dict[str, Any]:
+    def meta(self) -> TrainMeta:
         """Metadata written by `train`."""
-        result: dict[str, Any] = self.run.read_json(META_FILE)
-        return result
+        if self._meta is None:
+            self._meta = self.run.read(TrainMeta)
+        return self._meta
 
     # -- registry ----------------------------------------------------------------------------
     def registry(self) -> Registry:

@@ -6,6 +6,7 @@ work (serving aside). Aliases only, never the deprecated stages.
 - `failures`: which MLflow errors mean "absent" (only the exact not-found codes).
 - `records`: typed model versions and published runs.
 - `lock`: the promotion lock (a registered model created and deleted by its holder).
+- `models`: what is logged as a model (`PyfuncPackage`) and what loads back (`LoadedModel`).
 - `client`: `Registry`, the connected client.
 """
 
@@ -13,6 +14,7 @@ from __future__ import annotations
 
 from pipelines.registry.client import Registry
 from pipelines.registry.lock import LockSettings, PromotionLock
+from pipelines.registry.models import LoadedModel, PyfuncPackage
 from pipelines.registry.names import *  # noqa: F403
 from pipelines.registry.names import CHAMPION, STAGING
 from pipelines.registry.records import ModelVersion, PublishedRun
@@ -30,10 +32,12 @@ from pipelines.registry.store import (
 __all__ = [
     "CHAMPION",
     "STAGING",
+    "LoadedModel",
     "LockSettings",
     "ModelVersion",
     "PromotionLock",
     "PublishedRun",
+    "PyfuncPackage",
     "Registry",
     "artifact_root",
     "display_uri",

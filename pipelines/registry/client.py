@@ -14,11 +14,12 @@ import re
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import Any, TypeVar
 
 from pipelines.errors import InfraError, PipelineError, PromotionConflict
 from pipelines.registry.failures import already_exists, infra_failure, is_absent
 from pipelines.registry.lock import LockSettings, PromotionLock
+from pipelines.registry.models import LoadedModel, PyfuncPackage
 from pipelines.registry.names import (
     GATE_PASSED,
     TAG_CONTENT,
@@ -36,9 +37,6 @@ from pipelines.registry.store import (
     quiet_mlflow,
     tracking_uri,
 )
-
-if TYPE_CHECKING:
-    from mlflow.pyfunc import PyFuncModel
 
 log = logging.getLogger(__name__)
 
@@ -186,11 +184,11 @@ class Registry:
         dicts: Mapping[str, Any],
         texts: Mapping[str, str],
         model_uri: str | None,
-        log_model: Callable[[Any], Any] | None,
+        model: PyfuncPackage | None,
     ) -> PublishedRun:
-        """One run: params, artifacts, JSON `dicts` and `texts`, the model (logged by
-        `log_model`, or `model_uri` reused), metrics, then `final_tags` last so a run
-        killed half-way never looks gated.
+        """One run: params, artifacts, JSON `dicts` and `texts`, the model (`model` logged,
+        or `model_uri` reused), metrics, then `final_tags` last so a run killed half-way
+        never looks gated.
         """
         mlflow = self._mlflow
 
@@ -206,8 +204,8 @@ class Registry:
                     mlflow.log_artifact(str(path), artifact_path=folder)
                 model_id = None
                 uri = model_uri
-                if uri is None and log_model is not None:
-                    info = log_model(mlflow)
+                if uri is None and model is not None:
+                    info = model.log(mlflow)
                     uri, model_id = str(info.model_uri), str(info.model_id)
                     self._client.set_logged_model_tags(
                         model_id, {k: v for k, v in tags.items() if k == TAG_CONTENT}
@@ -246,10 +244,11 @@ class Registry:
                 f"MLflow artifact {artifact} of run {run_id} at {self.server} is not JSON: {exc}"
             ) from exc
 
-    def load_model(self, model_uri: str) -> PyFuncModel:
-        """A pyfunc model from the store (`models:/name@alias`, `models:/<id>`)."""
+    def load_model(self, model_uri: str) -> LoadedModel:
+        """A logged model from the store (`models:/name@alias`, `models:/<id>`)."""
         uri = self.model_uri(model_uri)
-        return self.call(f"load of {uri}", lambda: self._mlflow.pyfunc.load_model(uri))
+        pyfunc = self.call(f"load of {uri}", lambda: self._mlflow.pyfunc.load_model(uri))
+        return LoadedModel(uri, pyfunc)
 
     # -- registered models and versions ---------------------------------------------------
     def version_by_alias(self, model_name: str, alias: str) -> ModelVersion | None:

@@ -8,11 +8,10 @@ import time
 from dataclasses import asdict
 from typing import Any
 
+from pipelines.contracts import INDEX_FILE, IndexReport
 from pipelines.errors import EXIT_GATE_FAILED, EXIT_OK
 from pipelines.index import IndexSettings, build_index, measure
-from pipelines.rundir import INDEX_FILE, INDEX_REPORT
 from pipelines.state import ModelState
-from pipelines.steps.common import add_step_parser
 
 log = logging.getLogger("pipelines")
 
@@ -65,15 +64,14 @@ def build(state: ModelState, args: argparse.Namespace | None = None) -> int:
         },
     ]
     passed = all(c["passed"] for c in checks)
-    state.run.write_json(
-        INDEX_REPORT,
-        {
-            "settings": asdict(settings),
-            "measured": measured.as_dict(),
-            "gate": checks,
-            "passed": passed,
-            "tuning": tuning,
-        },
+    state.run.write(
+        IndexReport(
+            settings=asdict(settings),
+            measured=measured.as_dict(),
+            gate=checks,
+            passed=passed,
+            tuning=tuning,
+        )
     )
     state.index = index
     log.info(
@@ -86,8 +84,3 @@ def build(state: ModelState, args: argparse.Namespace | None = None) -> int:
         "passed" if passed else "FAILED",
     )
     return EXIT_OK if passed else EXIT_GATE_FAILED
-
-
-def register(subparsers: Any) -> None:
-    """Add the `build-index` command."""
-    add_step_parser(subparsers, "build-index", "Build and gate the usearch index.", build)

@@ -6,12 +6,11 @@ import argparse
 import logging
 from typing import Any
 
+from pipelines.contracts import DataReport
 from pipelines.data.checks import as_dicts, run_checks
 from pipelines.errors import BadInput
 from pipelines.registry import CHAMPION
-from pipelines.rundir import DATA_REPORT
 from pipelines.state import ModelState
-from pipelines.steps.common import add_step_parser
 
 log = logging.getLogger("pipelines")
 PROFILE_ARTIFACT = "data_profile.json"
@@ -23,19 +22,18 @@ def check_data(state: ModelState, args: argparse.Namespace | None = None) -> int
     reference, champion_version = _champion_profile(state)
     results, profile = run_checks(state.loaded, data, reference)
     failed = [r for r in results if r.blocking and not r.passed]
-    state.run.write_json(
-        DATA_REPORT,
-        {
-            "model": state.spec.name,
-            "source": data.origin,
-            "sha256": data.sha256,
-            "rows": len(data.frame),
-            "columns": list(data.frame.columns),
-            "checks": as_dicts(results),
-            "passed": not failed,
-            "drift_reference": champion_version,
-            "profile": profile,
-        },
+    state.run.write(
+        DataReport(
+            model=state.spec.name,
+            source=data.origin,
+            sha256=data.sha256,
+            rows=len(data.frame),
+            columns=list(data.frame.columns),
+            checks=as_dicts(results),
+            passed=not failed,
+            drift_reference=champion_version,
+            profile=profile,
+        )
     )
     if failed:
         first = failed[0]
@@ -61,8 +59,3 @@ def _champion_profile(state: ModelState) -> tuple[dict[str, Any] | None, str | N
         return None, None
     profile = registry.download_json(version.run_id, PROFILE_ARTIFACT)
     return profile, version.version
-
-
-def register(subparsers: Any) -> None:
-    """Add the `check-data` command."""
-    add_step_parser(subparsers, "check-data", "Run the spec's data checks.", check_data)

@@ -11,16 +11,25 @@ from pathlib import Path
 from typing import Any
 
 from pipelines.errors import EXIT_OK, PipelineError
-from pipelines.rundir import STEP_OUTPUTS
 from pipelines.spec import load_spec
 from pipelines.state import ModelState
+from pipelines.table import Step
 
 log = logging.getLogger("pipelines")
 
 StepFn = Callable[[ModelState, argparse.Namespace], int]
 
 
-def add_step_parser(
+def add_table_step(subparsers: Any, step: Step) -> argparse.ArgumentParser:
+    """The sub-command of one step of the table, with the step's own options."""
+    parser = add_spec_parser(
+        subparsers, step.name, step.help, lambda state, args: step.resolve()(state, args)
+    )
+    step.add_arguments(parser)
+    return parser
+
+
+def add_spec_parser(
     subparsers: Any, name: str, help_text: str, step: StepFn
 ) -> argparse.ArgumentParser:
     """A subcommand taking one or more spec paths and an optional run directory."""
@@ -65,5 +74,5 @@ def timed(state: ModelState, name: str, step: StepFn, args: argparse.Namespace) 
     code = step(state, args)
     seconds = time.perf_counter() - started
     log.info("%s: %s done in %.2fs (exit %d)", state.spec.name, name, seconds, code)
-    state.run.record_step(name, seconds, state.content_hash, STEP_OUTPUTS.get(name, ()))
+    state.run.record_step(name, seconds, state.content_hash)
     return code

@@ -5,20 +5,19 @@ from __future__ import annotations
 
 import argparse
 import logging
-from typing import Any
+from typing import Any, cast
 
 import numpy as np
 
 from pipelines import gate
 from pipelines.access import champion_unavailable
+from pipelines.contracts import INDEX_FILE, Evaluation, IndexReport, Verdict
 from pipelines.errors import EXIT_GATE_FAILED, EXIT_OK
 from pipelines.index import restore_index, search_index
 from pipelines.metrics import metric_info
 from pipelines.registry import CHAMPION, TAG_PREVIOUS_CHAMPION
-from pipelines.rundir import EVALUATION, INDEX_FILE
 from pipelines.state import ModelState
-from pipelines.steps.common import add_step_parser
-from pipelines.tasks.base import Scores
+from pipelines.tasks.base import Bundle, Scores
 from pipelines.tasks.baselines import score_baseline
 
 log = logging.getLogger("pipelines")
@@ -86,22 +85,23 @@ def evaluate(state: ModelState, args: argparse.Namespace | None = None) -> int:
         override=settings.replace_incomparable,
         unavailable=unavailable,
     )
-    state.run.write_json(
-        EVALUATION,
-        {
-            "model": spec.name,
-            "primary": spec.evaluation.primary,
-            "holdout_fingerprint": split.fingerprint(state.data_sha256),
-            "candidate": candidate.metrics,
-            "champion": champion_info,
-            "champion_metrics": champion_scores.metrics if champion_scores else None,
-            "baseline": gate.BASELINE_NAMES[spec.task],
-            "baseline_metrics": baseline_scores.metrics,
-            "candidate_interval": _interval(spec, candidate),
-            "history": _champion_history(state, champion_info),
-            "gate": decision.as_dict(),
-            "passed": decision.passed,
-        },
+    state.run.write(
+        Evaluation(
+            model=spec.name,
+            primary=spec.evaluation.primary,
+            holdout_fingerprint=split.fingerprint(state.data_sha256),
+            candidate=candidate.metrics,
+            champion=champion_info,
+            champion_metrics=champion_scores.metrics if champion_scores else None,
+            baseline=gate.BASELINE_NAMES[spec.task],
+            baseline_metrics=baseline_scores.metrics,
+            candidate_interval=_interval(spec, candidate),
+            history=_champion_history(state, champion_info),
+            gate=decision.as_dict(),
+            passed=decision.passed,
+            # the one place the pull request's verdict is decided; later steps read it
+            verdict=Verdict.of(decision.passed, decision.summary, state.run.read(IndexReport)),
+        )
     )
     log.info(
         "%s: evaluation %s (%s)",
@@ -126,12 +126,11 @@ def _score_champion(
         "content_hash": version.content_hash,
     }
     # By version, not alias: the scores belong to the version recorded above.
-    model = registry.load_model(f"models:/{state.spec.name}/{version.version}")
-    champion = model.unwrap_python_model()
+    champion = registry.load_model(f"models:/{state.spec.name}/{version.version}").server
     try:
         scores = state.task.score(
             state.loaded,
-            champion.bundle,
+            cast(Bundle, champion.bundle),  # serving's copy of Bundle: the same fields
             frame,
             split,
             lambda q, k: search_index(champion.index, q, k),
@@ -210,10 +209,3 @@ def _aligned(candidate: Scores, champion: Scores, metric: str) -> tuple[np.ndarr
         return candidate.per_unit[metric], champion.per_unit[metric]
     _, cand_pos, champ_pos = np.intersect1d(candidate.units, champion.units, return_indices=True)
     return candidate.per_unit[metric][cand_pos], champion.per_unit[metric][champ_pos]
-
-
-def register(subparsers: Any) -> None:
-    """Add the `evaluate` command."""
-    add_step_parser(
-        subparsers, "evaluate", "Evaluate the candidate against the champion.", evaluate
-    )

@@ -64,7 +64,7 @@ def monitor(loaded: LoadedSpec, *, log_run: bool = True, out: Path | None = None
 
     profile = registry.download_json(version.run_id, PROFILE_ARTIFACT)
     holdout = runs.holdout_metrics(registry, version.run_id)
-    champion = registry.load_model(f"models:/{spec.name}/{version.version}").unwrap_python_model()
+    champion = registry.load_model(f"models:/{spec.name}/{version.version}").server
     try:
         outcome = score_champion(
             loaded, champion, profile, fresh.frame, labelled=fresh.labelled, holdout=holdout

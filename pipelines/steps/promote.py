@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import argparse
 import logging
-from typing import Any
 
+from pipelines.contracts import Promote
 from pipelines.errors import BadInput, GateFailed
 from pipelines.github_output import write_github_output
 from pipelines.registry import (
@@ -18,9 +18,7 @@ from pipelines.registry import (
     PublishedRun,
     Registry,
 )
-from pipelines.rundir import PROMOTE
 from pipelines.state import ModelState
-from pipelines.steps.common import add_step_parser
 
 log = logging.getLogger("pipelines")
 
@@ -68,15 +66,14 @@ def promote(state: ModelState, args: argparse.Namespace) -> int:
         else:
             log.info("%s: alias %s already points at version %s", name, alias, version.version)
         registry.confirm_alias(name, alias, version.version)
-    state.run.write_json(
-        PROMOTE,
-        {
-            "model": name,
-            "alias": alias,
-            "version": version.version,
-            "previous": current.version if current else None,
-            "moved": moved,
-        },
+    state.run.write(
+        Promote(
+            model=name,
+            alias=alias,
+            version=version.version,
+            previous=current.version if current else None,
+            moved=moved,
+        )
     )
     write_github_output({"version": version.version, "moved": str(moved).lower()})
     return 0
@@ -151,9 +148,6 @@ def _register(
     return version
 
 
-def register(subparsers: Any) -> None:
-    """Add the `promote` command."""
-    parser = add_step_parser(
-        subparsers, "promote", "Register the candidate and move an alias.", promote
-    )
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    """The `promote` command's own options."""
     parser.add_argument("--alias", choices=[STAGING, CHAMPION], required=True, help="alias to move")

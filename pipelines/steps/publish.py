@@ -11,11 +11,23 @@ import argparse
 import logging
 import os
 import subprocess
+from collections.abc import Iterator
+from contextlib import ExitStack, contextmanager
 from importlib import metadata
 from pathlib import Path
 from typing import Any
 
 import pipelines
+from pipelines.contracts import (
+    DATA_REPORT,
+    EVALUATION,
+    INDEX_FILE,
+    INDEX_REPORT,
+    DataReport,
+    Evaluation,
+    IndexReport,
+    Publish,
+)
 from pipelines.registry import (
     GATE_FAILED,
     GATE_PASSED,
@@ -30,11 +42,10 @@ from pipelines.registry import (
     TAG_SPEC_SHA,
     TAG_VERSION,
     PublishedRun,
+    PyfuncPackage,
 )
-from pipelines.rundir import DATA_REPORT, EVALUATION, INDEX_FILE, INDEX_REPORT, PUBLISH
 from pipelines.state import ModelState
 from pipelines.steps.check_data import PROFILE_ARTIFACT
-from pipelines.steps.common import add_step_parser
 
 log = logging.getLogger("pipelines")
 
@@ -49,16 +60,15 @@ def publish(state: ModelState, args: argparse.Namespace | None = None) -> int:
     against the same champion on the same holdout, so a re-run after a flaky failure
     records its own verdict, and the model artifacts are logged once per content hash.
     """
-    evaluation = state.run.read_json(EVALUATION)
-    index_report = state.run.read_json(INDEX_REPORT)
-    data_report = state.run.read_json(DATA_REPORT)
-    gate = GATE_PASSED if evaluation["passed"] and index_report["passed"] else GATE_FAILED
-    champion = evaluation.get("champion") or {}
+    evaluation = state.run.read(Evaluation)
+    index_report = state.run.read(IndexReport)
+    data_report = state.run.read(DataReport)
+    gate = GATE_PASSED if evaluation.verdict.passed else GATE_FAILED
+    champion = evaluation.champion or {}
     compared_with = str(champion.get("version") or NO_CHAMPION)
-    holdout = str(evaluation["holdout_fingerprint"])
+    holdout = evaluation.holdout_fingerprint
     registry = state.registry()
     name, content_hash = state.spec.name, state.content_hash
-    experiment_id = registry.experiment_id(name)
     existing = registry.latest_verdict(name, content_hash)
     if existing is not None and _same_verdict(existing, gate, compared_with, holdout):
         log.info(
@@ -76,7 +86,7 @@ def publish(state: ModelState, args: argparse.Namespace | None = None) -> int:
             )
         published = _log_run(
             state,
-            experiment_id,
+            registry.experiment_id(name),
             evaluation,
             index_report,
             data_report,
@@ -85,20 +95,26 @@ def publish(state: ModelState, args: argparse.Namespace | None = None) -> int:
             model_uri=model_uri,
         )
         reused = False
-    payload = {
-        "model": name,
-        "run_id": published.run_id,
-        "experiment_id": experiment_id,
-        "model_uri": published.model_uri,
-        "content_hash": content_hash,
-        "gate": published.gate,
-        "compared_with": published.compared_with,
-        "reused": reused,
-        "tracking_uri": registry.server,
-        "run_url": registry.run_url(experiment_id, published.run_id),
-    }
-    state.run.write_json(PUBLISH, payload)
+    state.run.write(publish_record(state, published, reused=reused))
     return 0
+
+
+def publish_record(state: ModelState, published: PublishedRun, *, reused: bool) -> Publish:
+    """publish.json for a run this step logged, or one it (or `run --reuse`) reuses."""
+    registry = state.registry()
+    experiment_id = registry.experiment_id(state.spec.name)
+    return Publish(
+        model=state.spec.name,
+        run_id=published.run_id,
+        experiment_id=experiment_id,
+        model_uri=published.model_uri,
+        content_hash=state.content_hash,
+        gate=published.gate,
+        compared_with=published.compared_with,
+        reused=reused,
+        tracking_uri=registry.server,
+        run_url=registry.run_url(experiment_id, published.run_id),
+    )
 
 
 def _same_verdict(run: PublishedRun, gate: str, compared_with: str, holdout: str) -> bool:
@@ -110,7 +126,7 @@ def _same_verdict(run: PublishedRun, gate: str, compared_with: str, holdout: str
 
 
 def run_tags(state: ModelState, holdout: str) -> dict[str, str]:
-    """The provenance tags of DESIGN.md carried by every run and model version."""
+    """The provenance tags carried by every run and model version (docs/architecture.md)."""
     return {
         TAG_GIT_SHA: git_sha(state.loaded.config.root),
         TAG_PR: pr_number(),
@@ -125,26 +141,24 @@ def run_tags(state: ModelState, holdout: str) -> dict[str, str]:
 def _log_run(
     state: ModelState,
     experiment_id: str,
-    evaluation: dict[str, Any],
-    index_report: dict[str, Any],
-    data_report: dict[str, Any],
+    evaluation: Evaluation,
+    index_report: IndexReport,
+    data_report: DataReport,
     *,
     gate: str,
     compared_with: str,
     model_uri: str | None,
 ) -> PublishedRun:
     registry = state.registry()
-    metrics = {f"candidate.{k}": v for k, v in evaluation["candidate"].items() if _finite(v)}
-    metrics.update({f"index.{k}": v for k, v in index_report["measured"].items() if _finite(v)})
-    if evaluation.get("champion_metrics"):
+    metrics = {f"candidate.{k}": v for k, v in evaluation.candidate.items() if _finite(v)}
+    metrics.update({f"index.{k}": v for k, v in index_report.measured.items() if _finite(v)})
+    if evaluation.champion_metrics:
         metrics.update(
-            {f"champion.{k}": v for k, v in evaluation["champion_metrics"].items() if _finite(v)}
+            {f"champion.{k}": v for k, v in evaluation.champion_metrics.items() if _finite(v)}
         )
-    metrics.update(
-        {f"baseline.{k}": v for k, v in (evaluation.get("baseline_metrics") or {}).items()}
-    )
+    metrics.update({f"baseline.{k}": v for k, v in evaluation.baseline_metrics.items()})
     for against in ("champion", "baseline"):
-        comparison = evaluation["gate"].get(against) or {}
+        comparison = evaluation.gate.get(against) or {}
         for key in ("delta", "ci_low", "ci_high", "margin", "resolution"):
             if key in comparison:
                 metrics[f"gate.{against}.{key}"] = comparison[key]
@@ -154,32 +168,36 @@ def _log_run(
 
     # The review as the pull request shows it, minus the link to this run.
     review = render_report(build_context(state, with_publish=False))
-    tags = run_tags(state, evaluation["holdout_fingerprint"])
+    tags = run_tags(state, evaluation.holdout_fingerprint)
     if state.spec.description:
         tags["mlflow.note.content"] = state.spec.description  # the run's description
-    published = registry.publish_run(
-        experiment_id=experiment_id,
-        run_name=f"{state.spec.name}-{state.content_hash[:8]}",
-        tags=tags,
-        final_tags={TAG_GATE: gate, TAG_COMPARED_WITH: compared_with},
-        params=_params(state, index_report),
-        metrics=metrics,
-        artifacts=[
-            *((state.run.file(n), "reports") for n in (DATA_REPORT, EVALUATION, INDEX_REPORT)),
-            (state.loaded.path, "spec"),
-        ],
-        dicts={PROFILE_ARTIFACT: data_report["profile"]},
-        texts={"reports/report.md": review},
-        model_uri=model_uri,
-        log_model=lambda mlflow: _log_model(state, mlflow),
-    )
+    with ExitStack() as stack:
+        package = None if model_uri else stack.enter_context(_pyfunc_package(state))
+        published = registry.publish_run(
+            experiment_id=experiment_id,
+            run_name=f"{state.spec.name}-{state.content_hash[:8]}",
+            tags=tags,
+            final_tags={TAG_GATE: gate, TAG_COMPARED_WITH: compared_with},
+            params=_params(state, index_report),
+            metrics=metrics,
+            artifacts=[
+                *((state.run.file(n), "reports") for n in (DATA_REPORT, EVALUATION, INDEX_REPORT)),
+                (state.loaded.path, "spec"),
+            ],
+            dicts={PROFILE_ARTIFACT: data_report.profile},
+            texts={"reports/report.md": review},
+            model_uri=model_uri,
+            model=package,
+        )
     log.info("%s: published run %s (%s)", state.spec.name, published.run_id, published.model_uri)
     return published
 
 
-def _log_model(state: ModelState, mlflow: Any) -> Any:
-    """Log the pyfunc: the serving module alone as code, the serving payload and the index as
-    artifacts, the spec-named signature (with params `k`, `exclude_seen`) and an example."""
+@contextmanager
+def _pyfunc_package(state: ModelState) -> Iterator[PyfuncPackage]:
+    """The pyfunc to log, while its payload exists: the serving module alone as code, the
+    serving payload and the index as artifacts, the spec-named signature (with params `k`,
+    `exclude_seen`) and an example."""
     import tempfile
 
     from pipelines import serving
@@ -196,17 +214,15 @@ def _log_model(state: ModelState, mlflow: Any) -> Any:
             bundle.estimator,
             bundle.index_metric,
             bundle.extras,
-            sample_rows=state.meta().get("sample_rows"),
+            sample_rows=state.meta().sample_rows,
         )
-        example = serving.load(payload, index).sample_input()
-        return mlflow.pyfunc.log_model(
-            name="model",
-            python_model=str(package_dir / "serving_entry.py"),
-            artifacts={"serving": str(payload), "index": str(index)},
-            code_paths=[str(package_dir / "serving.py")],
+        yield PyfuncPackage(
+            python_model=package_dir / "serving_entry.py",
+            artifacts={"serving": payload, "index": index},
+            code_paths=[package_dir / "serving.py"],
             pip_requirements=requirements(),
             signature=signature(state.spec),
-            input_example=example,
+            input_example=serving.load(payload, index).sample_input(),
         )
 
 
@@ -222,7 +238,7 @@ def requirements() -> list[str]:
     return pins
 
 
-def _params(state: ModelState, index_report: dict[str, Any]) -> dict[str, Any]:
+def _params(state: ModelState, index_report: IndexReport) -> dict[str, Any]:
     spec = state.spec
     params: dict[str, Any] = {
         "task": spec.task,
@@ -230,7 +246,7 @@ def _params(state: ModelState, index_report: dict[str, Any]) -> dict[str, Any]:
         "data.source": spec.data.source,
     }
     params.update({f"model.{k}": v for k, v in spec.model.params.items()})
-    params.update({f"index.{k}": v for k, v in index_report["settings"].items()})
+    params.update({f"index.{k}": v for k, v in index_report.settings.items()})
     params["split.seed"] = spec.data.split.seed
     params["split.test_fraction"] = spec.data.split.test_fraction
     return {k: str(v)[:500] for k, v in params.items()}
@@ -268,8 +284,3 @@ def pr_number() -> str:
     if len(parts) >= 3 and parts[1] == "pull":
         return parts[2]
     return "none"
-
-
-def register(subparsers: Any) -> None:
-    """Add the `publish` command."""
-    add_step_parser(subparsers, "publish", "Log the run and model to MLflow.", publish)

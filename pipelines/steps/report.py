@@ -8,12 +8,11 @@ import os
 from pathlib import Path
 from typing import Any
 
+from pipelines.contracts import REPORT_MD, DataReport, Evaluation, IndexReport, Publish
 from pipelines.gate import VERDICTS
 from pipelines.metrics import METRICS
 from pipelines.report import render_report
-from pipelines.rundir import DATA_REPORT, EVALUATION, INDEX_REPORT, PUBLISH, REPORT_MD
 from pipelines.state import ModelState
-from pipelines.steps.common import add_step_parser
 
 log = logging.getLogger("pipelines")
 
@@ -36,17 +35,19 @@ def build_context(state: ModelState, *, with_publish: bool = True) -> dict[str, 
     `with_publish=False` leaves out publish.json (the review logged with the run itself,
     before publish.json of this run exists).
     """
-    evaluation = state.run.read_json(EVALUATION)
-    index = state.run.read_json(INDEX_REPORT)
-    data = state.run.read_json(DATA_REPORT)
-    publish_path = state.run.file(PUBLISH)
-    publish = state.run.read_json(PUBLISH) if with_publish and publish_path.exists() else None
-    gate = evaluation["gate"]
+    evaluation = state.run.read(Evaluation)
+    index = state.run.read(IndexReport)
+    data = state.run.read(DataReport)
+    publish = (
+        state.run.read(Publish).model_dump()
+        if with_publish and state.run.file(Publish.FILE).exists()
+        else None
+    )
+    gate = evaluation.gate
     known = METRICS[state.spec.task]
     rows = []
-    champion_metrics = evaluation.get("champion_metrics") or {}
-    baseline_metrics = evaluation.get("baseline_metrics") or {}
-    for name, value in evaluation["candidate"].items():
+    champion_metrics = evaluation.champion_metrics or {}
+    for name, value in evaluation.candidate.items():
         if name not in known:
             continue
         other = champion_metrics.get(name)
@@ -55,37 +56,33 @@ def build_context(state: ModelState, *, with_publish: bool = True) -> dict[str, 
                 "name": name,
                 "candidate": value,
                 "champion": other,
-                "baseline": baseline_metrics.get(name),
+                "baseline": evaluation.baseline_metrics.get(name),
                 "delta_text": _delta_text(value, other, known[name].greater_is_better),
             }
         )
-    rows.sort(key=lambda r: (r["name"] != evaluation["primary"], r["name"]))
-    passed = bool(evaluation["passed"] and index["passed"])
-    summary = gate["summary"]
-    if not index["passed"]:
-        summary += "; index gate failed"
+    rows.sort(key=lambda r: (r["name"] != evaluation.primary, r["name"]))
     return {
         "model": state.spec.name,
         "task": state.spec.task,
-        "primary": evaluation["primary"],
-        "passed": passed,
-        "summary": summary,
+        "primary": evaluation.primary,
+        "passed": evaluation.verdict.passed,
+        "summary": evaluation.verdict.summary,
         "comparison": gate["champion"],
         "baseline": gate.get("baseline"),
-        "baseline_name": evaluation.get("baseline", "baseline"),
+        "baseline_name": evaluation.baseline,
         "verdicts": VERDICTS,
-        "champion": evaluation.get("champion"),
+        "champion": evaluation.champion,
         "override": gate.get("override"),
         "champion_unavailable": gate.get("champion_unavailable"),
         "metric_rows": rows,
         "thresholds": gate["thresholds"],
-        "index_gate": index["gate"],
-        "index": index,
-        "size_text": _size(index["measured"]["size_bytes"]),
-        "data": data,
-        "data_failed": [c for c in data["checks"] if not c["passed"]],
+        "index_gate": index.gate,
+        "index": index.model_dump(),
+        "size_text": _size(index.measured["size_bytes"]),
+        "data": data.model_dump(),
+        "data_failed": [c for c in data.checks if not c["passed"]],
         "publish": publish,
-        "chart": chart(evaluation),
+        "chart": chart(evaluation.model_dump()),
     }
 
 
@@ -151,8 +148,3 @@ def _size(size: int) -> str:
             return f"{value:.0f} {unit}" if unit == "B" else f"{value:.1f} {unit}"
         value /= 1024
     return f"{size} B"
-
-
-def register(subparsers: Any) -> None:
-    """Add the `report` command."""
-    add_step_parser(subparsers, "report", "Render the PR comment and job summary.", report)

@@ -7,7 +7,6 @@ import json
 import logging
 import os
 import time
-from typing import Any
 
 from pipelines.errors import BadInput, GateFailed, PromotionConflict
 from pipelines.github_output import write_github_output
@@ -19,7 +18,6 @@ from pipelines.registry import (
     TAG_ROLLED_BACK,
 )
 from pipelines.state import ModelState
-from pipelines.steps.common import add_step_parser
 
 log = logging.getLogger("pipelines")
 
@@ -76,9 +74,6 @@ def rollback(state: ModelState, args: argparse.Namespace) -> int:
     return 0
 
 
-def register(subparsers: Any) -> None:
-    """Add the `rollback` command."""
-    parser = add_step_parser(
-        subparsers, "rollback", "Point champion at the previous champion.", rollback
-    )
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    """The `rollback` command's own options."""
     parser.add_argument("--to-version", default=None, help="roll back to this version instead")

@@ -1,4 +1,5 @@
-"""`run`: the pull-request steps in order, in one process, for one or more specs."""
+"""`run`: the pull-request steps of the step table in order, in one process, for one or
+more specs. The steps share one `ModelState`, so the data is loaded once."""
 
 from __future__ import annotations
 
@@ -6,35 +7,31 @@ import argparse
 import logging
 from typing import Any
 
+from pipelines.contracts import REPORT_MD
 from pipelines.errors import EXIT_GATE_FAILED, EXIT_OK, GateFailed
 from pipelines.registry import CHAMPION, STAGING
-from pipelines.rundir import PUBLISH
 from pipelines.state import ModelState
-from pipelines.steps import build_index, check_data, evaluate, publish, report, train, validate
-from pipelines.steps.common import add_step_parser, timed
-from pipelines.steps.promote import check_verdict_holds, promote
+from pipelines.steps.common import add_spec_parser, timed
+from pipelines.steps.promote import check_verdict_holds
+from pipelines.steps.publish import publish_record
+from pipelines.table import BY_NAME, PULL_REQUEST
 
 log = logging.getLogger("pipelines")
 
 
 def run(state: ModelState, args: argparse.Namespace) -> int:
-    """validate → check-data → train → build-index → evaluate → publish → report [→ promote]."""
+    """validate → check-data → train → build-index → evaluate → publish → report [→ promote];
+    the worst exit code of the steps (1 when a gate failed)."""
     if getattr(args, "reuse", False) and _reuse(state):
         code = EXIT_OK
     else:
-        timed(state, "validate", validate.validate, args)
-        timed(state, "check-data", check_data.check_data, args)
-        timed(state, "train", train.train, args)
-        index_code = timed(state, "build-index", build_index.build, args)
-        eval_code = timed(state, "evaluate", evaluate.evaluate, args)
-        timed(state, "publish", publish.publish, args)
-        timed(state, "report", report.report, args)
-        code = max(index_code, eval_code)
+        code = max(timed(state, step.name, step.resolve(), args) for step in PULL_REQUEST)
     if code == EXIT_OK and args.promote:
+        promote = BY_NAME["promote"]
         promote_args = argparse.Namespace(**{**vars(args), "alias": args.promote})
-        timed(state, "promote", promote, promote_args)
+        timed(state, promote.name, promote.resolve(), promote_args)
     if code == EXIT_GATE_FAILED:
-        log.error("%s: gate failed; see %s", state.spec.name, state.run.file("report.md"))
+        log.error("%s: gate failed; see %s", state.spec.name, state.run.file(REPORT_MD))
     return code
 
 
@@ -57,24 +54,13 @@ def _reuse(state: ModelState) -> bool:
         verdict.run_id,
         state.content_hash[:12],
     )
-    state.run.write_json(
-        PUBLISH,
-        {
-            "model": state.spec.name,
-            "run_id": verdict.run_id,
-            "model_uri": verdict.model_uri,
-            "content_hash": state.content_hash,
-            "gate": verdict.gate,
-            "compared_with": verdict.compared_with,
-            "reused": True,
-        },
-    )
+    state.run.write(publish_record(state, verdict, reused=True))
     return True
 
 
 def register(subparsers: Any) -> None:
     """Add the `run` command."""
-    parser = add_step_parser(subparsers, "run", "Run the pull-request pipeline.", run)
+    parser = add_spec_parser(subparsers, "run", "Run the pull-request pipeline.", run)
     parser.add_argument(
         "--promote",
         choices=[STAGING, CHAMPION],

@@ -16,7 +16,6 @@ import pandas as pd
 from pipelines.errors import BadInput, GateFailed
 from pipelines.registry import CHAMPION, STAGING
 from pipelines.state import ModelState
-from pipelines.steps.common import add_step_parser
 
 log = logging.getLogger("pipelines")
 
@@ -31,15 +30,14 @@ def smoke(state: ModelState, args: argparse.Namespace) -> int:
     if registry.version_by_alias(name, alias) is None:
         raise BadInput(f"{name} has no alias '{alias}' to smoke-test", file=state.loaded.display)
     model = registry.load_model(f"models:/{name}@{alias}")
-    python_model = model.unwrap_python_model()
-    sample = python_model.sample_input()
+    sample = model.server.sample_input()
     try:
         answer = model.predict(sample, params={"k": SMOKE_K})
     except Exception as exc:
         raise GateFailed(f"models:/{name}@{alias} failed to answer: {exc}") from exc
     if not isinstance(answer, pd.DataFrame):
         raise GateFailed(f"models:/{name}@{alias} answered a {type(answer).__name__}, not a table")
-    problems = answer_problems(python_model.server, sample, answer, SMOKE_K)
+    problems = answer_problems(model.server, sample, answer, SMOKE_K)
     if problems:
         raise GateFailed(f"models:/{name}@{alias} answered wrongly: {'; '.join(problems[:3])}")
     log.info("%s@%s answered %d rows for %d queries", name, alias, len(answer), len(sample))
@@ -67,7 +65,6 @@ def answer_problems(server: Any, sample: pd.DataFrame, answer: pd.DataFrame, k: 
     return problems
 
 
-def register(subparsers: Any) -> None:
-    """Add the `smoke` command."""
-    parser = add_step_parser(subparsers, "smoke", "Smoke-test the model behind an alias.", smoke)
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    """The `smoke` command's own options."""
     parser.add_argument("--alias", choices=[STAGING, CHAMPION], default=STAGING)

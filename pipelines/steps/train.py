@@ -7,9 +7,9 @@ import logging
 from typing import Any
 
 import pipelines
+from pipelines.contracts import DATA_REPORT, TrainMeta
 from pipelines.spec.estimators import build_estimator
 from pipelines.state import ModelState
-from pipelines.steps.common import add_step_parser
 from pipelines.tasks.limits import fit_within_budget
 
 log = logging.getLogger("pipelines")
@@ -17,26 +17,26 @@ log = logging.getLogger("pipelines")
 
 def train(state: ModelState, args: argparse.Namespace | None = None) -> int:
     """Split, fit and save the bundle into `model/`."""
-    state.run.require("data_report.json")
+    state.run.require(DATA_REPORT)
     frame = state.data().frame
     split = state.task.split(state.loaded, frame)
     estimator = build_estimator(state.loaded)
     bundle = fit_within_budget(
         state.loaded, lambda: state.task.fit(state.loaded, frame, split, estimator)
     )
-    meta = {
-        "model": state.spec.name,
-        "task": state.spec.task,
-        "estimator": state.spec.model.estimator,
-        "params": state.spec.model.params,
-        "data_sha256": state.data_sha256,
-        "holdout_fingerprint": split.fingerprint(state.data_sha256),
-        "train_rows": len(split.train),
-        "holdout_rows": len(split.test),
-        "content_hash": state.content_hash,
-        "pipelines_version": pipelines.__version__,
-        "sample_rows": _sample_rows(state, frame, split),
-    }
+    meta = TrainMeta(
+        model=state.spec.name,
+        task=state.spec.task,
+        estimator=state.spec.model.estimator,
+        params=state.spec.model.params,
+        data_sha256=state.data_sha256,
+        holdout_fingerprint=split.fingerprint(state.data_sha256),
+        train_rows=len(split.train),
+        holdout_rows=len(split.test),
+        content_hash=state.content_hash,
+        pipelines_version=pipelines.__version__,
+        sample_rows=_sample_rows(state, frame, split),
+    )
     state.save_model(bundle, split, meta)
     log.info(
         "%s: trained on %d rows, %d held out", state.spec.name, len(split.train), len(split.test)
@@ -50,8 +50,3 @@ def _sample_rows(state: ModelState, frame: Any, split: Any) -> list[dict[str, An
     features = [c for c in state.spec.data.columns if c != state.spec.data.target]
     rows: list[dict[str, Any]] = frame.iloc[split.test[:2]][features].to_dict(orient="records")
     return rows
-
-
-def register(subparsers: Any) -> None:
-    """Add the `train` command."""
-    add_step_parser(subparsers, "train", "Split the data and fit the model.", train)

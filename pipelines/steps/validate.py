@@ -5,12 +5,10 @@ from __future__ import annotations
 
 import argparse
 import logging
-from typing import Any
 
 from pipelines.data.sources import check_sklearn_source
 from pipelines.spec.estimators import resolve_estimator
 from pipelines.state import ModelState
-from pipelines.steps.common import add_step_parser
 
 log = logging.getLogger("pipelines")
 
@@ -21,8 +19,3 @@ def validate(state: ModelState, args: argparse.Namespace | None = None) -> int:
     check_sklearn_source(state.loaded)
     log.info("%s: spec %s is valid", state.spec.name, state.loaded.display)
     return 0
-
-
-def register(subparsers: Any) -> None:
-    """Add the `validate` command."""
-    add_step_parser(subparsers, "validate", "Validate model spec files.", validate)

@@ -19,8 +19,8 @@ import numpy as np
 import pytest
 
 from pipelines.cli import main
+from pipelines.contracts import INDEX_FILE
 from pipelines.index import restore_index, search_index
-from pipelines.rundir import INDEX_FILE
 from pipelines.spec import load_spec
 from pipelines.state import ModelState
 

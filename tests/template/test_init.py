@@ -182,7 +182,17 @@ def test_a_fork_passes_the_tests_that_read_its_identity(tmp_path: Path) -> None:
     init(ROOT, ANSWER_SETS["custom"], dest)
     selected = sorted({*_tests_reading_identity(dest), "tests/e2e"})
     assert "tests/integration/test_faults.py" in selected  # the selection finds its readers
-    _run(dest, "pytest", "-q", "-x", "-p", "no:cacheprovider", "-m", "not (workflows and slow)", *selected)
+    _run(
+        dest,
+        "pytest",
+        "-q",
+        "-x",
+        "-p",
+        "no:cacheprovider",
+        "-m",
+        "not (workflows and slow)",
+        *selected,
+    )
 
 
 def test_the_lock_file_follows_a_rename(tmp_path: Path) -> None:

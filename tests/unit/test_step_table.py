@@ -1,0 +1,103 @@
+"""The step table is the one list of steps: the CLI, `run`, the run-directory map, the
+composite actions and the reusable pipeline workflow all follow it; every JSON file of
+the run directory has one contract, written by one step."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import pytest
+
+from pipelines import contracts
+from pipelines.cli import COMMANDS
+from pipelines.errors import StepOrderError
+from pipelines.rundir import RunDir
+from pipelines.table import BY_NAME, INPUTS, OUTPUTS, PRODUCER, PULL_REQUEST, STEPS, Step
+
+ROOT = Path(__file__).resolve().parents[2]
+CONTRACTS = [
+    contracts.DataReport,
+    contracts.TrainMeta,
+    contracts.IndexReport,
+    contracts.Evaluation,
+    contracts.Publish,
+    contracts.Promote,
+]
+
+
+@pytest.mark.parametrize("step", STEPS, ids=lambda s: s.name)
+def test_each_step_resolves_and_is_a_command(step: Step) -> None:
+    assert BY_NAME[step.name] is step and callable(step.resolve())
+    assert step.name in COMMANDS
+
+
+def test_inputs_are_outputs_of_earlier_steps() -> None:
+    order = [s.name for s in STEPS]
+    for step, names in INPUTS.items():
+        for name in names:
+            assert order.index(PRODUCER[name]) < order.index(step), (step, name)
+
+
+def test_each_contract_file_is_written_by_one_step() -> None:
+    for contract in CONTRACTS:
+        top = contract.FILE.split("/")[0]
+        assert top in PRODUCER, contract.__name__
+        assert contract.model_fields["schema_version"].default == 1
+    written = [name for names in OUTPUTS.values() for name in names]
+    assert len(written) == len(set(written)), "a file written by two steps"
+
+
+def test_every_step_has_an_action_that_runs_it() -> None:
+    for step in STEPS:
+        action = (ROOT / "actions" / step.name / "action.yml").read_text(encoding="utf-8")
+        assert f"-m pipelines {step.name} " in action, step.name
+
+
+def test_the_pipeline_workflow_runs_the_pull_request_steps_in_table_order() -> None:
+    text = (ROOT / ".github" / "workflows" / "pipeline.yml").read_text(encoding="utf-8")
+    used = re.findall(r"uses: \./\.pipelines-template/actions/([\w-]+)", text)
+    names = {s.name for s in PULL_REQUEST}
+    assert [u for u in used if u in names] == [s.name for s in PULL_REQUEST]
+
+
+def test_a_contract_refuses_an_unknown_key_and_another_version() -> None:
+    promote = {"model": "m", "alias": "staging", "version": "1", "previous": None, "moved": True}
+    assert contracts.Promote.model_validate(promote).schema_version == 1
+    with pytest.raises(ValueError, match="extra"):
+        contracts.Promote.model_validate({**promote, "surprise": 1})
+    with pytest.raises(ValueError, match="schema_version"):
+        contracts.Promote.model_validate({**promote, "schema_version": 2})
+
+
+def test_the_architecture_doc_shows_the_table() -> None:
+    text = (ROOT / "docs" / "architecture.md").read_text(encoding="utf-8")
+    row = r"^\| `([\w-]+)` \|\s*(yes)?\s*\|\s*(.*?)\s*\|\s*(.*?)\s*\| `(.*?)` \|$"
+    rows = re.findall(row, text, re.M)
+    shown = [
+        (name, bool(pr), re.findall(r"`(.*?)/?`", reads), re.findall(r"`(.*?)/?`", writes), fn)
+        for name, pr, reads, writes, fn in rows
+    ]
+    expected = [
+        (
+            s.name,
+            s.pull_request,
+            list(s.inputs),
+            list(s.outputs),
+            s.function.removeprefix("pipelines."),
+        )
+        for s in STEPS
+    ]
+    assert shown == expected
+
+
+def test_a_run_directory_file_of_another_shape_names_the_step_to_run_again(
+    tmp_path: Path,
+) -> None:
+    run = RunDir(tmp_path)
+    record = contracts.Promote(model="m", alias="staging", version="2", previous="1", moved=True)
+    run.write(record)
+    assert run.read(contracts.Promote) == record
+    (tmp_path / contracts.PROMOTE).write_text('{"model": "m"}', encoding="utf-8")
+    with pytest.raises(StepOrderError, match="run `promote` again"):
+        run.read(contracts.Promote)
