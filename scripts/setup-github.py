@@ -288,7 +288,8 @@ def apply(api: GitHubApi, args: argparse.Namespace, repo: str) -> int:
 
 
 def check(api: GitHubApi, args: argparse.Namespace, repo: str) -> int:
-    """The preflight: staging and production exist; production has required reviewers."""
+    """The preflight: staging and production exist; production has required reviewers
+    (or `--allow-no-reviewers` waives them, and the output says so)."""
     problems: list[str] = []
     environments: dict[str, Any] = {}
     for name in ("staging", "production"):
@@ -299,6 +300,7 @@ def check(api: GitHubApi, args: argparse.Namespace, repo: str) -> int:
                 raise
             problems.append(f"environment {name!r} does not exist")
     production = environments.get("production")
+    has_reviewers = False
     if production is not None:
         rules = production.get("protection_rules") or []
         has_reviewers = any(
@@ -317,7 +319,8 @@ def check(api: GitHubApi, args: argparse.Namespace, repo: str) -> int:
             file=sys.stderr,
         )
         return 1
-    print(f"{repo}: staging and production exist; production has required reviewers")
+    state = "has required reviewers" if has_reviewers else "has NO required reviewers (allowed)"
+    print(f"{repo}: staging and production exist; production {state}")
     return 0
 
 

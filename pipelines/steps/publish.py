@@ -110,7 +110,7 @@ def _same_verdict(run: PublishedRun, gate: str, compared_with: str, holdout: str
 
 
 def run_tags(state: ModelState, holdout: str) -> dict[str, str]:
-    """The provenance tags of DESIGN.md carried by every run and model version."""
+    """The provenance tags (README, "The registry") carried by every run and model version."""
     return {
         TAG_GIT_SHA: git_sha(state.loaded.config.root),
         TAG_PR: pr_number(),
