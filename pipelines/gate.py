@@ -1,4 +1,4 @@
-"""The gate: absolute thresholds (MLflow's MetricThreshold), a paired bootstrap of the
+"""The gate: absolute thresholds (plain comparisons), a paired bootstrap of the
 comparison metric's delta against the champion (non-inferiority within a margin) and
 against a baseline (the candidate must beat it), and the one list of verdicts."""
 
@@ -60,7 +60,7 @@ BASELINE_NAMES = {
 
 @dataclass(frozen=True)
 class ThresholdResult:
-    """One absolute bound checked by MLflow's validator."""
+    """One absolute bound on one metric and whether the metric meets it."""
 
     metric: str
     value: float
@@ -294,26 +294,22 @@ def compare_with_baseline(
 def check_thresholds(
     task: str, metrics: dict[str, float], thresholds: dict[str, tuple[float | None, float | None]]
 ) -> list[ThresholdResult]:
-    """Absolute bounds through `mlflow.models.MetricThreshold` / `validate_evaluation_results`."""
-    from mlflow.models import MetricThreshold
-    from mlflow.models.evaluation import EvaluationResult
-    from mlflow.models.evaluation.validation import (
-        ModelValidationFailedException,
-        validate_evaluation_results,
-    )
+    """Each metric against its one bound (`>= min` or `<= max`); a missing or NaN metric fails.
 
+    Plain comparisons, the same outcome as MLflow's `MetricThreshold` validation
+    (tests/unit/test_gate.py checks that), without building an `EvaluationResult` for
+    metrics that `mlflow.evaluate` never computed.
+    """
     results = []
-    candidate = EvaluationResult(metrics=dict(metrics), artifacts={})
     for name, (low, high) in thresholds.items():
         bound_value = low if low is not None else high
         assert bound_value is not None
         greater = low is not None
-        threshold = MetricThreshold(threshold=bound_value, greater_is_better=greater)
-        try:
-            validate_evaluation_results({name: threshold}, candidate)
-            passed = True
-        except ModelValidationFailedException:
+        value = metrics.get(name)
+        if value is None:
             passed = False
+        else:
+            passed = bool(value >= bound_value) if greater else bool(value <= bound_value)
         bound = f">= {bound_value:g}" if greater else f"<= {bound_value:g}"
         results.append(ThresholdResult(name, float(metrics.get(name, float("nan"))), bound, passed))
     return results

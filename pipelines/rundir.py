@@ -221,11 +221,8 @@ def fingerprint(path: Path) -> str | None:
 
 
 def _sha_file(path: Path) -> str:
-    digest = hashlib.sha256()
     with path.open("rb") as handle:
-        while chunk := handle.read(1 << 20):
-            digest.update(chunk)
-    return digest.hexdigest()
+        return hashlib.file_digest(handle, "sha256").hexdigest()
 
 
 def _json_default(value: Any) -> Any:

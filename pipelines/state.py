@@ -38,6 +38,7 @@ def code_version() -> str:
     what was reviewed runs with the dependency versions that ship."""
     root = Path(pipelines.__file__).parent
     digest = hashlib.sha256(pipelines.__version__.encode())
+    # One digest over many files' names and bytes: `hashlib.file_digest` hashes one file.
     for path in sorted(root.rglob("*")):
         if path.suffix in {".py", ".j2"} and path.is_file():
             digest.update(path.relative_to(root).as_posix().encode())

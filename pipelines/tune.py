@@ -283,7 +283,8 @@ def _most_accurate(candidates: list[Candidate]) -> Candidate:
 
 
 def _build_scale(sample: int, full: int) -> float:
-    """Estimated full/sample build time: n log n growth, single thread to all cores."""
+    """Estimated full/sample build time from n log n growth. The sample is built on one
+    thread and no core count enters: it scales a single-thread build."""
     if sample >= full or sample < 2:
         return 1.0
     return (full / sample) * (math.log2(full) / math.log2(sample))

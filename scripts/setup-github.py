@@ -370,7 +370,8 @@ def apply(api: GitHubApi, args: argparse.Namespace, repo: str) -> int:
 
 
 def check(api: GitHubApi, args: argparse.Namespace, repo: str) -> int:
-    """The preflight: staging and production exist; production has required reviewers."""
+    """The preflight: staging and production exist; production has required reviewers
+    (or `--allow-no-reviewers` waives them, and the output says so)."""
     problems: list[str] = []
     environments: dict[str, Any] = {}
     production_names = production_environments(args)
@@ -381,6 +382,7 @@ def check(api: GitHubApi, args: argparse.Namespace, repo: str) -> int:
             if exc.status != 404:
                 raise
             problems.append(f"environment {name!r} does not exist")
+    waived: list[str] = []
     for name in production_names:
         production = environments.get(name)
         if production is None:
@@ -391,6 +393,8 @@ def check(api: GitHubApi, args: argparse.Namespace, repo: str) -> int:
         )
         if not has_reviewers and not args.allow_no_reviewers:
             problems.append(f"environment {name!r} has no required reviewers")
+        elif not has_reviewers:
+            waived.append(name)
     if problems:
         for problem in problems:
             print(f"::error title=Preflight::{problem}")
@@ -404,11 +408,13 @@ def check(api: GitHubApi, args: argparse.Namespace, repo: str) -> int:
             file=sys.stderr,
         )
         return 1
-    print(
-        f"{repo}: {', '.join(['staging', *production_names])} exist; "
-        + ("production environments have" if args.per_model_environments else "production has")
-        + " required reviewers"
-    )
+    states = [
+        f"{name} has NO required reviewers (allowed)"
+        if name in waived
+        else f"{name} has required reviewers"
+        for name in production_names
+    ]
+    print(f"{repo}: {', '.join(['staging', *production_names])} exist; {'; '.join(states)}")
     return 0
 
 

@@ -124,7 +124,8 @@ def source_columns(source: str, root: Path) -> list[str] | None:
 
 
 def data_sha256(loaded: LoadedSpec) -> str:
-    """The sha256 of the source's bytes without parsing it (for the content hash)."""
+    """The spec's sha256 pin; without one, the sha256 `load_data` computes (it loads and
+    parses the data). For the content hash."""
     spec_data = loaded.spec.data
     if spec_data.sha256 is not None:
         return spec_data.sha256
@@ -162,12 +163,9 @@ def resolve_in_repo(loaded: LoadedSpec, source: str) -> Path:
 
 
 def sha256_file(path: Path) -> str:
-    """Hex sha256 of a file, read in chunks."""
-    digest = hashlib.sha256()
+    """Hex sha256 of a file (`hashlib.file_digest`, which reads it in chunks)."""
     with path.open("rb") as handle:
-        while chunk := handle.read(_CHUNK):
-            digest.update(chunk)
-    return digest.hexdigest()
+        return hashlib.file_digest(handle, "sha256").hexdigest()
 
 
 def _check_pin(loaded: LoadedSpec, actual: str, origin: str) -> None:

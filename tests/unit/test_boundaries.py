@@ -1,6 +1,6 @@
 """The registry boundary holds in the source: only `pipelines/registry/` imports MLflow for
-tracking and registry work. Serving (the logged model's own code and its signature) and the
-gate's use of MLflow's evaluation API are the named exceptions."""
+tracking and registry work. Serving (the logged model's own code and its signature) is the
+named exception."""
 
 from __future__ import annotations
 
@@ -12,7 +12,6 @@ ALLOWED = {
     "serving_entry.py": "the logged model's wrapper (serving)",
     "serving_legacy.py": "loads models logged before the serving module (serving)",
     "signature.py": "the logged model's signature (serving)",
-    "gate.py": "MLflow's MetricThreshold / validate_evaluation_results (evaluation API)",
 }
 
 

@@ -1,4 +1,6 @@
-"""Golden cases of the gate: better, worse, within noise, no champion; MLflow thresholds."""
+"""Golden cases of the gate: better, worse, within noise, no champion; thresholds. The
+library swaps keep their results: scipy's bootstrap against the hand-written loop it
+replaced, plain threshold comparisons against MLflow's `MetricThreshold` validation."""
 
 from __future__ import annotations
 
@@ -84,7 +86,7 @@ def test_no_champion_applies_thresholds_only() -> None:
     assert "no champion" in decision.summary
 
 
-def test_thresholds_go_through_mlflow_validation() -> None:
+def test_thresholds_check_each_bound() -> None:
     results = check_thresholds(
         "regression", {"rmse": 3.0, "r2": 0.4}, {"rmse": (None, 2.5), "r2": (0.3, None)}
     )
@@ -188,3 +190,73 @@ def test_default_margin_comes_from_the_interval_width() -> None:
     assert result.margin_source == "holdout noise"
     assert result.margin == pytest.approx(result.ci_high - result.ci_low)
     assert result.passed == (result.ci_high >= 0)
+
+
+def _hand_written_bootstrap(
+    candidate: np.ndarray,
+    champion: np.ndarray,
+    *,
+    greater_is_better: bool,
+    resamples: int,
+    confidence: float,
+    seed: int,
+) -> tuple[float, float, float]:
+    """The loop `paired_bootstrap` had before `scipy.stats.bootstrap(paired=True)`."""
+    diff = np.asarray(candidate, np.float64) - np.asarray(champion, np.float64)
+    if not greater_is_better:
+        diff = -diff
+    n = len(diff)
+    rng = np.random.default_rng(seed)
+    means = np.empty(resamples)
+    chunk = max(1, (1 << 24) // n)
+    for start in range(0, resamples, chunk):
+        rows = min(chunk, resamples - start)
+        idx = rng.integers(0, n, size=(rows, n))
+        means[start : start + rows] = diff[idx].mean(axis=1)
+    alpha = (1 - confidence) / 2
+    low, high = np.quantile(means, [alpha, 1 - alpha])
+    return float(diff.mean()), float(low), float(high)
+
+
+@pytest.mark.parametrize(
+    ("n", "greater", "confidence"), [(300, True, 0.95), (2000, False, 0.9), (60_000, True, 0.95)]
+)
+def test_scipy_bootstrap_gives_the_hand_written_interval(
+    n: int, greater: bool, confidence: float
+) -> None:
+    rng = np.random.default_rng(n)
+    champion = rng.uniform(0.0, 0.4, size=n)
+    candidate = champion + rng.normal(0.002, 0.05, size=n)
+    args = {"greater_is_better": greater, "resamples": 700, "confidence": confidence, "seed": 5}
+    ours = paired_bootstrap(candidate, champion, **args)
+    reference = _hand_written_bootstrap(candidate, champion, **args)
+    assert ours == pytest.approx(reference, abs=1e-5)  # 60k units: several resample batches
+
+
+def test_plain_thresholds_agree_with_mlflow_metric_threshold() -> None:
+    from mlflow.models import MetricThreshold
+    from mlflow.models.evaluation import EvaluationResult
+    from mlflow.models.evaluation.validation import (
+        ModelValidationFailedException,
+        validate_evaluation_results,
+    )
+
+    def mlflow_passes(metrics: dict[str, float], name: str, bound: float, greater: bool) -> bool:
+        threshold = MetricThreshold(threshold=bound, greater_is_better=greater)
+        try:
+            validate_evaluation_results(
+                {name: threshold}, EvaluationResult(metrics=metrics, artifacts={})
+            )
+        except ModelValidationFailedException:
+            return False
+        return True
+
+    values = [-1.0, 0.0, 0.049999, 0.05, 0.050001, 0.3, 2.0, float("nan"), float("inf")]
+    for value in values:
+        for bound in (0.05, 0.0, -1.0, 2):
+            for greater in (True, False):
+                for metrics in ({"m": value}, {"other": value}):
+                    limits = (bound, None) if greater else (None, bound)
+                    [ours] = check_thresholds("regression", metrics, {"m": limits})
+                    expected = mlflow_passes(metrics, "m", bound, greater)
+                    assert ours.passed == expected, (metrics, bound, greater)

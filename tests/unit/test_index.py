@@ -57,3 +57,24 @@ def test_recall_counts_partial_overlap() -> None:
     found = np.array([[1, 2, 3, -1], [5, 6, 7, 8]])
     truth = np.array([[1, 2, 9, 10], [5, 6, 7, 8]])
     assert recall_at_k(found, truth) == pytest.approx(6 / 8)
+
+
+def test_one_add_builds_the_graph_the_chunked_adds_built(vectors: np.ndarray) -> None:
+    """usearch's own progress bar replaced chunked `add` calls: one thread, same bytes."""
+    from usearch.index import Index
+
+    settings = IndexSettings(metric="cos")
+    keys = np.arange(len(vectors), dtype=np.int64) + 7
+    chunked = Index(
+        ndim=vectors.shape[1],
+        metric=settings.metric,
+        dtype=settings.dtype,
+        connectivity=settings.connectivity,
+        expansion_add=settings.expansion_add,
+        expansion_search=settings.expansion_search,
+    )
+    for start in range(0, len(vectors), 300):
+        stop = start + 300
+        chunked.add(keys[start:stop].astype(np.uint64), vectors[start:stop], threads=1)
+    built = build_index(keys, vectors, settings, threads=1)
+    assert bytes(built.save()) == bytes(chunked.save())

@@ -86,7 +86,10 @@ def test_plan_without_required_reviewers_is_said_clearly(github: GitHubStub) -> 
     failed = run(github, "check")
     assert failed.returncode == 1
     assert "no required reviewers" in failed.stdout
-    assert run(github, "check", "--allow-no-reviewers").returncode == 0
+    waived = run(github, "check", "--allow-no-reviewers")
+    assert waived.returncode == 0
+    assert "production has NO required reviewers (allowed)" in waived.stdout
+    assert "production has required reviewers" not in waived.stdout
 
 
 def test_preflight_points_to_the_setup_script(github: GitHubStub) -> None:
