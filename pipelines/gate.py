@@ -4,13 +4,14 @@ against a baseline (the candidate must beat it), and the one list of verdicts.""
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
 import numpy as np
 from scipy.stats import bootstrap
 
-from pipelines.metrics import metric_info
+from pipelines.kinds import KindTable, metric_info
 
 _MAX_INDEX_CELLS = 1 << 24  # resample index matrix budget per batch
 
@@ -51,11 +52,8 @@ VERDICTS: tuple[Verdict, ...] = (
 )
 VERDICT_NAMES = frozenset(v.name for v in VERDICTS)
 
-BASELINE_NAMES = {
-    "retrieval": "most popular items",
-    "classification": "class prior",
-    "regression": "training mean",
-}
+# {kind: how reports name its baseline}, from the registered kinds.
+BASELINE_NAMES: Mapping[str, str] = KindTable(lambda kind: kind.baseline_name)
 
 
 @dataclass(frozen=True)

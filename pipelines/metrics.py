@@ -1,4 +1,6 @@
-"""Metric names per task kind and which way is better. Pure data: cheap to import."""
+"""How to read a metric (which way is better, per unit or not) and the built-in kinds'
+metrics. Pure data: cheap to import. `pipelines.kinds.METRICS` maps every registered kind
+to its metrics."""
 
 from __future__ import annotations
 
@@ -15,7 +17,7 @@ class MetricInfo:
     description: str
 
 
-_RETRIEVAL = (
+RETRIEVAL_METRICS = (
     MetricInfo("ndcg_at_10", True, True, "NDCG@10 of index recommendations, per user"),
     MetricInfo("recall_at_10", True, True, "recall@10 of index recommendations, per user"),
     MetricInfo("precision_at_10", True, True, "precision@10 of index recommendations"),
@@ -24,7 +26,8 @@ _RETRIEVAL = (
     MetricInfo("exact_recall_at_10", True, True, "recall@10 with exact search"),
     MetricInfo("catalog_coverage", True, False, "share of items recommended to anyone"),
 )
-_CLASSIFICATION = (
+
+CLASSIFICATION_METRICS = (
     MetricInfo("accuracy", True, True, "share of rows classified correctly"),
     MetricInfo("log_loss", False, True, "mean negative log-likelihood of the true class"),
     MetricInfo("brier", False, True, "mean squared error of the class probabilities"),
@@ -32,20 +35,10 @@ _CLASSIFICATION = (
     MetricInfo("roc_auc", True, False, "ROC AUC (one-vs-rest for many classes)"),
     MetricInfo("neighbour_agreement", True, False, "nearest similar case has the same label"),
 )
-_REGRESSION = (
+
+REGRESSION_METRICS = (
     MetricInfo("rmse", False, False, "root mean squared error"),
     MetricInfo("mse", False, True, "mean squared error"),
     MetricInfo("mae", False, True, "mean absolute error"),
     MetricInfo("r2", True, False, "coefficient of determination"),
 )
-
-METRICS: dict[str, dict[str, MetricInfo]] = {
-    "retrieval": {m.name: m for m in _RETRIEVAL},
-    "classification": {m.name: m for m in _CLASSIFICATION},
-    "regression": {m.name: m for m in _REGRESSION},
-}
-
-
-def metric_info(task: str, name: str) -> MetricInfo:
-    """The metric `name` of task kind `task`; KeyError when unknown."""
-    return METRICS[task][name]

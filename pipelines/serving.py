@@ -163,9 +163,7 @@ def load(folder: Path, index_path: Path) -> Server:
     if index is None:
         raise ValueError(f"{index_path} is not a usearch index")
     bundle = ServedBundle(meta["task"], estimator, meta["index_metric"], extras)
-    if bundle.task == "retrieval":
-        return RetrievalServer(bundle, index, meta)
-    return TabularServer(bundle, index, meta)
+    return SERVERS.get(bundle.task, TabularServer)(bundle, index, meta)
 
 
 class Server(ABC):
@@ -364,6 +362,16 @@ class TabularServer(Server):
         pos = np.clip(np.searchsorted(self.rows, out["key"]), 0, max(len(self.rows) - 1, 0))
         answer["label"] = self.labels[pos] if len(self.rows) else []
         return pd.DataFrame(answer)
+
+
+# The server of each task kind; a kind not listed is served as a feature table (tabular).
+# A kind that answers other queries adds its Server subclass with `register_server`.
+SERVERS: dict[str, type[Server]] = {"retrieval": RetrievalServer}
+
+
+def register_server(kind: str, server: type[Server]) -> None:
+    """Serve models of task kind `kind` with `server`."""
+    SERVERS[kind] = server
 
 
 def _params(params: dict[str, Any] | None) -> tuple[int, bool]:

@@ -27,7 +27,7 @@ def leakage_checks(loaded: LoadedSpec, frame: pd.DataFrame) -> list[CheckResult]
     target = spec.data.target
     if spec.task == "retrieval" or target is None or limit is None:
         return []
-    from pipelines.tasks.base import get_task
+    from pipelines.tasks import get_task
 
     train = frame.iloc[get_task(spec.task).split(loaded, frame).train]
     rng = np.random.default_rng(spec.data.split.seed)

@@ -16,7 +16,7 @@ import numpy as np
 import pandas as pd
 
 from pipelines.index import exact_topk, search_index
-from pipelines.metrics import METRICS, metric_info
+from pipelines.kinds import METRICS, metric_info
 from pipelines.monitor import detectors
 from pipelines.monitor.detectors import Check, Quality
 from pipelines.spec import LoadedSpec

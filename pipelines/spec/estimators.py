@@ -43,8 +43,6 @@ SANE_MAX: dict[str, int] = {
 }
 MAX_LAYERS = 100
 MAX_LAYER_WIDTH = 100_000
-# Classification metrics computed from class probabilities.
-PROBA_METRICS = frozenset({"log_loss", "brier", "roc_auc"})
 
 
 def resolve_estimator(loaded: LoadedSpec) -> type[Any]:
@@ -73,8 +71,9 @@ def resolve_estimator(loaded: LoadedSpec) -> type[Any]:
             instance = cls(**loaded.spec.model.params)
         except (TypeError, ValueError) as exc:
             raise loaded.error(str(exc), "model", "params") from exc
-        _check_task(loaded, instance)
-        _check_proba(loaded, instance)
+        from pipelines.kinds import get_task
+
+        get_task(loaded.spec.task).check_estimator(loaded, instance)
     return cls
 
 
@@ -149,60 +148,6 @@ def _check_bound(loaded: LoadedSpec, name: str, value: Any) -> None:
 
 def _number(value: Any) -> bool:
     return isinstance(value, int | float) and not isinstance(value, bool)
-
-
-def _check_task(loaded: LoadedSpec, instance: Any) -> None:
-    """A classifier for classification, a regressor for regression, a transformer for
-    retrieval."""
-    from sklearn.base import is_classifier, is_regressor
-
-    task = loaded.spec.task
-    name = type(instance).__name__
-    kind = "a regressor" if is_regressor(instance) else "a classifier"
-    if not (is_classifier(instance) or is_regressor(instance)):
-        kind = "neither a classifier nor a regressor"
-    if task == "classification" and not is_classifier(instance):
-        raise loaded.error(
-            f"'{name}' is {kind}; a classification spec needs a classifier "
-            "(e.g. sklearn.linear_model.LogisticRegression)",
-            "model",
-            "estimator",
-        )
-    if task == "regression" and not is_regressor(instance):
-        raise loaded.error(
-            f"'{name}' is {kind}; a regression spec needs a regressor "
-            "(e.g. sklearn.linear_model.Ridge)",
-            "model",
-            "estimator",
-        )
-    if task == "retrieval" and not hasattr(instance, "transform"):
-        raise loaded.error(
-            f"'{name}' has no transform; retrieval needs a decomposition over items "
-            "(e.g. sklearn.decomposition.TruncatedSVD, NMF)",
-            "model",
-            "estimator",
-        )
-
-
-def _check_proba(loaded: LoadedSpec, instance: Any) -> None:
-    """Metrics computed from probabilities need an estimator with `predict_proba`."""
-    spec = loaded.spec
-    if spec.task != "classification" or hasattr(instance, "predict_proba"):
-        return
-    evaluation = spec.evaluation
-    needed: list[tuple[str, tuple[str, ...]]] = [
-        (evaluation.primary, ("evaluation", "primary")),
-        *((m, ("evaluation", "thresholds", m)) for m in evaluation.thresholds),
-        (spec.champion_metric, ("evaluation", "champion", "metric")),
-    ]
-    for metric, where in needed:
-        if metric in PROBA_METRICS:
-            raise loaded.error(
-                f"'{metric}' needs class probabilities and {type(instance).__name__} with "
-                "these parameters has no predict_proba: pick another metric or an estimator "
-                "that has it",
-                *where,
-            )
 
 
 def _constructible(cls: type[Any]) -> bool:

@@ -8,12 +8,36 @@ from __future__ import annotations
 import re
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator, model_validator
+from pydantic import (
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    ValidationInfo,
+    field_validator,
+    model_validator,
+)
+from pydantic_core import PydanticCustomError
 
-from pipelines.metrics import METRICS
+from pipelines.kinds import METRICS, get_kind, kinds
 from pipelines.spec.urls import url_problem
 
-TaskKind = Literal["retrieval", "classification", "regression"]
+
+def _known_kind(value: Any) -> Any:
+    """A registered task kind, else the error (and message) a Literal of the kinds gives."""
+    if isinstance(value, str) and value in kinds():
+        return value
+    names = [repr(kind) for kind in kinds()]
+    expected = f"{', '.join(names[:-1])} or {names[-1]}" if len(names) > 1 else names[0]
+    raise PydanticCustomError("literal_error", "Input should be {expected}", {"expected": expected})
+
+
+def _kinds_enum(schema: dict[str, Any]) -> None:
+    schema["enum"] = list(kinds())
+
+
+# The spec's `task:`: a kind registered in `pipelines.kinds`.
+TaskKind = Annotated[str, BeforeValidator(_known_kind), Field(json_schema_extra=_kinds_enum)]
 ColumnDtype = Literal["int64", "float64", "bool", "string", "category"]
 JsonScalar = str | int | float | bool | None
 ParamValue = JsonScalar | list[JsonScalar] | dict[str, JsonScalar]
@@ -401,8 +425,7 @@ class Spec(Strict):
 
     def _check_roles(self) -> None:
         data = self.data
-        needed = ("user", "item") if self.task == "retrieval" else ("target",)
-        for role in needed:
+        for role in get_kind(self.task).roles:
             column = getattr(data, role)
             if column is None:
                 raise _located(("data", role), f"required for a {self.task} spec")

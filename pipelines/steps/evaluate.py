@@ -14,7 +14,7 @@ from pipelines.access import champion_unavailable
 from pipelines.contracts import INDEX_FILE, Evaluation, IndexReport, Verdict
 from pipelines.errors import EXIT_GATE_FAILED, EXIT_OK
 from pipelines.index import restore_index, search_index
-from pipelines.metrics import metric_info
+from pipelines.kinds import metric_info
 from pipelines.registry import CHAMPION, TAG_PREVIOUS_CHAMPION
 from pipelines.state import ModelState
 from pipelines.tasks.base import Bundle, Scores

@@ -10,7 +10,7 @@ from typing import Any
 
 from pipelines.contracts import REPORT_MD, DataReport, Evaluation, IndexReport, Publish
 from pipelines.gate import VERDICTS
-from pipelines.metrics import METRICS
+from pipelines.kinds import METRICS
 from pipelines.report import render_report
 from pipelines.state import ModelState
 

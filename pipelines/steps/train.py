@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import argparse
 import logging
-from typing import Any
 
 import pipelines
 from pipelines.contracts import DATA_REPORT, TrainMeta
@@ -35,18 +34,10 @@ def train(state: ModelState, args: argparse.Namespace | None = None) -> int:
         holdout_rows=len(split.test),
         content_hash=state.content_hash,
         pipelines_version=pipelines.__version__,
-        sample_rows=_sample_rows(state, frame, split),
+        sample_rows=state.task.sample_rows(state.loaded, frame, split),
     )
     state.save_model(bundle, split, meta)
     log.info(
         "%s: trained on %d rows, %d held out", state.spec.name, len(split.train), len(split.test)
     )
     return 0
-
-
-def _sample_rows(state: ModelState, frame: Any, split: Any) -> list[dict[str, Any]] | None:
-    if state.spec.task == "retrieval":
-        return None
-    features = [c for c in state.spec.data.columns if c != state.spec.data.target]
-    rows: list[dict[str, Any]] = frame.iloc[split.test[:2]][features].to_dict(orient="records")
-    return rows

@@ -1,17 +1,17 @@
-"""What every task kind provides: split, fit, vectors for the index, and scoring."""
+"""The data every task kind passes around: a split, a fitted bundle, scores, a searcher.
+
+Kept in this module because run directories and models logged before the serving payload
+pickle `Bundle` under this module's name.
+"""
 
 from __future__ import annotations
 
 import hashlib
-from abc import ABC, abstractmethod
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
-import pandas as pd
-
-from pipelines.spec import LoadedSpec
 
 # A searcher answers (queries, count) -> (keys, distances), like a usearch index does.
 Searcher = Callable[[np.ndarray, int], tuple[np.ndarray, np.ndarray]]
@@ -48,53 +48,3 @@ class Scores:
     metrics: dict[str, float]
     per_unit: dict[str, np.ndarray]
     units: np.ndarray  # unit ids (users, rows) aligning per_unit arrays between models
-
-
-class Task(ABC):
-    """One task kind. Subclasses live one per module in `pipelines.tasks`."""
-
-    kind: str
-
-    @abstractmethod
-    def split(self, loaded: LoadedSpec, frame: pd.DataFrame) -> Split:
-        """A deterministic holdout split."""
-
-    @abstractmethod
-    def fit(self, loaded: LoadedSpec, frame: pd.DataFrame, split: Split, estimator: Any) -> Bundle:
-        """Fit the estimator on the training rows."""
-
-    @abstractmethod
-    def index_vectors(self, bundle: Bundle) -> tuple[np.ndarray, np.ndarray]:
-        """(keys, float32 vectors) to put in the usearch index."""
-
-    @abstractmethod
-    def queries(self, bundle: Bundle, frame: pd.DataFrame, split: Split) -> np.ndarray:
-        """Realistic float32 query vectors for recall and latency measurement."""
-
-    @abstractmethod
-    def score(
-        self,
-        loaded: LoadedSpec,
-        bundle: Bundle,
-        frame: pd.DataFrame,
-        split: Split,
-        searcher: Searcher,
-    ) -> Scores:
-        """Score `bundle` on the holdout of `split` (the candidate's holdout, for both)."""
-
-
-def get_task(kind: str) -> Task:
-    """The task object for a spec's `task:`."""
-    if kind == "retrieval":
-        from pipelines.tasks.retrieval import RetrievalTask
-
-        return RetrievalTask()
-    if kind == "classification":
-        from pipelines.tasks.classification import ClassificationTask
-
-        return ClassificationTask()
-    if kind == "regression":
-        from pipelines.tasks.regression import RegressionTask
-
-        return RegressionTask()
-    raise ValueError(f"unknown task kind {kind!r}")

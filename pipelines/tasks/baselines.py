@@ -1,8 +1,9 @@
 """Baselines a candidate must beat, fitted and scored through the task's own path.
 
-Retrieval: the most popular training items (by distinct users), the user's seen items
-excluded as for any model. Classification: the training class prior. Regression: the
-training mean. Each is fitted on the candidate's training rows and scored on its holdout
+Each kind names its baseline (`Task.baseline_estimator`). Retrieval: the most popular
+training items (by distinct users, `MostPopular` here), the user's seen items excluded as
+for any model. Classification: the training class prior. Regression: the training mean.
+Each is fitted on the candidate's training rows and scored on its holdout
 with the same metrics; searches are exact (a baseline has no index).
 """
 
@@ -13,11 +14,11 @@ from typing import Any
 import numpy as np
 import pandas as pd
 from scipy import sparse
-from sklearn.dummy import DummyClassifier, DummyRegressor
 
 from pipelines.index import exact_topk
 from pipelines.spec import LoadedSpec
-from pipelines.tasks.base import Bundle, Scores, Searcher, Split, Task
+from pipelines.tasks.base import Bundle, Scores, Searcher, Split
+from pipelines.tasks.protocol import Task
 
 
 class MostPopular:
@@ -29,6 +30,7 @@ class MostPopular:
     """
 
     components_: np.ndarray
+    index_metric = "ip"  # popularity is a magnitude: cosine would tie every item
 
     def fit(self, matrix: sparse.csr_matrix, y: Any = None) -> MostPopular:
         """Count distinct users per item."""
@@ -41,22 +43,12 @@ class MostPopular:
         return np.ones((matrix.shape[0], 1), dtype=np.float32)
 
 
-def baseline_estimator(kind: str) -> Any:
-    """The unfitted baseline of a task kind."""
-    if kind == "retrieval":
-        return MostPopular()
-    if kind == "classification":
-        return DummyClassifier(strategy="prior")
-    if kind == "regression":
-        return DummyRegressor(strategy="mean")
-    raise ValueError(f"no baseline for task kind {kind!r}")
-
-
 def fit_baseline(task: Task, loaded: LoadedSpec, frame: pd.DataFrame, split: Split) -> Bundle:
-    """The baseline fitted on the training rows of `split`."""
-    bundle = task.fit(loaded, frame, split, baseline_estimator(task.kind))
-    if task.kind == "retrieval":
-        bundle.index_metric = "ip"  # popularity is a magnitude: cosine would tie every item
+    """The task's baseline fitted on the training rows of `split`; a baseline that names
+    its own `index_metric` (most popular: inner product) is searched with it."""
+    estimator = task.baseline_estimator()
+    bundle = task.fit(loaded, frame, split, estimator)
+    bundle.index_metric = getattr(estimator, "index_metric", bundle.index_metric)
     return bundle
 
 

@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
 import pandas as pd
+from sklearn.dummy import DummyClassifier
 from sklearn.metrics import f1_score, roc_auc_score
 
 from pipelines.spec import LoadedSpec
@@ -11,6 +14,8 @@ from pipelines.tasks.base import Bundle, Scores, Searcher, Split
 from pipelines.tasks.tabular import TabularTask
 
 _EPS = 1e-15
+# Metrics computed from class probabilities.
+PROBA_METRICS = frozenset({"log_loss", "brier", "roc_auc"})
 
 
 class ClassificationTask(TabularTask):
@@ -18,6 +23,38 @@ class ClassificationTask(TabularTask):
 
     kind = "classification"
     stratify = True
+
+    def check_estimator(self, loaded: LoadedSpec, instance: Any) -> None:
+        """A classifier, with `predict_proba` when a gated metric needs probabilities."""
+        from sklearn.base import is_classifier
+
+        name = type(instance).__name__
+        if not is_classifier(instance):
+            raise loaded.error(
+                f"'{name}' is {self.estimator_family(instance)}; a classification spec needs "
+                "a classifier (e.g. sklearn.linear_model.LogisticRegression)",
+                "model",
+                "estimator",
+            )
+        if hasattr(instance, "predict_proba"):
+            return
+        evaluation = loaded.spec.evaluation
+        needed: list[tuple[str, tuple[str, ...]]] = [
+            (evaluation.primary, ("evaluation", "primary")),
+            *((m, ("evaluation", "thresholds", m)) for m in evaluation.thresholds),
+            (loaded.spec.champion_metric, ("evaluation", "champion", "metric")),
+        ]
+        for metric, where in needed:
+            if metric in PROBA_METRICS:
+                raise loaded.error(
+                    f"'{metric}' needs class probabilities and {name} with these parameters "
+                    "has no predict_proba: pick another metric or an estimator that has it",
+                    *where,
+                )
+
+    def baseline_estimator(self) -> Any:
+        """The training class prior."""
+        return DummyClassifier(strategy="prior")
 
     def score(
         self,

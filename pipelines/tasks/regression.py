@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
 import pandas as pd
+from sklearn.dummy import DummyRegressor
 
 from pipelines.spec import LoadedSpec
 from pipelines.tasks.base import Bundle, Scores, Searcher, Split
@@ -14,6 +17,22 @@ class RegressionTask(TabularTask):
     """Predict a number; squared and absolute errors per row."""
 
     kind = "regression"
+
+    def check_estimator(self, loaded: LoadedSpec, instance: Any) -> None:
+        """A regressor."""
+        from sklearn.base import is_regressor
+
+        if not is_regressor(instance):
+            raise loaded.error(
+                f"'{type(instance).__name__}' is {self.estimator_family(instance)}; a "
+                "regression spec needs a regressor (e.g. sklearn.linear_model.Ridge)",
+                "model",
+                "estimator",
+            )
+
+    def baseline_estimator(self) -> Any:
+        """The training mean."""
+        return DummyRegressor(strategy="mean")
 
     def score(
         self,

@@ -17,15 +17,36 @@ from scipy import sparse
 from pipelines.index import exact_topk
 from pipelines.serving import top_unseen
 from pipelines.spec import LoadedSpec
-from pipelines.tasks.base import Bundle, Scores, Searcher, Split, Task
+from pipelines.tasks.base import Bundle, Scores, Searcher, Split
+from pipelines.tasks.baselines import MostPopular
 
 TOP_K = 10  # list length; the metric names say @10
 
 
-class RetrievalTask(Task):
+class RetrievalTask:
     """Top-k item recommendation from interactions."""
 
     kind = "retrieval"
+
+    def check_estimator(self, loaded: LoadedSpec, instance: Any) -> None:
+        """A transformer (a decomposition over items)."""
+        if not hasattr(instance, "transform"):
+            raise loaded.error(
+                f"'{type(instance).__name__}' has no transform; retrieval needs a "
+                "decomposition over items (e.g. sklearn.decomposition.TruncatedSVD, NMF)",
+                "model",
+                "estimator",
+            )
+
+    def baseline_estimator(self) -> Any:
+        """The most popular training items."""
+        return MostPopular()
+
+    def sample_rows(
+        self, loaded: LoadedSpec, frame: pd.DataFrame, split: Split
+    ) -> list[dict[str, Any]] | None:
+        """None: the served model's example is two known users (see `serving`)."""
+        return None
 
     def split(self, loaded: LoadedSpec, frame: pd.DataFrame) -> Split:
         """Random holdout of interactions with the spec's seed."""

@@ -6,7 +6,7 @@ query returns the most similar known cases with their labels.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, cast
 
 import numpy as np
 import pandas as pd
@@ -15,13 +15,22 @@ from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import StandardScaler
 
 from pipelines.spec import LoadedSpec
-from pipelines.tasks.base import Bundle, Split, Task
+from pipelines.tasks.base import Bundle, Split
 
 
-class TabularTask(Task):
+class TabularTask:
     """Base for classification and regression on a feature table."""
 
+    kind: str
     stratify = False
+
+    def estimator_family(self, instance: Any) -> str:
+        """'a regressor', 'a classifier' or 'neither ...', for error messages."""
+        from sklearn.base import is_classifier, is_regressor
+
+        if not (is_classifier(instance) or is_regressor(instance)):
+            return "neither a classifier nor a regressor"
+        return "a regressor" if is_regressor(instance) else "a classifier"
 
     def features(self, loaded: LoadedSpec) -> list[str]:
         """Feature columns: every spec column but the target."""
@@ -90,6 +99,13 @@ class TabularTask(Task):
         """Holdout rows in feature space."""
         test = frame.iloc[split.test]
         return _embed(bundle.estimator, test[bundle.extras["features"]].to_numpy(dtype=np.float64))
+
+    def sample_rows(
+        self, loaded: LoadedSpec, frame: pd.DataFrame, split: Split
+    ) -> list[dict[str, Any]] | None:
+        """The first two holdout rows' features."""
+        rows = frame.iloc[split.test[:2]][self.features(loaded)].to_dict(orient="records")
+        return cast("list[dict[str, Any]]", rows)  # spec column names are strings
 
     def holdout(
         self, bundle: Bundle, frame: pd.DataFrame, split: Split

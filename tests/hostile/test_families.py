@@ -23,8 +23,9 @@ from pipelines.data.checks import run_checks
 from pipelines.data.sources import load_data
 from pipelines.errors import MAX_MESSAGE_CHARS, BadInput
 from pipelines.spec import load_spec
-from pipelines.spec.estimators import PROBA_METRICS, SANE_MAX, resolve_estimator
+from pipelines.spec.estimators import SANE_MAX, resolve_estimator
 from pipelines.spec.yaml_source import MAX_SCAN_DEPTH
+from pipelines.tasks.classification import PROBA_METRICS
 from tests.hostile.support import (
     bad_input,
     csv_spec,
@@ -461,7 +462,7 @@ def test_values_outside_sklearn_constraints_are_bad_input(
 @pytest.mark.parametrize("extra", [1, 1000])
 def test_more_neighbours_than_training_rows(scratch_repo: Path, estimator: str, extra: int) -> None:
     from pipelines.spec.estimators import build_estimator
-    from pipelines.tasks.base import get_task
+    from pipelines.tasks import get_task
 
     rows = 40
     rng = np.random.default_rng(0)

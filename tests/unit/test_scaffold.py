@@ -13,7 +13,8 @@ import yaml
 from pipelines.cli import main
 from pipelines.data.sources import sha256_file
 from pipelines.errors import BadInput
-from pipelines.scaffold import _fmt, infer_dtype, new_spec, propose_range
+from pipelines.scaffold import infer_dtype, new_spec, propose_range
+from pipelines.scaffold.render import fmt
 from pipelines.spec import load_spec
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -160,7 +161,7 @@ def test_dtype_and_range_proposals() -> None:
 
 @pytest.mark.parametrize("value", [0.0, 1.0, 22.0, 0.123456789, 1e-7, -3.5e20, 7, True])
 def test_numbers_read_back_as_the_same_type(value: object) -> None:
-    parsed = yaml.safe_load(f"x: {_fmt(value)}")["x"]
+    parsed = yaml.safe_load(f"x: {fmt(value)}")["x"]
     assert type(parsed) is type(value)
     assert parsed == pytest.approx(value, rel=1e-5)
 
