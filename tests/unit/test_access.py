@@ -10,7 +10,7 @@ import pytest
 from pipelines.access import FORK_NO_REGISTRY, champion_unavailable
 from pipelines.gate import ThresholdResult, decide
 from pipelines.report import render_report
-from tests.unit.test_report import _context
+from tests.unit.report_context import report_context as _context
 
 
 def _event(tmp_path: Path, head: str, base: str) -> dict[str, str]:
