@@ -44,7 +44,7 @@ def evaluate(results: dict[str, Any]) -> list[dict[str, Any]]:
             fixed["first_model_new_store"] <= FIXED_FIRST_S,
         ),
     ]
-    floor = fixed["components"].get("import_floor")
+    floor = fixed.get("components", {}).get("import_floor")
     if floor:
         # the whole first-model process (bare work subtracted) against `python -c "import
         # <what a run needs>"`: what is left above 1.0 is ours
