@@ -117,6 +117,7 @@ class Evaluation(Contract):
     gate: dict[str, Any]
     passed: bool
     verdict: Verdict
+    sample: dict[str, Any] | None = None  # the holdout sample, above evaluation.max_units
 
 
 class Publish(Contract):

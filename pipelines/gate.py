@@ -9,7 +9,6 @@ from dataclasses import asdict, dataclass, field
 from typing import Any
 
 import numpy as np
-from scipy.stats import bootstrap
 
 from pipelines.kinds import KindTable, metric_info
 
@@ -157,6 +156,8 @@ def paired_bootstrap(
     def mean_delta(a: np.ndarray, b: np.ndarray, axis: int = -1) -> np.ndarray:
         return np.asarray(sign * (a - b).mean(axis=axis))
 
+    from scipy.stats import bootstrap  # ~1 s of imports: only where a bootstrap runs
+
     result = bootstrap(
         (cand, other),
         mean_delta,
@@ -180,6 +181,8 @@ def mean_interval(
     if len(data) < 2 or float(np.ptp(data)) == 0.0:
         mean = float(data.mean()) if len(data) else 0.0
         return mean, mean
+    from scipy.stats import bootstrap
+
     result = bootstrap(
         (data,),
         np.mean,

@@ -10,8 +10,9 @@ Determinism: the sample, the query subset and the candidate order are fixed, and
 builds are single-threaded, so the graphs, every recall figure and the distances computed
 per query are reproducible. Build configurations of one dtype are ranked by distances per
 query (exact); only the final choice between dtypes uses measured QPS (median of repeats),
-where candidates within `QPS_TIE` of the fastest count as equal and the first dtype in the
-fixed order wins, so timing noise rarely flips it. Build times are estimated for the full
+where candidates within `QPS_TIE` of the fastest count as equal and the smallest dtype
+(then the first in the fixed order) wins, so timing noise rarely flips it: a feasible f16
+is chosen over f32 unless f32 is clearly faster. Build times are estimated for the full
 catalogue from the sample and must fit `max_build_seconds`.
 """
 
@@ -33,6 +34,7 @@ log = logging.getLogger(__name__)
 # (connectivity, expansion_add), cheapest builds first.
 BUILD_CONFIGS: tuple[tuple[int, int], ...] = ((16, 64), (8, 64), (16, 128), (32, 128))
 DTYPES: tuple[str, ...] = ("f32", "f16", "bf16", "i8")
+DTYPE_BYTES = {"f32": 4, "f16": 2, "bf16": 2, "i8": 1}
 EXPANSION_SEARCH: tuple[int, ...] = (8, 12, 16, 24, 32, 48, 64, 96, 128, 192, 256, 384, 512)
 SAMPLE_VECTORS = 50_000
 SAMPLE_QUERIES = 1_000
@@ -261,7 +263,9 @@ def _choose(candidates: list[Candidate]) -> Candidate | None:
 
     Within one dtype, speed follows the distances computed per query, which is exact and
     reproducible; across dtypes a distance costs differently, so measured QPS decides, and
-    near-ties go to the earliest dtype in the fixed order (the spec's first).
+    near-ties (within `QPS_TIE`) go to the smallest index, then to the earliest dtype in
+    the fixed order (the spec's first): a feasible f16 wins over f32 unless f32 is clearly
+    faster, as it meets the same recall target in half the memory and builds faster.
     """
     per_dtype: dict[str, Candidate] = {}
     for candidate in candidates:
@@ -273,7 +277,10 @@ def _choose(candidates: list[Candidate]) -> Candidate | None:
     if not per_dtype:
         return None
     fastest = max(c.batch_qps for c in per_dtype.values())
-    return next(c for c in per_dtype.values() if c.batch_qps >= fastest * (1 - QPS_TIE))
+    near = [c for c in per_dtype.values() if c.batch_qps >= fastest * (1 - QPS_TIE)]
+    # near-ties go to the smallest index (f16 over f32: half the memory, a faster build),
+    # then to the fixed order; min() keeps the first of equals
+    return min(near, key=lambda c: DTYPE_BYTES[c.dtype])
 
 
 def _most_accurate(candidates: list[Candidate]) -> Candidate:

@@ -245,6 +245,13 @@ class EvaluationSpec(Strict):
     thresholds: dict[str, Threshold] = Field(default_factory=dict)
     champion: ChampionSpec = ChampionSpec()
     baseline: BaselineSpec = BaselineSpec()
+    max_units: int = Field(
+        default=10_000,
+        ge=100,
+        description="holdout units (retrieval: users; tabular: rows) scored at most; above "
+        "it every model is scored on a fixed, seeded, stratified sample of this size and "
+        "the bootstrap runs on the sample (the report says so)",
+    )
 
 
 class IndexGate(Strict):

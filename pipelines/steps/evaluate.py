@@ -13,6 +13,7 @@ from pipelines import gate
 from pipelines.access import champion_unavailable
 from pipelines.contracts import INDEX_FILE, Evaluation, IndexReport, Verdict
 from pipelines.errors import EXIT_GATE_FAILED, EXIT_OK
+from pipelines.evalsample import sample_holdout
 from pipelines.index import restore_index, search_index
 from pipelines.kinds import metric_info
 from pipelines.registry import CHAMPION, TAG_PREVIOUS_CHAMPION
@@ -28,7 +29,9 @@ def evaluate(state: ModelState, args: argparse.Namespace | None = None) -> int:
     """Write evaluation.json; exit 1 when the gate fails."""
     spec = state.spec
     frame = state.data().frame
-    split = state.split()
+    holdout = state.split()
+    sample = sample_holdout(spec, frame, holdout)  # None at or below evaluation.max_units
+    split = sample.split if sample is not None else holdout
     index = state.index if state.index is not None else restore_index(state.run.require(INDEX_FILE))
     candidate = state.task.score(
         state.loaded, state.bundle(), frame, split, lambda q, k: search_index(index, q, k)
@@ -89,7 +92,7 @@ def evaluate(state: ModelState, args: argparse.Namespace | None = None) -> int:
         Evaluation(
             model=spec.name,
             primary=spec.evaluation.primary,
-            holdout_fingerprint=split.fingerprint(state.data_sha256),
+            holdout_fingerprint=holdout.fingerprint(state.data_sha256),
             candidate=candidate.metrics,
             champion=champion_info,
             champion_metrics=champion_scores.metrics if champion_scores else None,
@@ -99,6 +102,7 @@ def evaluate(state: ModelState, args: argparse.Namespace | None = None) -> int:
             history=_champion_history(state, champion_info),
             gate=decision.as_dict(),
             passed=decision.passed,
+            sample=sample.as_dict() if sample is not None else None,
             # the one place the pull request's verdict is decided; later steps read it
             verdict=Verdict.of(decision.passed, decision.summary, state.run.read(IndexReport)),
         )

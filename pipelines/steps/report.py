@@ -83,6 +83,7 @@ def build_context(state: ModelState, *, with_publish: bool = True) -> dict[str, 
         "data_failed": [c for c in data.checks if not c["passed"]],
         "publish": publish,
         "chart": chart(evaluation.model_dump()),
+        "sample": evaluation.sample,  # only when the holdout was sampled
     }
 
 

@@ -16,10 +16,12 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from pipelines.evalsample import sample_holdout
 from pipelines.index import IndexSettings, build_index, search_index
 from pipelines.spec import load_spec
 from pipelines.spec.estimators import build_estimator
 from pipelines.tasks import get_task
+from pipelines.tune import tune_for_spec
 
 
 def main() -> None:
@@ -63,9 +65,14 @@ def compute(spec_path: Path, out: Path) -> dict[str, Any]:
         expansion_add=spec.index.expansion_add,
         expansion_search=spec.index.expansion_search,
     )
-    index = build_index(keys, vectors, settings)
+    if spec.index.tune:  # as build-index does
+        queries = task.queries(bundle, frame, split)
+        settings, _ = tune_for_spec(spec.index, keys, vectors, queries)
+    index = build_index(keys, vectors, settings, threads=1 if spec.index.reproducible else 0)
     lap("index")
-    task.score(loaded, bundle, frame, split, lambda q, k: search_index(index, q, k))
+    sample = sample_holdout(spec, frame, split)  # as evaluate does above evaluation.max_units
+    scored = sample.split if sample is not None else split
+    task.score(loaded, bundle, frame, scored, lambda q, k: search_index(index, q, k))
     lap("evaluate")
     queries = task.queries(bundle, frame, split)
     np.savez(out, vectors=vectors, queries=queries)

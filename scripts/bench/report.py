@@ -64,11 +64,17 @@ def markdown(results: dict[str, Any]) -> str:
         f"{fixed.get('bare_warm_seconds', fixed['bare_seconds']):.3f} s for further models)",
         "",
         "| first model, new store | first model, existing store | each further model | "
-        "python start | imports | publish step | promote step |",
-        "|---:|---:|---:|---:|---:|---:|---:|",
+        "python start | imports | import floor | publish step | promote step |",
+        "|---:|---:|---:|---:|---:|---:|---:|---:|",
         f"| {_fmt(fixed['first_model_new_store'])} | {_fmt(fixed['first_model_existing_store'])} "
         f"| {_fmt(fixed['further_model'])} | {_fmt(comp['python_startup'])} | "
-        f"{_fmt(comp['imports'])} | {_fmt(comp['publish_step'])} | {_fmt(comp['promote_step'])} |",
+        f"{_fmt(comp['imports'])} | {_fmt(comp.get('import_floor'))} | "
+        f"{_fmt(comp['publish_step'])} | {_fmt(comp['promote_step'])} |",
+        "",
+        'Import floor: `python -c "import mlflow, mlflow.pyfunc, '
+        "mlflow.store.tracking.sqlalchemy_store, sklearn.decomposition, sklearn.dummy, "
+        'scipy.stats, pandas, usearch.index, pydantic, yaml, jinja2"` (what a run needs, '
+        "none of our code), wall time with interpreter start, median.",
     ]
     pub = fixed.get("publishing") or {}
     if pub:

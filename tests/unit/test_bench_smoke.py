@@ -15,6 +15,7 @@ pytestmark = pytest.mark.slow
 BUDGETS = (
     "fixed cost, first model, existing store (s)",
     "fixed cost, first model, new store (s)",
+    "fixed cost, first model / import floor",
     "fixed cost, each further model in the same run (s)",
     "overhead: pipelines run / bare computation",
     "index: tuned usearch",
@@ -32,7 +33,7 @@ def test_bench_smoke(tmp_path, monkeypatch, capsys):
     names = [row["budget"] for row in results["budgets"]]
     for budget in BUDGETS:
         assert any(name.startswith(budget) for name in names), budget
-    assert len(names) == 8
+    assert len(names) == 9
     for row in results["budgets"]:
         if row["value"] is not None:
             assert math.isfinite(row["value"]) and row["value"] > -1.0, row
@@ -48,6 +49,7 @@ def test_bench_smoke(tmp_path, monkeypatch, capsys):
         assert libs[name]["build_seconds"] > 0 and libs[name]["bytes"] > 0
     fixed = results["fixed_cost"]
     assert fixed["components"]["imports"] > 0
+    assert fixed["components"]["import_floor"] > 0
     assert "| budget |" in capsys.readouterr().out
     assert (out / "results.md").read_text().startswith("### Budgets")
 
@@ -69,4 +71,8 @@ def test_budget_rows_without_competitors():
     assert verdicts["fixed cost, first model, new store (s)"] is False
     assert verdicts["overhead: pipelines run / bare computation"] is True
     assert sum(v is None for v in verdicts.values()) == 2
-    assert len(rows) == 8
+    assert len(rows) == 8  # no import floor measured: no ratio row
+    fixed["components"] = {"import_floor": 1.25}
+    rows = evaluate({"fixed_cost": fixed, "sizes": [size]})
+    ratio = next(r for r in rows if r["budget"] == "fixed cost, first model / import floor")
+    assert ratio["value"] == 1.2 and ratio["passed"] is True and len(rows) == 9

@@ -55,3 +55,18 @@ def test_chart_without_a_champion_shows_baseline_and_candidate_interval() -> Non
     assert "bar [0.63, 0.94, 0.97, 0.99]" in source
     assert 'y-axis "accuracy" 0 --> 1.089' in source
     assert chart({"primary": "r2", "candidate": {"r2": float("nan")}}) is None
+
+
+def test_a_sampled_holdout_is_named_with_its_size() -> None:
+    sample = {
+        "units": 49322,
+        "size": 10000,
+        "fraction": 0.2027,
+        "seed": 7,
+        "strata": 10,
+        "stratified_by": "training interactions per user (deciles)",
+    }
+    text = render_report(_context(sample=sample))
+    assert "fixed sample of **10,000 of 49,322 holdout units** (seed 7" in text
+    assert "holdout units** " not in render_report(_context(sample=None))
+    assert "fixed sample" not in render_report(_context())
