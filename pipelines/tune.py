@@ -89,6 +89,17 @@ def tune_for_spec(
     return tune(base, keys, vectors, queries, target, max_build)
 
 
+@dataclass(frozen=True)
+class _Problem:
+    """What the tuner measures on: a sample of the vectors, queries and their exact top-k."""
+
+    keys: np.ndarray
+    vectors: np.ndarray
+    queries: np.ndarray
+    truth: np.ndarray
+    required: float  # recall@10 the sample must reach (a margin above target when sampled)
+
+
 def tune(
     base: IndexSettings,
     keys: np.ndarray,
@@ -102,48 +113,12 @@ def tune(
 ) -> tuple[IndexSettings, dict[str, Any]]:
     """The fastest settings meeting `target_recall` within the build budget, and a report."""
     started = time.perf_counter()
-    rng = np.random.default_rng(seed)
-    full = len(vectors)
-    if full > sample_vectors:
-        rows = np.sort(rng.choice(full, size=sample_vectors, replace=False))
-        sample_keys, sample = keys[rows], vectors[rows]
-        required = min(target_recall + SAMPLED_RECALL_MARGIN, 0.999)
-    else:
-        sample_keys, sample, required = keys, vectors, target_recall
-    if len(queries) > sample_queries:
-        queries = queries[np.sort(rng.choice(len(queries), size=sample_queries, replace=False))]
-    queries = np.ascontiguousarray(queries, dtype=np.float32)
-    truth_pos, _ = exact_topk(sample, queries, K, base.metric, desc="tune ground truth")
-    truth = sample_keys[truth_pos]
-    scale = _build_scale(len(sample), full)
-
-    dtypes = (base.dtype, *(d for d in DTYPES if d != base.dtype))
-    planned = len(BUILD_CONFIGS) + len(dtypes) - 1
-
-    def attempt(settings: IndexSettings) -> Candidate:
-        return _try(
-            settings, sample_keys, sample, queries, truth, required, scale, max_build_seconds
-        )
-
-    candidates: list[Candidate] = []
-    with tqdm(total=planned, desc="tune", unit="build", disable=len(sample) < 20_000) as bar:
-        for connectivity, expansion_add in BUILD_CONFIGS:
-            settings = replace(
-                base, dtype=base.dtype, connectivity=connectivity, expansion_add=expansion_add
-            )
-            candidates.append(attempt(settings))
-            bar.update()
-        best_build = _least_work(candidates) or _most_accurate(candidates)
-        for dtype in dtypes[1:]:
-            settings = replace(
-                base,
-                dtype=dtype,
-                connectivity=best_build.connectivity,
-                expansion_add=best_build.expansion_add,
-            )
-            candidates.append(attempt(settings))
-            bar.update()
-
+    problem = _sample_problem(
+        base, keys, vectors, queries, target_recall, sample_vectors, sample_queries, seed
+    )
+    candidates = _try_all(
+        base, problem, _build_scale(len(problem.vectors), len(vectors)), max_build_seconds
+    )
     chosen = _choose(candidates)
     met = chosen is not None
     if chosen is None:
@@ -151,7 +126,7 @@ def tune(
         log.warning(
             "tune: no settings reach recall@10 %.3f within %.0fs of build; using the most "
             "accurate tried (recall %.4f)",
-            required,
+            problem.required,
             max_build_seconds,
             chosen.recall_at_10,
         )
@@ -171,24 +146,91 @@ def tune(
         settings.expansion_search,
         chosen.recall_at_10,
         chosen.batch_qps,
-        len(sample),
-        full,
+        len(problem.vectors),
+        len(vectors),
         len(candidates),
         seconds,
     )
     report = {
         "target_recall_at_10": target_recall,
-        "required_on_sample": round(required, 6),
+        "required_on_sample": round(problem.required, 6),
         "max_build_seconds": max_build_seconds,
         "met": met,
-        "vectors": full,
-        "sample_vectors": len(sample),
-        "sample_queries": len(queries),
+        "vectors": len(vectors),
+        "sample_vectors": len(problem.vectors),
+        "sample_queries": len(problem.queries),
         "seconds": round(seconds, 3),
         "chosen": asdict(settings),
         "candidates": [asdict(c) for c in candidates],
     }
     return settings, report
+
+
+def _sample_problem(
+    base: IndexSettings,
+    keys: np.ndarray,
+    vectors: np.ndarray,
+    queries: np.ndarray,
+    target_recall: float,
+    sample_vectors: int,
+    sample_queries: int,
+    seed: int,
+) -> _Problem:
+    """A seeded sample of vectors and queries, and the sample's exact top-k."""
+    rng = np.random.default_rng(seed)
+    full = len(vectors)
+    if full > sample_vectors:
+        rows = np.sort(rng.choice(full, size=sample_vectors, replace=False))
+        sample_keys, sample = keys[rows], vectors[rows]
+        required = min(target_recall + SAMPLED_RECALL_MARGIN, 0.999)
+    else:
+        sample_keys, sample, required = keys, vectors, target_recall
+    if len(queries) > sample_queries:
+        queries = queries[np.sort(rng.choice(len(queries), size=sample_queries, replace=False))]
+    queries = np.ascontiguousarray(queries, dtype=np.float32)
+    truth_pos, _ = exact_topk(sample, queries, K, base.metric, desc="tune ground truth")
+    return _Problem(sample_keys, sample, queries, sample_keys[truth_pos], required)
+
+
+def _try_all(
+    base: IndexSettings, problem: _Problem, scale: float, max_build_seconds: float
+) -> list[Candidate]:
+    """Each build configuration in the base dtype, then the other dtypes at the best one."""
+    dtypes = (base.dtype, *(d for d in DTYPES if d != base.dtype))
+    planned = len(BUILD_CONFIGS) + len(dtypes) - 1
+
+    def attempt(settings: IndexSettings) -> Candidate:
+        return _try(
+            settings,
+            problem.keys,
+            problem.vectors,
+            problem.queries,
+            problem.truth,
+            problem.required,
+            scale,
+            max_build_seconds,
+        )
+
+    candidates: list[Candidate] = []
+    quiet = len(problem.vectors) < 20_000
+    with tqdm(total=planned, desc="tune", unit="build", disable=quiet) as bar:
+        for connectivity, expansion_add in BUILD_CONFIGS:
+            settings = replace(
+                base, dtype=base.dtype, connectivity=connectivity, expansion_add=expansion_add
+            )
+            candidates.append(attempt(settings))
+            bar.update()
+        best_build = _least_work(candidates) or _most_accurate(candidates)
+        for dtype in dtypes[1:]:
+            settings = replace(
+                base,
+                dtype=dtype,
+                connectivity=best_build.connectivity,
+                expansion_add=best_build.expansion_add,
+            )
+            candidates.append(attempt(settings))
+            bar.update()
+    return candidates
 
 
 def sweep(

@@ -17,6 +17,7 @@ from pipelines.evalsample import sample_holdout
 from pipelines.index import restore_index, search_index
 from pipelines.kinds import metric_info
 from pipelines.registry import CHAMPION, TAG_PREVIOUS_CHAMPION
+from pipelines.spec import Spec
 from pipelines.state import ModelState
 from pipelines.tasks.base import Bundle, Scores
 from pipelines.tasks.baselines import score_baseline
@@ -42,43 +43,12 @@ def evaluate(state: ModelState, args: argparse.Namespace | None = None) -> int:
     champion_info, champion_scores = (
         (None, None) if unavailable else _score_champion(state, frame, split)
     )
-    comparison = None
-    metric = spec.champion_metric
-    settings = spec.evaluation.champion
     baseline_scores = score_baseline(state.task, state.loaded, frame, split)
-    base_settings = spec.evaluation.baseline
-    cand_units, base_units = _aligned(candidate, baseline_scores, metric)
-    baseline = gate.compare_with_baseline(
-        spec.task,
-        metric,
-        cand_units,
-        base_units,
-        confidence=settings.confidence,
-        resamples=settings.resamples,
-        seed=settings.seed,
-        gating=base_settings.check,
-        reason=base_settings.reason or "",
+    baseline = _against_baseline(spec, candidate, baseline_scores)
+    comparison, incomparable, champion_scores = _against_champion(
+        spec, candidate, champion_info, champion_scores
     )
-    incomparable = None
-    if champion_info is not None and champion_scores is not None:
-        incomparable = _incomparable(candidate, champion_scores, metric)
-        if incomparable:
-            champion_info.update(comparable=False, reason=incomparable)
-            champion_scores = None
-    elif champion_info is not None:
-        incomparable = str(champion_info["reason"])
-    if champion_scores is not None:
-        cand_units, champ_units = _aligned(candidate, champion_scores, metric)
-        comparison = gate.compare_with_champion(
-            spec.task,
-            metric,
-            cand_units,
-            champ_units,
-            margin=settings.margin,
-            confidence=settings.confidence,
-            resamples=settings.resamples,
-            seed=settings.seed,
-        )
+    settings = spec.evaluation.champion
     bounds = {name: (t.min, t.max) for name, t in spec.evaluation.thresholds.items()}
     decision = gate.decide(
         gate.check_thresholds(spec.task, candidate.metrics, bounds),
@@ -114,6 +84,56 @@ def evaluate(state: ModelState, args: argparse.Namespace | None = None) -> int:
         decision.summary,
     )
     return EXIT_OK if decision.passed else EXIT_GATE_FAILED
+
+
+def _against_baseline(spec: Spec, candidate: Scores, baseline_scores: Scores) -> gate.Comparison:
+    """The paired comparison of the candidate with the task's trivial baseline."""
+    settings, base_settings = spec.evaluation.champion, spec.evaluation.baseline
+    cand_units, base_units = _aligned(candidate, baseline_scores, spec.champion_metric)
+    return gate.compare_with_baseline(
+        spec.task,
+        spec.champion_metric,
+        cand_units,
+        base_units,
+        confidence=settings.confidence,
+        resamples=settings.resamples,
+        seed=settings.seed,
+        gating=base_settings.check,
+        reason=base_settings.reason or "",
+    )
+
+
+def _against_champion(
+    spec: Spec,
+    candidate: Scores,
+    champion_info: dict[str, Any] | None,
+    champion_scores: Scores | None,
+) -> tuple[gate.Comparison | None, str | None, Scores | None]:
+    """(the paired comparison with the champion or None, why the champion is not comparable
+    or None, the champion's scores when comparable). Marks `champion_info` not comparable."""
+    metric, settings = spec.champion_metric, spec.evaluation.champion
+    incomparable = None
+    if champion_info is not None and champion_scores is not None:
+        incomparable = _incomparable(candidate, champion_scores, metric)
+        if incomparable:
+            champion_info.update(comparable=False, reason=incomparable)
+            champion_scores = None
+    elif champion_info is not None:
+        incomparable = str(champion_info["reason"])
+    if champion_scores is None:
+        return None, incomparable, None
+    cand_units, champ_units = _aligned(candidate, champion_scores, metric)
+    comparison = gate.compare_with_champion(
+        spec.task,
+        metric,
+        cand_units,
+        champ_units,
+        margin=settings.margin,
+        confidence=settings.confidence,
+        resamples=settings.resamples,
+        seed=settings.seed,
+    )
+    return comparison, incomparable, champion_scores
 
 
 def _score_champion(
