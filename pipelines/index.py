@@ -105,9 +105,26 @@ def prepare(metric: str, vectors: np.ndarray) -> np.ndarray:
 def exact_topk(
     base: np.ndarray, queries: np.ndarray, k: int, metric: str, desc: str = "exact"
 ) -> tuple[np.ndarray, np.ndarray]:
-    """Exact top-k positions into `base` and their similarity (higher is closer)."""
+    """Exact top-k positions into `base` and their similarity (higher is closer).
+
+    Identical queries are searched once: the most-popular baseline asks every user the same
+    query, so its search costs one row, not one per user.
+    """
     base_p = prepare(metric, base)
     queries_p = prepare(metric, queries)
+    if len(queries_p) > 1:
+        distinct, inverse = np.unique(queries_p, axis=0, return_inverse=True)
+        if len(distinct) < len(queries_p):
+            top, sims = _exact_prepared(base_p, distinct, k, metric, desc)
+            inverse = inverse.reshape(-1)
+            return top[inverse], sims[inverse]
+    return _exact_prepared(base_p, queries_p, k, metric, desc)
+
+
+def _exact_prepared(
+    base_p: np.ndarray, queries_p: np.ndarray, k: int, metric: str, desc: str
+) -> tuple[np.ndarray, np.ndarray]:
+    """`exact_topk` on vectors already `prepare`d."""
     k = min(k, len(base_p))
     norms = (base_p * base_p).sum(axis=1) if metric == "l2sq" else None
     rows = max(1, _BATCH_FLOATS // max(1, len(base_p)))

@@ -78,3 +78,14 @@ def test_one_add_builds_the_graph_the_chunked_adds_built(vectors: np.ndarray) ->
         chunked.add(keys[start:stop].astype(np.uint64), vectors[start:stop], threads=1)
     built = build_index(keys, vectors, settings, threads=1)
     assert bytes(built.save()) == bytes(chunked.save())
+
+
+@pytest.mark.parametrize("metric", ["cos", "ip", "l2sq"])
+def test_repeated_queries_get_the_answer_each_gets_alone(vectors: np.ndarray, metric: str) -> None:
+    distinct = vectors[:5] + 0.01
+    repeated = distinct[[3, 0, 3, 1, 4, 4, 2, 0]]
+    positions, sims = exact_topk(vectors, repeated, 10, metric)
+    for row, query in enumerate(repeated):
+        alone_pos, alone_sims = exact_topk(vectors, query[None, :], 10, metric)
+        np.testing.assert_array_equal(positions[row], alone_pos[0])
+        np.testing.assert_allclose(sims[row], alone_sims[0], rtol=1e-5, atol=1e-5)
