@@ -20,6 +20,7 @@ SPLIT_FILE = f"{MODEL_DIR}/split.npz"
 META_FILE = f"{MODEL_DIR}/meta.json"
 INDEX_FILE = "index.usearch"
 INDEX_REPORT = "index_report.json"
+EXACT_FILE = "exact_topk.npz"  # build-index's exact search, reused by evaluate (a cache)
 EVALUATION = "evaluation.json"
 PUBLISH = "publish.json"
 PROMOTE = "promote.json"

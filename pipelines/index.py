@@ -1,11 +1,15 @@
 """usearch index: build, exact ground truth, recall@k, latency, size.
 
 Ground truth is a BLAS matrix product with a top-k selection (`exact_topk`); `nox -s bench`
-times it beside usearch, faiss and hnswlib (docs/bench/).
+times it beside usearch, faiss and hnswlib (docs/bench/). An exact search can be kept
+(`keep_exact`, saved in the run directory by build-index): a later `exact_topk` over the
+same vectors and queries, at the same or a smaller depth, answers from it, so build-index
+and evaluate share one exact search.
 """
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import math
 import os
@@ -25,6 +29,8 @@ log = logging.getLogger(__name__)
 _BATCH_FLOATS = 1 << 25  # scores matrix budget per batch (~128 MB of float32)
 LATENCY_QUERIES = 500  # distinct single queries timed for the latency gate
 LATENCY_ROUNDS = 3  # each query is timed this many times, in interleaved rounds
+RECALL_QUERIES = 10_000  # at most this many queries measure recall (a fixed subset)
+KEPT_MAX = 2  # exact searches kept in memory (build-index's, and one loaded by evaluate)
 
 
 @dataclass(frozen=True)
@@ -59,9 +65,14 @@ class IndexMeasurement:
 
 
 def build_index(
-    keys: np.ndarray, vectors: np.ndarray, settings: IndexSettings, threads: int = 0
+    keys: np.ndarray,
+    vectors: np.ndarray,
+    settings: IndexSettings,
+    threads: int = 0,
+    progress: bool = True,
 ) -> Any:
-    """A usearch index over `vectors` with `keys`; usearch's own progress bar from 50k vectors.
+    """A usearch index over `vectors` with `keys`; with `progress`, usearch's own progress
+    bar from 50k vectors (its callback runs once per vector: the tuner turns it off).
 
     `threads=0` uses every core; `threads=1` builds a reproducible graph (a multi-threaded
     HNSW build inserts in a racy order, so graph and recall differ between runs).
@@ -78,7 +89,7 @@ def build_index(
     )
     if len(vectors) == 0:
         return index
-    log = "index" if len(vectors) >= 50_000 else False
+    log = "index" if progress and len(vectors) >= 50_000 else False
     index.add(keys.astype(np.uint64), vectors, threads=threads, log=log)
     return index
 
@@ -110,6 +121,10 @@ def exact_topk(
     Identical queries are searched once: the most-popular baseline asks every user the same
     query, so its search costs one row, not one per user.
     """
+    for known in _kept:
+        if known.answers(base, queries, k, metric):
+            depth = min(k, len(base))
+            return known.positions[:, :depth].astype(np.int64), known.similarity[:, :depth]
     base_p = prepare(metric, base)
     queries_p = prepare(metric, queries)
     if len(queries_p) > 1:
@@ -119,6 +134,103 @@ def exact_topk(
             inverse = inverse.reshape(-1)
             return top[inverse], sims[inverse]
     return _exact_prepared(base_p, queries_p, k, metric, desc)
+
+
+@dataclass(frozen=True)
+class KeptExact:
+    """An exact search done once: what it searched (shapes, metric, digest) and its answer."""
+
+    metric: str
+    base_shape: tuple[int, ...]
+    queries_shape: tuple[int, ...]
+    digest: str
+    positions: np.ndarray  # (queries, depth) positions into the base
+    similarity: np.ndarray
+
+    def answers(self, base: np.ndarray, queries: np.ndarray, k: int, metric: str) -> bool:
+        """Whether this is the answer to `exact_topk(base, queries, k, metric)`: the same
+        metric, shapes and bytes (digest, checked last: it reads every vector), deep enough."""
+        return (
+            metric == self.metric
+            and tuple(base.shape) == self.base_shape
+            and tuple(queries.shape) == self.queries_shape
+            and min(k, len(base)) <= self.positions.shape[1]
+            and exact_digest(base, queries, metric) == self.digest
+        )
+
+    def save(self, path: Path) -> None:
+        """Write to `path` (.npz)."""
+        np.savez(
+            path,
+            positions=self.positions.astype(np.int32),
+            similarity=self.similarity,
+            metric=np.array(self.metric),
+            digest=np.array(self.digest),
+            base_shape=np.array(self.base_shape, dtype=np.int64),
+            queries_shape=np.array(self.queries_shape, dtype=np.int64),
+        )
+
+    @classmethod
+    def load(cls, path: Path) -> KeptExact:
+        """Read what `save` wrote (ValueError or KeyError when it is not such a file)."""
+        with np.load(path, allow_pickle=False) as arrays:
+            return cls(
+                metric=str(arrays["metric"]),
+                base_shape=tuple(int(n) for n in arrays["base_shape"]),
+                queries_shape=tuple(int(n) for n in arrays["queries_shape"]),
+                digest=str(arrays["digest"]),
+                positions=arrays["positions"],
+                similarity=arrays["similarity"],
+            )
+
+
+_kept: list[KeptExact] = []
+
+
+def exact_digest(base: np.ndarray, queries: np.ndarray, metric: str) -> str:
+    """Identity of an exact search: the metric, and the float32 bytes of base and queries."""
+    digest = hashlib.blake2b(metric.encode(), digest_size=16)
+    for array in (base, queries):
+        values = np.ascontiguousarray(array, dtype=np.float32)
+        digest.update(repr(values.shape).encode())
+        digest.update(values.data)
+    return digest.hexdigest()
+
+
+def keep_exact(
+    base: np.ndarray, queries: np.ndarray, k: int, metric: str, desc: str = "exact"
+) -> KeptExact:
+    """`exact_topk`, kept in this process for later searches of the same inputs."""
+    positions, similarity = exact_topk(base, queries, k, metric, desc=desc)
+    return remember_exact(
+        KeptExact(
+            metric=metric,
+            base_shape=tuple(base.shape),
+            queries_shape=tuple(queries.shape),
+            digest=exact_digest(base, queries, metric),
+            positions=positions,
+            similarity=similarity,
+        )
+    )
+
+
+def remember_exact(kept: KeptExact) -> KeptExact:
+    """Answer later `exact_topk` calls from `kept` (the newest `KEPT_MAX` are kept)."""
+    others = [k for k in _kept if k.digest != kept.digest]
+    _kept[:] = [*others[-(KEPT_MAX - 1) :], kept]
+    return kept
+
+
+def recall_subset(queries: np.ndarray, limit: int = RECALL_QUERIES) -> np.ndarray:
+    """The queries recall is measured on: all, or a fixed random `limit` of them in order.
+
+    Recall@10 over 10k queries is exact to about ±0.003, and exact search over every
+    holdout user of a large catalogue would cost more than the rest of the pipeline.
+    """
+    if len(queries) <= limit:
+        return queries
+    rows = np.random.default_rng(0).choice(len(queries), size=limit, replace=False)
+    return queries[np.sort(rows)]
 
 
 def _exact_prepared(
@@ -187,7 +299,7 @@ def _top_rows_plain(sims: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
         else np.tile(np.arange(sims.shape[1]), (len(sims), 1))
     )
     top_sims = np.take_along_axis(sims, top, axis=1)
-    order = np.argsort(-top_sims, axis=1, kind="stable")
+    order = np.lexsort((top, -top_sims), axis=1)  # ties to the lower column, as above
     return np.take_along_axis(top, order, axis=1), np.take_along_axis(top_sims, order, axis=1)
 
 
@@ -256,24 +368,22 @@ def measure(
     build_seconds: float,
     size_bytes: int,
     latency_queries: int = LATENCY_QUERIES,
-    recall_queries: int = 10_000,
+    truth: np.ndarray | None = None,
 ) -> IndexMeasurement:
     """Recall@10 against exact search, single-query latency (see `query_latency`), batch QPS.
 
-    At most `recall_queries` queries (a fixed random subset) are measured: recall@10 over
-    10k queries is exact to about ±0.003, and exact search over every holdout user of a
-    large catalogue would cost more than the rest of the pipeline.
+    Recall is measured on `recall_subset(queries)`; `truth` is the exact search's positions
+    for exactly those queries (at least 10 deep), or None to search here.
     """
-    if len(queries) > recall_queries:
-        rows = np.random.default_rng(0).choice(len(queries), size=recall_queries, replace=False)
-        queries = queries[np.sort(rows)]
+    queries = recall_subset(queries)
     k = min(10, len(vectors))
-    truth_pos, _ = exact_topk(vectors, queries, k, metric, desc="ground truth")
-    truth = keys[truth_pos]
+    if truth is None:
+        truth, _ = exact_topk(vectors, queries, k, metric, desc="ground truth")
+    truth_keys = keys[truth[:, :k]]
     started = time.perf_counter()
     found, _ = search_index(index, queries, k)
     batch_seconds = time.perf_counter() - started
-    recall = recall_at_k(found, truth)
+    recall = recall_at_k(found, truth_keys)
     latency = query_latency(index, queries, k, latency_queries=latency_queries)
     return IndexMeasurement(
         recall_at_10=round(recall, 6),

@@ -63,6 +63,7 @@ class ModelState:
         self._split: Split | None = None
         self._meta: TrainMeta | None = None
         self.index: Any = None  # the usearch index, once built or restored
+        self.exact: Any = None  # build-index's kept exact search (pipelines.index.KeptExact)
 
     # -- data -----------------------------------------------------------------------------
     def data(self) -> LoadedData:

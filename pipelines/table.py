@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, cast
 from pipelines.contracts import (
     DATA_REPORT,
     EVALUATION,
+    EXACT_FILE,
     INDEX_FILE,
     INDEX_REPORT,
     MODEL_DIR,
@@ -84,7 +85,7 @@ STEPS: tuple[Step, ...] = (
         "Build and gate the usearch index.",
         f"{_S}build_index:build",
         inputs=(MODEL_DIR,),
-        outputs=(INDEX_FILE, INDEX_REPORT),
+        outputs=(INDEX_FILE, INDEX_REPORT, EXACT_FILE),
         pull_request=True,
     ),
     Step(

@@ -272,7 +272,7 @@ def _try(
     max_build_seconds: float,
 ) -> Candidate:
     started = time.perf_counter()
-    index = build_index(keys, vectors, settings, threads=1)
+    index = build_index(keys, vectors, settings, threads=1, progress=False)
     build_seconds = time.perf_counter() - started
     full_build = build_seconds * scale
     within_budget = full_build <= max_build_seconds

@@ -8,9 +8,10 @@ import time
 from dataclasses import asdict
 from typing import Any
 
-from pipelines.contracts import INDEX_FILE, IndexReport
+from pipelines.contracts import EXACT_FILE, INDEX_FILE, IndexReport
 from pipelines.errors import EXIT_GATE_FAILED, EXIT_OK
-from pipelines.index import IndexSettings, build_index, measure
+from pipelines.evalsample import sample_holdout
+from pipelines.index import IndexSettings, build_index, keep_exact, measure, recall_subset
 from pipelines.state import ModelState
 
 log = logging.getLogger("pipelines")
@@ -29,10 +30,16 @@ def settings_from_spec(state: ModelState) -> IndexSettings:
 
 
 def build(state: ModelState, args: argparse.Namespace | None = None) -> int:
-    """Build, save, measure and gate the index; exit 1 when the gate fails."""
+    """Build, save, measure and gate the index; exit 1 when the gate fails.
+
+    Queries are those of the units evaluate scores (its sample above
+    `evaluation.max_units`). Where the task says how deep evaluate searches them exactly
+    (`exact_queries`), the ground truth is searched that deep once and kept in the run
+    directory, and evaluate answers from it instead of searching again.
+    """
     bundle = state.bundle()
     keys, vectors = state.task.index_vectors(bundle)
-    queries = state.task.queries(bundle, state.data().frame, state.split())
+    queries, truth = _queries_and_truth(state, vectors)
     settings = settings_from_spec(state)
     tuning: dict[str, Any] | None = None
     if state.spec.index.tune:
@@ -46,7 +53,14 @@ def build(state: ModelState, args: argparse.Namespace | None = None) -> int:
     path = state.run.file(INDEX_FILE)
     index.save(str(path))
     measured = measure(
-        index, keys, vectors, queries, settings.metric, build_seconds, path.stat().st_size
+        index,
+        keys,
+        vectors,
+        queries,
+        settings.metric,
+        build_seconds,
+        path.stat().st_size,
+        truth=truth,
     )
     gate = state.spec.index.gate
     checks = [
@@ -84,3 +98,23 @@ def build(state: ModelState, args: argparse.Namespace | None = None) -> int:
         "passed" if passed else "FAILED",
     )
     return EXIT_OK if passed else EXIT_GATE_FAILED
+
+
+def _queries_and_truth(state: ModelState, vectors: Any) -> tuple[Any, Any]:
+    """The queries of the units evaluate scores, and the kept exact search's positions for
+    the recall subset of them (None when the task does not say how deep evaluate searches).
+    """
+    frame, holdout = state.data().frame, state.split()
+    sample = sample_holdout(state.spec, frame, holdout)
+    scored = sample.split if sample is not None else holdout
+    exact_queries = getattr(state.task, "exact_queries", None)
+    if exact_queries is None:
+        return state.task.queries(state.bundle(), frame, scored), None
+    queries, depth = exact_queries(state.bundle(), frame, scored)
+    subset = recall_subset(queries)
+    if len(subset) == 0:
+        return queries, None
+    kept = keep_exact(vectors, subset, max(depth, 10), state.spec.index.metric, "ground truth")
+    kept.save(state.run.file(EXACT_FILE))
+    state.exact = kept
+    return queries, kept.positions

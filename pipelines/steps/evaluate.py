@@ -11,10 +11,10 @@ import numpy as np
 
 from pipelines import gate
 from pipelines.access import champion_unavailable
-from pipelines.contracts import INDEX_FILE, Evaluation, IndexReport, Verdict
+from pipelines.contracts import EXACT_FILE, INDEX_FILE, Evaluation, IndexReport, Verdict
 from pipelines.errors import EXIT_GATE_FAILED, EXIT_OK
 from pipelines.evalsample import sample_holdout
-from pipelines.index import restore_index, search_index
+from pipelines.index import KeptExact, remember_exact, restore_index, search_index
 from pipelines.kinds import metric_info
 from pipelines.registry import CHAMPION, TAG_PREVIOUS_CHAMPION
 from pipelines.spec import Spec
@@ -34,6 +34,7 @@ def evaluate(state: ModelState, args: argparse.Namespace | None = None) -> int:
     sample = sample_holdout(spec, frame, holdout)  # None at or below evaluation.max_units
     split = sample.split if sample is not None else holdout
     index = state.index if state.index is not None else restore_index(state.run.require(INDEX_FILE))
+    _reuse_exact_search(state)
     candidate = state.task.score(
         state.loaded, state.bundle(), frame, split, lambda q, k: search_index(index, q, k)
     )
@@ -84,6 +85,25 @@ def evaluate(state: ModelState, args: argparse.Namespace | None = None) -> int:
         decision.summary,
     )
     return EXIT_OK if decision.passed else EXIT_GATE_FAILED
+
+
+def _reuse_exact_search(state: ModelState) -> None:
+    """Let the candidate's exact search answer from build-index's, where it was kept.
+
+    Used only when it searched the same vectors and queries (`KeptExact.answers` compares
+    their digest); an unreadable file is searched again, never trusted.
+    """
+    if state.exact is not None:
+        return
+    path = state.run.file(EXACT_FILE)
+    if not path.is_file():
+        return
+    try:
+        state.exact = remember_exact(KeptExact.load(path))
+    except (OSError, ValueError, KeyError) as exc:
+        log.warning(
+            "%s: %s is unreadable (%s); searching exactly again", state.spec.name, path, exc
+        )
 
 
 def _against_baseline(spec: Spec, candidate: Scores, baseline_scores: Scores) -> gate.Comparison:

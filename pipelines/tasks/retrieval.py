@@ -103,6 +103,18 @@ class RetrievalTask:
         _, vectors, _ = self._holdout_queries(bundle, frame, split)
         return vectors
 
+    def exact_queries(
+        self, bundle: Bundle, frame: pd.DataFrame, split: Split
+    ) -> tuple[np.ndarray, int]:
+        """The queries `score` searches exactly for this split, and how deep: k plus the most
+        items one of those users has seen (build-index searches them once for both)."""
+        _, queries, seen = self._holdout_queries(bundle, frame, split)
+        return queries, self._exact_depth(bundle, seen)
+
+    def _exact_depth(self, bundle: Bundle, seen: list[np.ndarray]) -> int:
+        max_seen = max((len(s) for s in seen), default=0)
+        return min(len(bundle.extras["item_ids"]), TOP_K + max_seen)
+
     def score(
         self,
         loaded: LoadedSpec,
@@ -116,10 +128,11 @@ class RetrievalTask:
         users, via_index, queries, seen = self.recommend(bundle, frame, split, searcher, k)
         relevant = self._relevant(bundle, frame, split, users)
         n_items = len(bundle.extras["item_ids"])
-        max_seen = max((len(s) for s in seen), default=0)
-        count = min(n_items, k + max_seen)
         exact_pos, _ = exact_topk(
-            bundle.extras["item_vectors"], queries, count, bundle.index_metric
+            bundle.extras["item_vectors"],
+            queries,
+            self._exact_depth(bundle, seen),
+            bundle.index_metric,
         )
         via_exact = _drop_seen(exact_pos, seen, k)
         per_unit: dict[str, np.ndarray] = {}

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from pipelines.cli import COMMANDS, main
@@ -80,7 +81,13 @@ def test_a_step_run_twice_on_the_same_inputs_writes_the_same_outputs(
     fingerprints[0].pop("index_report.json")
     fingerprints[1].pop("index_report.json")
     assert fingerprints[0] == fingerprints[1]
-    assert set(fingerprints[0]) == {"data_report.json", "model", "index.usearch", "evaluation.json"}
+    assert set(fingerprints[0]) == {
+        "data_report.json",
+        "model",
+        "index.usearch",
+        "exact_topk.npz",  # None where the task keeps no exact search (classification)
+        "evaluation.json",
+    }
 
 
 def test_an_unexpected_exception_is_an_internal_error_with_a_saved_traceback(
@@ -129,3 +136,38 @@ def test_os_errors_keep_the_exit_code_contract(
     assert main(["validate", SPEC]) == code
     err = capsys.readouterr().err
     assert len([line for line in err.splitlines() if line.startswith("error:")]) == 1
+
+
+def test_evaluate_reuses_the_exact_search_build_index_kept(
+    mlflow_store: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """As CI runs the steps (one process each): evaluate answers the candidate's exact
+    search from build-index's file and writes what it writes when it searches itself."""
+    from pipelines import index as index_module
+
+    spec = str(ROOT / "model_specs" / "item-recs.yaml")
+    run_dir = tmp_path / "run"
+    for step in ("check-data", "train", "build-index"):
+        assert main([step, spec, "--run-dir", str(run_dir)]) == 0, step
+    assert (run_dir / "exact_topk.npz").is_file()
+    dims = np.load(run_dir / "exact_topk.npz")["base_shape"][1]
+    searched: list[tuple[int, int]] = []
+    real = index_module._exact_prepared
+
+    def spy(base: np.ndarray, queries: np.ndarray, *rest: object) -> object:
+        searched.append(base.shape)
+        return real(base, queries, *rest)
+
+    monkeypatch.setattr(index_module, "_exact_prepared", spy)
+    outputs = []
+    for reuse in (True, False):
+        index_module._kept.clear()  # a new process
+        searched.clear()
+        if not reuse:
+            (run_dir / "exact_topk.npz").unlink()
+        assert main(["evaluate", spec, "--run-dir", str(run_dir)]) == 0
+        candidate_searches = [s for s in searched if s[1] == dims]
+        assert len(candidate_searches) == (0 if reuse else 1)
+        outputs.append((run_dir / "evaluation.json").read_bytes())
+    index_module._kept.clear()
+    assert outputs[0] == outputs[1]

@@ -89,3 +89,35 @@ def test_repeated_queries_get_the_answer_each_gets_alone(vectors: np.ndarray, me
         alone_pos, alone_sims = exact_topk(vectors, query[None, :], 10, metric)
         np.testing.assert_array_equal(positions[row], alone_pos[0])
         np.testing.assert_allclose(sims[row], alone_sims[0], rtol=1e-5, atol=1e-5)
+
+
+def test_a_kept_exact_search_answers_the_same_inputs_and_nothing_else(
+    vectors: np.ndarray, tmp_path
+) -> None:
+    from pipelines import index as index_module
+    from pipelines.index import KeptExact, keep_exact, remember_exact
+
+    queries = vectors[:30] + 0.02
+    expected_pos, expected_sims = exact_topk(vectors, queries, 7, "ip")
+    kept = keep_exact(vectors, queries, 25, "ip")
+    path = tmp_path / "exact.npz"
+    kept.save(path)
+    index_module._kept.clear()
+    remember_exact(KeptExact.load(path))
+    calls = []
+    real = index_module._exact_prepared
+    try:
+        index_module._exact_prepared = lambda *a: calls.append(a) or real(*a)  # type: ignore[assignment]
+        pos, sims = exact_topk(vectors, queries, 7, "ip")  # shallower: answered from the file
+        assert calls == []
+        np.testing.assert_array_equal(pos, expected_pos)
+        np.testing.assert_allclose(sims, expected_sims, rtol=1e-6)
+        exact_topk(vectors, queries, 26, "ip")  # deeper than kept: searched
+        exact_topk(vectors, queries, 7, "cos")  # another metric
+        changed = queries.copy()
+        changed[3, 0] += 1e-3
+        exact_topk(vectors, changed, 7, "ip")  # other bytes, same shape
+        assert len(calls) == 3
+    finally:
+        index_module._exact_prepared = real
+        index_module._kept.clear()
