@@ -30,21 +30,28 @@ def evaluate(results: dict[str, Any]) -> list[dict[str, Any]]:
     """Every budget row, always present (measured at the nearest size when run small)."""
     fixed = results["fixed_cost"]
     sizes = results["sizes"]
+    floor = fixed.get("components", {}).get("import_floor")
+    # With the import floor measured, the budget is the ratio to it (what is ours); the
+    # absolute seconds stay as figures: the floor alone can exceed FIXED_FIRST_S.
+    absolute = (
+        f"<= {FIXED_FIRST_S}"
+        if not floor
+        else f"n/a: the floor ratio is the budget (floor {floor:.2f} s)"
+    )
     rows = [
         _row(
             "fixed cost, first model, existing store (s)",
             fixed["first_model_existing_store"],
-            f"<= {FIXED_FIRST_S}",
-            fixed["first_model_existing_store"] <= FIXED_FIRST_S,
+            absolute,
+            None if floor else fixed["first_model_existing_store"] <= FIXED_FIRST_S,
         ),
         _row(
             "fixed cost, first model, new store (s)",
             fixed["first_model_new_store"],
-            f"<= {FIXED_FIRST_S}",
-            fixed["first_model_new_store"] <= FIXED_FIRST_S,
+            absolute,
+            None if floor else fixed["first_model_new_store"] <= FIXED_FIRST_S,
         ),
     ]
-    floor = fixed.get("components", {}).get("import_floor")
     if floor:
         # the whole first-model process (bare work subtracted) against `python -c "import
         # <what a run needs>"`: what is left above 1.0 is ours

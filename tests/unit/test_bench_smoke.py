@@ -76,3 +76,6 @@ def test_budget_rows_without_competitors():
     rows = evaluate({"fixed_cost": fixed, "sizes": [size]})
     ratio = next(r for r in rows if r["budget"] == "fixed cost, first model / import floor")
     assert ratio["value"] == 1.2 and ratio["passed"] is True and len(rows) == 9
+    # with the floor measured, the absolute seconds are figures, not budgets
+    verdicts = {row["budget"]: row["passed"] for row in rows}
+    assert verdicts["fixed cost, first model, new store (s)"] is None
