@@ -149,6 +149,16 @@ class RunDir:
             kept = {k: v for k, v in manifest.items() if k not in steps[steps.index(step) :]}
             self._write_json(MANIFEST, {**self.manifest(), "steps": kept})
 
+    def as_written(self, name: str, content_hash: str) -> bool:
+        """Whether `name` is what its producer wrote for this content hash, unchanged since
+        (the check `begin_step` makes of required inputs, for an optional one)."""
+        record = self.manifest().get("steps", {}).get(PRODUCER[name]) or {}
+        return (
+            self.file(name).exists()
+            and record.get("content_hash") == content_hash
+            and record.get("outputs", {}).get(name) == self.fingerprint(name)
+        )
+
     def record_step(self, step: str, seconds: float, content_hash: str) -> None:
         """Add a step's duration, content hash and output fingerprints to the manifest."""
         manifest = self.manifest()

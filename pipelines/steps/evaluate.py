@@ -90,13 +90,21 @@ def evaluate(state: ModelState, args: argparse.Namespace | None = None) -> int:
 def _reuse_exact_search(state: ModelState) -> None:
     """Let the candidate's exact search answer from build-index's, where it was kept.
 
-    Used only when it searched the same vectors and queries (`KeptExact.answers` compares
-    their digest); an unreadable file is searched again, never trusted.
+    Used only when the file is as build-index wrote it for this content (manifest
+    fingerprint) and searched the same vectors and queries (`KeptExact.answers` compares
+    their digest); a changed or unreadable file is searched again, never trusted.
     """
     if state.exact is not None:
         return
     path = state.run.file(EXACT_FILE)
     if not path.is_file():
+        return
+    if not state.run.as_written(EXACT_FILE, state.content_hash):
+        log.warning(
+            "%s: %s changed after build-index wrote it; searching exactly again",
+            state.spec.name,
+            path,
+        )
         return
     try:
         state.exact = remember_exact(KeptExact.load(path))

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from pathlib import Path
 
@@ -159,15 +160,19 @@ def test_evaluate_reuses_the_exact_search_build_index_kept(
         return real(base, queries, *rest)
 
     monkeypatch.setattr(index_module, "_exact_prepared", spy)
+    kept = index_module.KeptExact.load(run_dir / "exact_topk.npz")
     outputs = []
-    for reuse in (True, False):
+    for case in ("kept", "changed", "missing"):
         index_module._kept.clear()  # a new process
         searched.clear()
-        if not reuse:
+        if case == "changed":  # same digest, other answers: not as build-index wrote it
+            wrong = dataclasses.replace(kept, positions=kept.positions[:, ::-1].copy())
+            wrong.save(run_dir / "exact_topk.npz")
+        if case == "missing":
             (run_dir / "exact_topk.npz").unlink()
         assert main(["evaluate", spec, "--run-dir", str(run_dir)]) == 0
         candidate_searches = [s for s in searched if s[1] == dims]
-        assert len(candidate_searches) == (0 if reuse else 1)
+        assert len(candidate_searches) == (0 if case == "kept" else 1), case
         outputs.append((run_dir / "evaluation.json").read_bytes())
     index_module._kept.clear()
-    assert outputs[0] == outputs[1]
+    assert outputs[0] == outputs[1] == outputs[2]
