@@ -211,34 +211,52 @@ def _matrix(
     return matrix
 
 
+def _in_rows(values: np.ndarray, sets: list[np.ndarray]) -> np.ndarray:
+    """member[r, j]: whether values[r, j] is in sets[r]; one sorted search for every row
+    (a per-row `np.isin` costs ~25 µs a row, 1-2 s per model at 100k-1M items)."""
+    member = np.zeros(values.shape, dtype=bool)
+    lengths = np.fromiter((len(s) for s in sets), np.int64, len(sets))
+    if values.size == 0 or lengths.sum() == 0:
+        return member
+    items = np.concatenate(sets).astype(np.int64)
+    low = min(int(items.min()), int(values.min()))
+    width = max(int(items.max()), int(values.max())) - low + 1
+    rows = np.repeat(np.arange(len(sets), dtype=np.int64), lengths)
+    codes = np.sort(rows * width + (items - low))
+    probe = np.arange(len(values), dtype=np.int64)[:, None] * width + (values - low)
+    found = np.minimum(np.searchsorted(codes, probe), len(codes) - 1)
+    return codes[found] == probe
+
+
 def _drop_seen(found: np.ndarray, seen: list[np.ndarray], k: int) -> np.ndarray:
     """The first k results per row that the user has not interacted with (-1 pads)."""
     out = np.full((len(found), k), -1, dtype=np.int64)
-    for row, (candidates, history) in enumerate(zip(found, seen, strict=True)):
-        fresh = candidates[(candidates >= 0) & ~np.isin(candidates, history)][:k]
-        out[row, : len(fresh)] = fresh
+    keep = (found >= 0) & ~_in_rows(found, seen)
+    rank = np.cumsum(keep, axis=1) - 1
+    rows, cols = np.nonzero(keep & (rank < k))
+    out[rows, rank[rows, cols]] = found[rows, cols]
     return out
 
 
 def _list_metrics(
     lists: np.ndarray, relevant: list[np.ndarray], k: int, prefix: str
 ) -> dict[str, np.ndarray]:
+    """Per-row NDCG, recall (and precision, hit rate without a prefix) of top-k `lists`;
+    holdout items unknown to the model (-1 in `relevant`) count in the ideal, never as hits."""
     discounts = 1.0 / np.log2(np.arange(2, k + 2))
-    ndcg = np.zeros(len(lists))
-    recall = np.zeros(len(lists))
-    precision = np.zeros(len(lists))
-    for row, (recs, truth) in enumerate(zip(lists, relevant, strict=True)):
-        hits = np.isin(recs, truth[truth >= 0]) & (recs >= 0)
-        ideal = discounts[: min(len(truth), k)].sum()
-        ndcg[row] = (discounts[hits].sum() / ideal) if ideal > 0 else 0.0
-        recall[row] = hits.sum() / min(len(truth), k) if len(truth) else 0.0
-        precision[row] = hits.sum() / k
+    hits = _in_rows(lists, [truth[truth >= 0] for truth in relevant]) & (lists >= 0)
+    found = hits.sum(axis=1)
+    ideal_n = np.minimum(np.fromiter((len(t) for t in relevant), np.int64, len(relevant)), k)
+    ideal = np.concatenate(([0.0], np.cumsum(discounts)))[ideal_n]
+    gain = (hits * discounts[: lists.shape[1]]).sum(axis=1)
+    ndcg = np.divide(gain, ideal, out=np.zeros(len(lists)), where=ideal > 0)
+    recall = np.divide(found, ideal_n, out=np.zeros(len(lists)), where=ideal_n > 0)
     name = f"_at_{k}"
     out = {
         f"{prefix}ndcg{name}": ndcg,
         f"{prefix}recall{name}": recall,
     }
     if not prefix:
-        out[f"precision{name}"] = precision
+        out[f"precision{name}"] = found / k
         out[f"hit_rate{name}"] = (recall > 0).astype(np.float64)
     return out

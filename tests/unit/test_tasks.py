@@ -82,3 +82,34 @@ def test_retrieval_index_metrics_track_exact_search() -> None:
     assert metrics["ndcg_at_10"] == pytest.approx(metrics["exact_ndcg_at_10"], abs=0.01)
     # A popularity-blind random recommender would score far lower on this data.
     assert metrics["ndcg_at_10"] > 0.15
+
+
+def _metrics_row_by_row(lists, relevant, k):
+    """The per-row definition the vectorised `_list_metrics` must match."""
+    discounts = 1.0 / np.log2(np.arange(2, k + 2))
+    out = {"ndcg": [], "recall": [], "precision": []}
+    for recs, truth in zip(lists, relevant, strict=True):
+        hits = np.isin(recs, truth[truth >= 0]) & (recs >= 0)
+        ideal = discounts[: min(len(truth), k)].sum()
+        out["ndcg"].append(discounts[hits].sum() / ideal if ideal > 0 else 0.0)
+        out["recall"].append(hits.sum() / min(len(truth), k) if len(truth) else 0.0)
+        out["precision"].append(hits.sum() / k)
+    return out
+
+
+@pytest.mark.parametrize("seed", range(5))
+def test_vectorised_list_metrics_and_seen_filter_match_the_row_by_row_definition(seed):
+    rng = np.random.default_rng(seed)
+    rows, k, items = 300, 10, 60
+    lists = rng.integers(-1, items, size=(rows, k))
+    relevant = [rng.integers(-1, items, size=rng.integers(0, 15)) for _ in range(rows)]
+    metrics = _list_metrics(lists, relevant, k, prefix="")
+    expected = _metrics_row_by_row(lists, relevant, k)
+    for name in ("ndcg", "recall", "precision"):
+        np.testing.assert_allclose(metrics[f"{name}_at_{k}"], expected[name], rtol=1e-12)
+    found = rng.integers(-1, items, size=(rows, 25))
+    seen = [rng.choice(items, size=rng.integers(0, 20), replace=False) for _ in range(rows)]
+    out = _drop_seen(found, seen, k)
+    for row in range(rows):
+        fresh = found[row][(found[row] >= 0) & ~np.isin(found[row], seen[row])][:k]
+        assert out[row].tolist() == [*fresh.tolist(), *[-1] * (k - len(fresh))]
