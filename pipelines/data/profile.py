@@ -106,7 +106,9 @@ def id_profile(series: pd.Series) -> dict[str, Any]:
     bitset = np.zeros(bits // 8, np.uint8)
     positions = _hashes(values) % np.uint64(bits) if len(values) else np.empty(0, np.uint64)
     np.bitwise_or.at(bitset, (positions >> np.uint64(3)).astype(np.int64), 1 << (positions & 7))
-    packed = base64.b64encode(zlib.compress(bitset.tobytes(), 9)).decode("ascii")
+    # level 6 (zlib's default): on the 2 MB bitset of 885k item ids level 9 took 2.07 s
+    # against 0.21 s, for 5% fewer bytes
+    packed = base64.b64encode(zlib.compress(bitset.tobytes(), 6)).decode("ascii")
     return {"kind": "id", "distinct": len(values), "bits": bits, "bitset": packed}
 
 
