@@ -15,6 +15,7 @@ from pipelines.index import IndexSettings, build_index, keep_exact, measure, rec
 from pipelines.state import ModelState
 
 log = logging.getLogger("pipelines")
+KEPT_FILE_MAX_BYTES = 256 << 20  # the kept exact search is written only up to this size
 
 
 def settings_from_spec(state: ModelState) -> IndexSettings:
@@ -115,6 +116,10 @@ def _queries_and_truth(state: ModelState, vectors: Any) -> tuple[Any, Any]:
     if len(subset) == 0:
         return queries, None
     kept = keep_exact(vectors, subset, max(depth, 10), state.spec.index.metric, "ground truth")
-    kept.save(state.run.file(EXACT_FILE))
     state.exact = kept
+    size = kept.positions.size * 4 + kept.similarity.nbytes  # positions are saved as int32
+    if size <= KEPT_FILE_MAX_BYTES:
+        kept.save(state.run.file(EXACT_FILE))
+    else:  # users with very long histories: a step run alone searches again
+        log.info("%s: exact search of %d bytes not kept on disk", state.spec.name, size)
     return queries, kept.positions

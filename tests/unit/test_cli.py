@@ -176,3 +176,19 @@ def test_evaluate_reuses_the_exact_search_build_index_kept(
         outputs.append((run_dir / "evaluation.json").read_bytes())
     index_module._kept.clear()
     assert outputs[0] == outputs[1] == outputs[2]
+
+
+def test_an_exact_search_too_large_to_keep_is_not_written(
+    mlflow_store: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import pipelines.steps.build_index as build_module
+    from pipelines import index as index_module
+
+    monkeypatch.setattr(build_module, "KEPT_FILE_MAX_BYTES", 0)
+    spec = str(ROOT / "model_specs" / "item-recs.yaml")
+    run_dir = tmp_path / "run"
+    for step in ("check-data", "train", "build-index"):
+        assert main([step, spec, "--run-dir", str(run_dir)]) == 0, step
+    assert not (run_dir / "exact_topk.npz").exists()
+    index_module._kept.clear()  # a new process: evaluate searches by itself
+    assert main(["evaluate", spec, "--run-dir", str(run_dir)]) == 0
