@@ -10,8 +10,9 @@ The choice is the feasible candidate with the highest measured batch QPS (median
 repeats). Candidates within `QPS_TIE` of the fastest count as equal: the smallest dtype
 wins, then the fewest distances computed per query, then the fixed order. Distances per
 query alone is a poor proxy across graphs: on the bench's 83k item vectors the graph
-computing the fewest (connectivity 8, expansion_add 64) was 0.65x as fast at recall 0.95
-as connectivity 12-16 with expansion_add 200, which walks fewer, better hops.
+computing the fewest (connectivity 8, expansion_add 64) was 0.6-0.7x as fast at recall
+0.95 as connectivity 12-16 with expansion_add 200, which walks fewer, better hops (on
+its 830k vectors the richer graph was only a few percent faster).
 
 Determinism: the sample, the query subset and the candidate order are fixed, and tuning
 builds are single-threaded, so the graphs, every recall figure and the distances computed
