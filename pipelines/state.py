@@ -25,6 +25,7 @@ from pipelines.spec import LoadedSpec
 from pipelines.tasks import Bundle, Split, Task, get_task
 
 if TYPE_CHECKING:
+    from pipelines.index import KeptExact
     from pipelines.registry import Registry
 
 _registries: dict[tuple[str, str, str], Registry] = {}
@@ -63,7 +64,7 @@ class ModelState:
         self._split: Split | None = None
         self._meta: TrainMeta | None = None
         self.index: Any = None  # the usearch index, once built or restored
-        self.exact: Any = None  # build-index's kept exact search (pipelines.index.KeptExact)
+        self.exact: KeptExact | None = None  # build-index's kept exact search
 
     # -- data -----------------------------------------------------------------------------
     def data(self) -> LoadedData:

@@ -8,6 +8,8 @@ import time
 from dataclasses import asdict
 from typing import Any
 
+import numpy as np
+
 from pipelines.contracts import EXACT_FILE, INDEX_FILE, IndexReport
 from pipelines.errors import EXIT_GATE_FAILED, EXIT_OK
 from pipelines.evalsample import sample_holdout
@@ -101,7 +103,9 @@ def build(state: ModelState, args: argparse.Namespace | None = None) -> int:
     return EXIT_OK if passed else EXIT_GATE_FAILED
 
 
-def _queries_and_truth(state: ModelState, vectors: Any) -> tuple[Any, Any]:
+def _queries_and_truth(
+    state: ModelState, vectors: np.ndarray
+) -> tuple[np.ndarray, np.ndarray | None]:
     """The queries of the units evaluate scores, and the kept exact search's positions for
     the recall subset of them (None when the task does not say how deep evaluate searches).
     """

@@ -92,32 +92,27 @@ def test_repeated_queries_get_the_answer_each_gets_alone(vectors: np.ndarray, me
 
 
 def test_a_kept_exact_search_answers_the_same_inputs_and_nothing_else(
-    vectors: np.ndarray, tmp_path
+    vectors: np.ndarray, tmp_path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     from pipelines import index as index_module
     from pipelines.index import KeptExact, keep_exact, remember_exact
 
+    monkeypatch.setattr(index_module, "_kept", [])
     queries = vectors[:30] + 0.02
     expected_pos, expected_sims = exact_topk(vectors, queries, 7, "ip")
-    kept = keep_exact(vectors, queries, 25, "ip")
-    path = tmp_path / "exact.npz"
-    kept.save(path)
-    index_module._kept.clear()
-    remember_exact(KeptExact.load(path))
+    keep_exact(vectors, queries, 25, "ip").save(tmp_path / "exact.npz")
+    index_module._kept.clear()  # a new process: only the file
+    remember_exact(KeptExact.load(tmp_path / "exact.npz"))
     calls = []
     real = index_module._exact_prepared
-    try:
-        index_module._exact_prepared = lambda *a: calls.append(a) or real(*a)  # type: ignore[assignment]
-        pos, sims = exact_topk(vectors, queries, 7, "ip")  # shallower: answered from the file
-        assert calls == []
-        np.testing.assert_array_equal(pos, expected_pos)
-        np.testing.assert_allclose(sims, expected_sims, rtol=1e-6)
-        exact_topk(vectors, queries, 26, "ip")  # deeper than kept: searched
-        exact_topk(vectors, queries, 7, "cos")  # another metric
-        changed = queries.copy()
-        changed[3, 0] += 1e-3
-        exact_topk(vectors, changed, 7, "ip")  # other bytes, same shape
-        assert len(calls) == 3
-    finally:
-        index_module._exact_prepared = real
-        index_module._kept.clear()
+    monkeypatch.setattr(index_module, "_exact_prepared", lambda *a: calls.append(a) or real(*a))
+    pos, sims = exact_topk(vectors, queries, 7, "ip")  # shallower: answered from the file
+    assert calls == []
+    np.testing.assert_array_equal(pos, expected_pos)
+    np.testing.assert_allclose(sims, expected_sims, rtol=1e-6)
+    exact_topk(vectors, queries, 26, "ip")  # deeper than kept: searched
+    exact_topk(vectors, queries, 7, "cos")  # another metric
+    changed = queries.copy()
+    changed[3, 0] += 1e-3
+    exact_topk(vectors, changed, 7, "ip")  # other bytes, same shape
+    assert len(calls) == 3
