@@ -101,25 +101,21 @@ def pipeline(session: nox.Session) -> None:
 
 @nox.session(python=PYTHON, default=False)
 def serve(session: nox.Session) -> None:
-    """Serve a registered model over HTTP: -- NAME[@ALIAS] [--port 5000 --host 127.0.0.1 ...]."""
+    """Serve a registered model over HTTP, from files checked against the digests the
+    release recorded: -- NAME[@ALIAS] [--port 5000 --host 127.0.0.1 ...]."""
     if not session.posargs or session.posargs[0].startswith("-"):
         session.error("usage: nox -s serve -- NAME[@ALIAS] [mlflow models serve options]")
     install(session)
     target, *options = session.posargs
-    name, _, alias = target.partition("@")
     # `mlflow models serve` execs uvicorn by name: this venv's bin must come first on PATH.
     path = os.pathsep.join([str(session.bin), os.environ.get("PATH", "")])
     uri = os.environ.get("MLFLOW_TRACKING_URI") or f"sqlite:///{ROOT / '.mlflow' / 'mlflow.db'}"
-    if "--host" not in options and "-h" not in options:
-        options = ["--host", "127.0.0.1", *options]
     session.run(
-        "mlflow",
-        "models",
-        "serve",
+        "python",
         "-m",
-        f"models:/{name}@{alias or 'champion'}",
-        "--env-manager",
-        "local",
+        "pipelines",
+        "serve",
+        target,
         *options,
         env={"PATH": path, "MLFLOW_TRACKING_URI": uri},
     )

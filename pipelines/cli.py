@@ -34,6 +34,7 @@ OTHER_COMMANDS: dict[str, str] = {
     "new-spec": "pipelines.scaffold",
     "monitor": "pipelines.steps.monitor",
     "monitor-alert": "pipelines.monitor.alert",
+    "serve": "pipelines.steps.serve",
 }
 # Every command in help order: the pull-request steps, `run`, the release steps, the rest.
 COMMANDS: tuple[str, ...] = (

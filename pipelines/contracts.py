@@ -136,6 +136,10 @@ class Publish(Contract):
     reused: bool
     tracking_uri: str
     run_url: str | None
+    # Published where only the release writes (the release experiment), or for a pull request.
+    release: bool = False
+    # One sha256 over the logged model's file digests (what a promotion is handed).
+    digest: str | None = None
 
 
 class Promote(Contract):
@@ -148,3 +152,5 @@ class Promote(Contract):
     version: str
     previous: str | None
     moved: bool
+    run_id: str | None = None  # the verdict it was promoted on
+    digest: str | None = None  # the version's tree digest, checked against its files

@@ -40,6 +40,9 @@ FORMAT = 1
 _META = "serving.json"
 _ESTIMATOR = "estimator.pkl"
 _OBJECTS = "objects.pkl"
+# The model's own answer to its example, recorded when it is logged; `smoke` expects it.
+EXPECTED_ANSWER = "expected_answer.json"
+EXPECTED_K = 5
 
 # A searcher answers (queries, count) -> (keys, distances), like a usearch index does.
 Searcher = Callable[[np.ndarray, int], tuple[np.ndarray, np.ndarray]]
@@ -143,6 +146,17 @@ def write_payload(
         "sample_rows": sample_rows,
     }
     (folder / _META).write_text(json.dumps(meta, indent=1, default=_json_default), "utf-8")
+
+
+def write_expected_answer(folder: Path, server: Server, example: pd.DataFrame) -> None:
+    """Record `server`'s answer to `example` (top `EXPECTED_K`) in the payload folder."""
+    answer = server.predict(example, {"k": EXPECTED_K})
+    record = {
+        "params": {"k": EXPECTED_K},
+        "input": json.loads(example.to_json(orient="split", index=False)),
+        "answer": json.loads(answer.to_json(orient="split", index=False, double_precision=15)),
+    }
+    (folder / EXPECTED_ANSWER).write_text(json.dumps(record), encoding="utf-8")
 
 
 def load(folder: Path, index_path: Path) -> Server:

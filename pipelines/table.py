@@ -102,6 +102,7 @@ STEPS: tuple[Step, ...] = (
         f"{_S}publish:publish",
         inputs=(DATA_REPORT, MODEL_DIR, INDEX_FILE, INDEX_REPORT, EVALUATION),
         outputs=(PUBLISH,),
+        arguments=f"{_S}publish:add_arguments",
         pull_request=True,
     ),
     Step(

@@ -12,6 +12,7 @@ work (serving aside). Aliases only, never the deprecated stages.
 
 from __future__ import annotations
 
+from pipelines.registry import digests
 from pipelines.registry.client import Registry
 from pipelines.registry.lock import LockSettings, PromotionLock
 from pipelines.registry.models import LoadedModel, PyfuncPackage
@@ -40,6 +41,7 @@ __all__ = [
     "PyfuncPackage",
     "Registry",
     "artifact_root",
+    "digests",
     "display_uri",
     "is_remote",
     "ping",

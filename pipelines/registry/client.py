@@ -7,24 +7,31 @@ None). Results are the typed records of `pipelines.registry.records`.
 
 from __future__ import annotations
 
+import atexit
 import dataclasses
 import json
 import logging
 import re
+import shutil
+import tempfile
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, TypeVar
 
 from pipelines.errors import InfraError, PipelineError, PromotionConflict
+from pipelines.registry import digests as model_digests
 from pipelines.registry.failures import already_exists, infra_failure, is_absent
 from pipelines.registry.lock import LockSettings, PromotionLock
 from pipelines.registry.models import LoadedModel, PyfuncPackage
 from pipelines.registry.names import (
     GATE_PASSED,
     TAG_CONTENT,
+    TAG_DIGEST,
+    TAG_DIGESTS,
     TAG_GATE,
     TAG_MODEL_URI,
+    experiment_name,
     registered_model_name,
     spec_model_name,
 )
@@ -65,7 +72,7 @@ class Registry:
         self.prefix = experiment_prefix
         # Callers name models by their spec name; MLflow sees `model_prefix` + that name.
         self.model_prefix = model_prefix
-        self._experiments: dict[str, str] = {}
+        self._experiments: dict[tuple[str, bool], str] = {}
         self.activate()
 
     def mlflow_name(self, model_name: str) -> str:
@@ -113,11 +120,15 @@ class Registry:
             raise infra_failure(operation, self.server, exc) from exc
 
     # -- experiments and published runs ---------------------------------------------------
-    def experiment_id(self, model_name: str) -> str:
-        """The model's experiment, created on first use; a deleted one is an error."""
-        if model_name not in self._experiments:
-            self._experiments[model_name] = self._experiment_id(f"{self.prefix}{model_name}")
-        return self._experiments[model_name]
+    def experiment_id(self, model_name: str, *, release: bool) -> str:
+        """The model's release or pull-request experiment, created on first use; a deleted
+        one is an error. On a server with permissions the admin creates both beforehand
+        (docs/mlflow-auth.md), so only the release user can write the release one."""
+        key = (model_name, release)
+        if key not in self._experiments:
+            name = experiment_name(self.prefix, model_name, release=release)
+            self._experiments[key] = self._experiment_id(name)
+        return self._experiments[key]
 
     def _experiment_id(self, name: str) -> str:
         found = self.call("experiment lookup", lambda: self._client.get_experiment_by_name(name))
@@ -137,9 +148,13 @@ class Registry:
             )
         )
 
-    def latest_verdict(self, model_name: str, content_hash: str) -> PublishedRun | None:
-        """The newest finished publish of this content hash that tagged a verdict."""
-        experiment = self.experiment_id(model_name)
+    def latest_verdict(
+        self, model_name: str, content_hash: str, *, release: bool
+    ) -> PublishedRun | None:
+        """The newest finished publish of this content hash that tagged a verdict, in the
+        release or the pull-request experiment. Publish and `run --reuse` use it to avoid
+        repeating work; a promotion never does: it is handed its run by id."""
+        experiment = self.experiment_id(model_name, release=release)
         runs = self.call(
             "run search",
             lambda: self._client.search_runs(
@@ -157,9 +172,15 @@ class Registry:
                 return published
         return None
 
-    def logged_model_uri(self, model_name: str, content_hash: str) -> str | None:
-        """`models:/<id>` of a complete logged model of this content hash, if one exists."""
-        experiment = self.experiment_id(model_name)
+    def published_run(self, run_id: str) -> PublishedRun:
+        """The run `run_id`; a run that does not exist is an error like any other."""
+        run = self.call(f"lookup of run {run_id}", lambda: self._client.get_run(run_id))
+        return PublishedRun.from_mlflow(run)
+
+    def logged_model_uri(self, model_name: str, content_hash: str, *, release: bool) -> str | None:
+        """`models:/<id>` of a complete logged model of this content hash in the release or
+        the pull-request experiment, if one exists."""
+        experiment = self.experiment_id(model_name, release=release)
         models = self.call(
             "logged model search",
             lambda: self._client.search_logged_models(
@@ -213,7 +234,22 @@ class Registry:
                 # After the model, linked to it in one batch (logged before, `log_model`
                 # would copy each metric to the model with one history query per metric).
                 mlflow.log_metrics(dict(metrics), model_id=model_id)
-                mlflow.set_tags({**final_tags, TAG_MODEL_URI: str(uri)})
+                # What the model's files are, as stored: read back, not as written locally.
+                found = self.stored_digests(str(uri))
+                encoded = model_digests.encode(found)
+                if len(encoded) > model_digests.MAX_RUN_TAG_CHARS:
+                    raise InfraError(
+                        f"the logged model {uri} has {len(found)} files: their digests do not "
+                        f"fit in one MLflow tag ({len(encoded)} characters)"
+                    )
+                mlflow.set_tags(
+                    {
+                        TAG_DIGESTS: encoded,
+                        TAG_DIGEST: model_digests.tree_digest(found),
+                        **final_tags,
+                        TAG_MODEL_URI: str(uri),
+                    }
+                )
                 return str(run_id)
 
         run_id = self.call("publish", log_all)
@@ -244,11 +280,51 @@ class Registry:
                 f"MLflow artifact {artifact} of run {run_id} at {self.server} is not JSON: {exc}"
             ) from exc
 
-    def load_model(self, model_uri: str) -> LoadedModel:
-        """A logged model from the store (`models:/name@alias`, `models:/<id>`)."""
+    # -- model files: digests, verified downloads and loads ----------------------------------
+    def stored_digests(self, model_uri: str) -> dict[str, str]:
+        """The digests of a logged model's files as the store holds them (downloaded into
+        a temporary folder, removed afterwards)."""
+        with tempfile.TemporaryDirectory(prefix="digests-") as tmp:
+            return model_digests.folder_digests(self._download(model_uri, Path(tmp)))
+
+    def _download(self, model_uri: str, target: Path) -> Path:
         uri = self.model_uri(model_uri)
-        pyfunc = self.call(f"load of {uri}", lambda: self._mlflow.pyfunc.load_model(uri))
-        return LoadedModel(uri, pyfunc)
+        local = self.call(
+            f"download of {uri}",
+            lambda: self._mlflow.artifacts.download_artifacts(
+                artifact_uri=uri, dst_path=str(target)
+            ),
+        )
+        return Path(local)
+
+    def fetch_verified(
+        self, model_uri: str, expected: Mapping[str, str], where: str, target: Path
+    ) -> Path:
+        """Download a logged model into `target` and check every file against `expected`
+        (InfraError naming the first file that differs): what is then loaded from the
+        returned folder is what was checked."""
+        local = self._download(model_uri, target)
+        model_digests.verify(local, expected, where)
+        return local
+
+    def fetch_version(self, model_name: str, version: ModelVersion, target: Path) -> Path:
+        """A registered version's files in `target`, checked against its digests tag (which
+        only the release credential writes)."""
+        where = f"{model_name} version {version.version}"
+        expected = model_digests.decode(version.tags.get(TAG_DIGESTS), where)
+        return self.fetch_verified(
+            f"models:/{model_name}/{version.version}", expected, where, target
+        )
+
+    def load_version(self, model_name: str, version: ModelVersion) -> LoadedModel:
+        """A registered version, loaded from a verified local copy (kept until the process
+        exits: the index and arrays are memory-mapped from it)."""
+        target = Path(tempfile.mkdtemp(prefix=f"model-{model_name}-{version.version}-"))
+        atexit.register(shutil.rmtree, target, ignore_errors=True)
+        local = self.fetch_version(model_name, version, target)
+        uri = f"models:/{model_name}/{version.version}"
+        pyfunc = self.call(f"load of {uri}", lambda: self._mlflow.pyfunc.load_model(str(local)))
+        return LoadedModel(uri, pyfunc, local)
 
     # -- registered models and versions ---------------------------------------------------
     def version_by_alias(self, model_name: str, alias: str) -> ModelVersion | None:

@@ -47,11 +47,12 @@ class PyfuncPackage:
 
 @dataclass(frozen=True)
 class LoadedModel:
-    """A logged model loaded from the store: the server inside it, and `predict` as MLflow
-    serves it (through the pyfunc's input checks)."""
+    """A logged model loaded from a verified local copy of its files: the server inside
+    it, and `predict` as MLflow serves it (through the pyfunc's input checks)."""
 
     uri: str
     pyfunc: PyFuncModel
+    path: Path  # the verified local copy it was loaded from
 
     @property
     def server(self) -> Server:

@@ -56,10 +56,11 @@ def log_monitoring_run(
     metrics: Mapping[str, float],
     artifacts: list[Path],
 ) -> str:
-    """One run in the model's experiment, tagged with the version it watched; the metrics
+    """One run in the model's pull-request experiment (the schedule holds the repository's
+    credential), tagged with the version it watched; the metrics
     are linked to the version's logged model, so they show on it in the MLflow UI."""
     mlflow = registry._mlflow
-    experiment_id = registry.experiment_id(version.name)
+    experiment_id = registry.experiment_id(version.name, release=False)
     model_id = (
         version.source.removeprefix("models:/") if version.source.startswith("models:/") else None
     )
@@ -84,7 +85,7 @@ def log_monitoring_run(
 
 def monitoring_history(registry: Registry, model_name: str, limit: int = 200) -> list[MonitorPoint]:
     """Past monitoring passes of a model, oldest first (at most `limit`, the newest)."""
-    experiment_id = registry.experiment_id(model_name)
+    experiment_id = registry.experiment_id(model_name, release=False)
     runs = registry.call(
         f"monitoring history of {model_name}",
         lambda: registry._client.search_runs(

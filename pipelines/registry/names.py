@@ -24,6 +24,10 @@ TAG_GATE = "pipelines.gate"
 # The champion version the verdict was reached against ("none" when there was none).
 TAG_COMPARED_WITH = "pipelines.compared_with"
 TAG_MODEL_URI = "pipelines.model_uri"
+# The logged model's files as stored: `{path: sha256}` (JSON) and one sha256 over that map.
+# On a release run and, written with the release credential, on every registered version.
+TAG_DIGESTS = "pipelines.digests"
+TAG_DIGEST = "pipelines.digest"
 # On a version: the champion it replaced, and (JSON) the rollback that took it down.
 TAG_PREVIOUS_CHAMPION = "pipelines.previous_champion"
 TAG_ROLLED_BACK = "pipelines.rolled_back"
@@ -33,6 +37,11 @@ TAG_LAST_ROLLBACK = "pipelines.last_rollback"
 TAG_ROLLBACK_PREFIX = "pipelines.rollback."
 # On a promotion lock (a registered model of its own): who holds it and until when.
 TAG_LOCK_HOLDER = "pipelines.lock.holder"
+
+# Experiments: the release's (`<prefix><model>`: only the release user writes there, and
+# only what is there can be registered) and the pull requests' (`<prefix><model>` +
+# this suffix, where the repository's credential writes). Spec names never hold a dot.
+PULL_REQUEST_EXPERIMENT_SUFFIX = ".pull-requests"
 
 NO_CHAMPION = "none"
 GATE_PASSED = "passed"
@@ -61,3 +70,8 @@ def lock_model_name(model_name: str) -> str:
 def takeover_model_name(model_name: str, token: str) -> str:
     """The registered model that elects the one process allowed to remove an expired lock."""
     return f"{model_name}.promotion-lock.takeover.{token}"
+
+
+def experiment_name(prefix: str, model_name: str, *, release: bool) -> str:
+    """The MLflow experiment of a model's release runs, or of its pull-request runs."""
+    return f"{prefix}{model_name}" + ("" if release else PULL_REQUEST_EXPERIMENT_SUFFIX)

@@ -15,6 +15,7 @@ from pipelines.registry.names import (
     NO_CHAMPION,
     TAG_COMPARED_WITH,
     TAG_CONTENT,
+    TAG_DIGEST,
     TAG_GATE,
     TAG_MODEL_URI,
     TAG_ROLLED_BACK,
@@ -40,6 +41,11 @@ class ModelVersion:
     def content_hash(self) -> str | None:
         """The content hash it was registered from."""
         return self.tags.get(TAG_CONTENT)
+
+    @property
+    def digest(self) -> str | None:
+        """The tree digest of its files, recorded when it was registered."""
+        return self.tags.get(TAG_DIGEST)
 
     @property
     def gate_passed(self) -> bool:
@@ -78,6 +84,7 @@ class PublishedRun:
     experiment_id: str
     start_time: int
     tags: Mapping[str, str] = field(default_factory=dict)
+    status: str = ""  # MLflow's run status: FINISHED for a complete publish
 
     @property
     def model_uri(self) -> str | None:
@@ -95,6 +102,11 @@ class PublishedRun:
         return self.gate == GATE_PASSED
 
     @property
+    def digest(self) -> str | None:
+        """The tree digest of its logged model's files as stored (None before digests)."""
+        return self.tags.get(TAG_DIGEST)
+
+    @property
     def compared_with(self) -> str:
         """The champion version the verdict was reached against ('none' when there was none)."""
         return self.tags.get(TAG_COMPARED_WITH, NO_CHAMPION)
@@ -107,4 +119,5 @@ class PublishedRun:
             experiment_id=str(run.info.experiment_id),
             start_time=int(run.info.start_time or 0),
             tags=dict(run.data.tags or {}),
+            status=str(run.info.status or ""),
         )

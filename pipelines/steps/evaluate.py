@@ -177,8 +177,9 @@ def _score_champion(
         "run_id": version.run_id,
         "content_hash": version.content_hash,
     }
-    # By version, not alias: the scores belong to the version recorded above.
-    champion = registry.load_model(f"models:/{state.spec.name}/{version.version}").server
+    # By version, not alias: the scores belong to the version recorded above; its files
+    # are checked against the digests the release recorded (a mismatch is exit 3).
+    champion = registry.load_version(state.spec.name, version).server
     try:
         scores = state.task.score(
             state.loaded,

@@ -64,7 +64,7 @@ def monitor(loaded: LoadedSpec, *, log_run: bool = True, out: Path | None = None
 
     profile = registry.download_json(version.run_id, PROFILE_ARTIFACT)
     holdout = runs.holdout_metrics(registry, version.run_id)
-    champion = registry.load_model(f"models:/{spec.name}/{version.version}").server
+    champion = registry.load_version(spec.name, version).server
     try:
         outcome = score_champion(
             loaded, champion, profile, fresh.frame, labelled=fresh.labelled, holdout=holdout
@@ -91,7 +91,9 @@ def monitor(loaded: LoadedSpec, *, log_run: bool = True, out: Path | None = None
             artifacts=[json_path],
         )
         report["run_id"] = run_id
-        report["run_url"] = registry.run_url(registry.experiment_id(spec.name), run_id)
+        report["run_url"] = registry.run_url(
+            registry.experiment_id(spec.name, release=False), run_id
+        )
         history = runs.monitoring_history(registry, spec.name)
         report["history_points"] = len(history)
         metric = quality_metric(spec.task, spec.evaluation.primary, spec.champion_metric)

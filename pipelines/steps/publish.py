@@ -35,6 +35,7 @@ from pipelines.registry import (
     TAG_COMPARED_WITH,
     TAG_CONTENT,
     TAG_DATA_SHA,
+    TAG_DIGEST,
     TAG_GATE,
     TAG_GIT_SHA,
     TAG_HOLDOUT,
@@ -56,10 +57,14 @@ def publish(state: ModelState, args: argparse.Namespace | None = None) -> int:
     """Log this verdict as a run (reusing the logged model of the same content); write
     publish.json.
 
-    The verdict is never reused: a run is reused only when it recorded the same verdict
-    against the same champion on the same holdout, so a re-run after a flaky failure
-    records its own verdict, and the model artifacts are logged once per content hash.
+    With `--release` it goes to the model's release experiment (where only the release
+    credential writes, and the only place a promotion takes a run from), otherwise to its
+    pull-request experiment. The verdict is never reused: a run is reused only when it
+    recorded the same verdict against the same champion on the same holdout, so a re-run
+    after a flaky failure records its own verdict, and the model artifacts are logged once
+    per content hash and experiment.
     """
+    release = bool(getattr(args, "release", False))
     evaluation = state.run.read(Evaluation)
     index_report = state.run.read(IndexReport)
     data_report = state.run.read(DataReport)
@@ -69,7 +74,7 @@ def publish(state: ModelState, args: argparse.Namespace | None = None) -> int:
     holdout = evaluation.holdout_fingerprint
     registry = state.registry()
     name, content_hash = state.spec.name, state.content_hash
-    existing = registry.latest_verdict(name, content_hash)
+    existing = registry.latest_verdict(name, content_hash, release=release)
     if existing is not None and _same_verdict(existing, gate, compared_with, holdout):
         log.info(
             "%s: verdict of content %s already published as run %s",
@@ -79,14 +84,14 @@ def publish(state: ModelState, args: argparse.Namespace | None = None) -> int:
         )
         published, reused = existing, True
     else:
-        model_uri = registry.logged_model_uri(name, content_hash)
+        model_uri = registry.logged_model_uri(name, content_hash, release=release)
         if model_uri is not None:
             log.info(
                 "%s: reusing the logged model %s of content %s", name, model_uri, content_hash[:12]
             )
         published = _log_run(
             state,
-            registry.experiment_id(name),
+            registry.experiment_id(name, release=release),
             evaluation,
             index_report,
             data_report,
@@ -95,14 +100,16 @@ def publish(state: ModelState, args: argparse.Namespace | None = None) -> int:
             model_uri=model_uri,
         )
         reused = False
-    state.run.write(publish_record(state, published, reused=reused))
+    state.run.write(publish_record(state, published, reused=reused, release=release))
     return 0
 
 
-def publish_record(state: ModelState, published: PublishedRun, *, reused: bool) -> Publish:
+def publish_record(
+    state: ModelState, published: PublishedRun, *, reused: bool, release: bool
+) -> Publish:
     """publish.json for a run this step logged, or one it (or `run --reuse`) reuses."""
     registry = state.registry()
-    experiment_id = registry.experiment_id(state.spec.name)
+    experiment_id = registry.experiment_id(state.spec.name, release=release)
     return Publish(
         model=state.spec.name,
         run_id=published.run_id,
@@ -114,6 +121,8 @@ def publish_record(state: ModelState, published: PublishedRun, *, reused: bool) 
         reused=reused,
         tracking_uri=registry.server,
         run_url=registry.run_url(experiment_id, published.run_id),
+        release=release,
+        digest=published.tags.get(TAG_DIGEST),
     )
 
 
@@ -197,7 +206,8 @@ def _log_run(
 def _pyfunc_package(state: ModelState) -> Iterator[PyfuncPackage]:
     """The pyfunc to log, while its payload exists: the serving module alone as code, the
     serving payload and the index as artifacts, the spec-named signature (with params `k`,
-    `exclude_seen`) and an example."""
+    `exclude_seen`), an example, and the model's own answers to that example (which
+    `smoke` expects of it once registered)."""
     import tempfile
 
     from pipelines import serving
@@ -216,13 +226,16 @@ def _pyfunc_package(state: ModelState) -> Iterator[PyfuncPackage]:
             bundle.extras,
             sample_rows=state.meta().sample_rows,
         )
+        server = serving.load(payload, index)
+        example = server.sample_input()
+        serving.write_expected_answer(payload, server, example)
         yield PyfuncPackage(
             python_model=package_dir / "serving_entry.py",
             artifacts={"serving": payload, "index": index},
             code_paths=[package_dir / "serving.py"],
             pip_requirements=requirements(),
             signature=signature(state.spec),
-            input_example=serving.load(payload, index).sample_input(),
+            input_example=example,
         )
 
 
@@ -272,6 +285,15 @@ def git_sha(root: Path) -> str:
     except (OSError, subprocess.SubprocessError):
         return "unknown"
     return out.stdout.strip() or "unknown"
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    """The `publish` command's own options."""
+    parser.add_argument(
+        "--release",
+        action="store_true",
+        help="publish into the release experiment (only with the release credential)",
+    )
 
 
 def pr_number() -> str:

@@ -6,7 +6,9 @@ import argparse
 import json
 import logging
 import os
+import tempfile
 import time
+from pathlib import Path
 
 from pipelines.errors import BadInput, GateFailed, PromotionConflict
 from pipelines.github_output import write_github_output
@@ -23,7 +25,8 @@ log = logging.getLogger("pipelines")
 
 
 def rollback(state: ModelState, args: argparse.Namespace) -> int:
-    """Move `champion` to the recorded previous champion or to `--to-version`."""
+    """Move `champion` to the recorded previous champion or to `--to-version`, once that
+    version's files match the digests the release recorded for it."""
     name = state.spec.name
     registry = state.registry()
     current = registry.version_by_alias(name, CHAMPION)
@@ -45,6 +48,9 @@ def rollback(state: ModelState, args: argparse.Namespace) -> int:
     if target.version == current.version:
         log.info("%s: champion already at version %s", name, current.version)
         return 0
+    # What it rolls back to is served next: its files must be what the release recorded.
+    with tempfile.TemporaryDirectory(prefix="rollback-") as tmp:
+        registry.fetch_version(name, target, Path(tmp))
     audit = {
         "from": str(current.version),
         "to": str(target.version),

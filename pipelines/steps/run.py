@@ -21,14 +21,21 @@ log = logging.getLogger("pipelines")
 
 def run(state: ModelState, args: argparse.Namespace) -> int:
     """validate → check-data → train → build-index → evaluate → publish → report [→ promote];
-    the worst exit code of the steps (1 when a gate failed)."""
-    if getattr(args, "reuse", False) and _reuse(state):
+    the worst exit code of the steps (1 when a gate failed).
+
+    `--reuse` and `--promote` publish into the release experiment (`--release`): a
+    promotion takes its run from there only, by the id this run hands it."""
+    if args.reuse or args.promote:
+        args.release = True
+    if args.reuse and _reuse(state):
         code = EXIT_OK
     else:
         code = max(timed(state, step.name, step.resolve(), args) for step in PULL_REQUEST)
     if code == EXIT_OK and args.promote:
         promote = BY_NAME["promote"]
-        promote_args = argparse.Namespace(**{**vars(args), "alias": args.promote})
+        promote_args = argparse.Namespace(
+            **{**vars(args), "alias": args.promote, "run_id": None, "digest": None}
+        )
         timed(state, promote.name, promote.resolve(), promote_args)
     if code == EXIT_GATE_FAILED:
         log.error("%s: gate failed; see %s", state.spec.name, state.run.file(REPORT_MD))
@@ -36,12 +43,15 @@ def run(state: ModelState, args: argparse.Namespace) -> int:
 
 
 def _reuse(state: ModelState) -> bool:
-    """The newest verdict of this content passed against today's champion: record it and
-    skip the work. Otherwise (no verdict, a failed one, or the champion moved) run again.
+    """The newest verdict of this content in the release experiment passed against
+    today's champion: record it and skip the work. Otherwise (no verdict, a failed one, or
+    the champion moved) run again. Pull-request runs are never reused: the release builds
+    its own candidate from the same content, where the pull-request credential cannot
+    write.
     """
     registry = state.registry()
-    verdict = registry.latest_verdict(state.spec.name, state.content_hash)
-    if verdict is None or not verdict.gate_passed:
+    verdict = registry.latest_verdict(state.spec.name, state.content_hash, release=True)
+    if verdict is None or not verdict.gate_passed or verdict.digest is None:
         return False
     try:
         check_verdict_holds(state, verdict, registry.version_by_alias(state.spec.name, CHAMPION))
@@ -54,7 +64,7 @@ def _reuse(state: ModelState) -> bool:
         verdict.run_id,
         state.content_hash[:12],
     )
-    state.run.write(publish_record(state, verdict, reused=True))
+    state.run.write(publish_record(state, verdict, reused=True, release=True))
     return True
 
 
@@ -70,5 +80,12 @@ def register(subparsers: Any) -> None:
     parser.add_argument(
         "--reuse",
         action="store_true",
-        help="skip the work when this content already passed and was published",
+        help="skip the work when the release already published a passing verdict of this "
+        "content (implies --release)",
+    )
+    parser.add_argument(
+        "--release",
+        action="store_true",
+        help="publish into the release experiment (the release credential's); implied by "
+        "--reuse and --promote",
     )
