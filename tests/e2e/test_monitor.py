@@ -21,7 +21,7 @@ def _monitor_runs(uri: str) -> list[dict[str, str]]:
     from mlflow.tracking import MlflowClient
 
     client = MlflowClient(tracking_uri=uri)
-    experiment = client.get_experiment_by_name(f"{_prefix()}item-recs")
+    experiment = client.get_experiment_by_name(f"{_prefix()}item-recs.pull-requests")
     runs = client.search_runs(
         [experiment.experiment_id], filter_string="tags.`pipelines.kind` = 'monitor'"
     )

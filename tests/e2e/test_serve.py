@@ -1,4 +1,6 @@
-"""Served = evaluated: `mlflow models serve` on the champion answers what `evaluate` scored."""
+"""Served = evaluated: `python -m pipelines serve` (`mlflow models serve` on a copy checked
+against the release's digests) answers what `evaluate` scored, and serves nothing whose
+files differ from the digests."""
 
 from __future__ import annotations
 
@@ -49,22 +51,21 @@ def _post(url: str, body: dict[str, Any]) -> tuple[int, dict[str, Any]]:
 
 
 class Served:
-    """`mlflow models serve` on loopback, stopped (its whole process group) on exit."""
+    """`python -m pipelines serve TARGET` on loopback, stopped (its whole process group)
+    on exit."""
 
-    def __init__(self, model_uri: str, log: Path) -> None:
+    def __init__(self, target: str, log: Path) -> None:
         self.url = f"http://127.0.0.1:{_free_port()}"
         port = self.url.rsplit(":", 1)[1]
         self.log = log
         with log.open("wb") as out:
             self.process = subprocess.Popen(
                 [
-                    str(BIN / "mlflow"),
-                    "models",
-                    "serve",
+                    sys.executable,
                     "-m",
-                    model_uri,
-                    "--env-manager",
-                    "local",
+                    "pipelines",
+                    "serve",
+                    target,
                     "--host",
                     "127.0.0.1",
                     "--port",
@@ -109,7 +110,7 @@ def champions(mlflow_store: str, tmp_path: Path) -> Iterator[dict[str, Served]]:
     specs = [ROOT / "model_specs" / "item-recs.yaml", ROOT / "model_specs" / "breast-cancer.yaml"]
     assert main(["run", *map(str, specs), "--promote", "champion"]) == 0
     servers = {
-        name: Served(f"models:/{name}@champion", tmp_path / f"{name}.log")
+        name: Served(f"{name}@champion", tmp_path / f"{name}.log")
         for name in ("item-recs", "breast-cancer")
     }
     try:
@@ -193,3 +194,33 @@ def test_served_answers_equal_the_evaluated_ones_and_bad_requests_get_400(
         {"dataframe_records": [{"user_id": 1}], "params": {"k": 0}}
     )
     assert status == 400 and "param 'k' must be an integer" in answer["message"]
+
+
+def test_a_champion_whose_stored_index_was_replaced_is_not_served(
+    mlflow_store: str, tmp_path: Path
+) -> None:
+    """The champion's stored index replaced by a valid index of other vectors: `serve`
+    exits 3 with one line naming the file, and no server starts; `smoke` exits 3 too."""
+    spec = ROOT / "model_specs" / "breast-cancer.yaml"
+    assert main(["-q", "run", str(spec), "--promote", "champion"]) == 0
+    artifacts = Path(mlflow_store.removeprefix("sqlite:///")).parent / "artifacts"
+    (stored,) = [p for p in artifacts.rglob("index.usearch") if "models" in p.parts]
+    from usearch.index import Index
+
+    other = Index(ndim=4, metric="cos")
+    other.add(np.arange(8), np.random.default_rng(1).random((8, 4), dtype=np.float32))
+    other.save(str(stored))
+    port = str(_free_port())
+    result = subprocess.run(
+        [sys.executable, "-m", "pipelines", "serve", "breast-cancer@champion", "--port", port],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert result.returncode == 3, result.stderr
+    lines = [line for line in result.stderr.splitlines() if line.startswith("error:")]
+    assert len(lines) == 1 and "artifacts/index.usearch does not match" in lines[0], result.stderr
+    with socket.socket() as sock:
+        assert sock.connect_ex(("127.0.0.1", int(port))) != 0  # nothing listens
+    assert main(["-q", "smoke", str(spec), "--alias", "champion"]) == 3

@@ -112,7 +112,7 @@ def test_monitor_workflow_issue_lifecycle_and_one_retrain_pr(tmp_path: Path) -> 
     from mlflow.tracking import MlflowClient
 
     client = MlflowClient(tracking_uri=uri)
-    experiment = client.get_experiment_by_name(f"{_prefix()}item-recs")
+    experiment = client.get_experiment_by_name(f"{_prefix()}item-recs.pull-requests")
     runs = client.search_runs([experiment.experiment_id], "tags.`pipelines.kind` = 'monitor'")
     assert sorted(r.data.tags["pipelines.monitor.status"] for r in runs) == [
         "alert",
