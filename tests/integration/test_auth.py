@@ -414,7 +414,7 @@ def test_pull_request_user_denied_at_the_api(world: AuthWorld) -> None:
 def test_wrong_password_is_one_line(world: AuthWorld) -> None:
     """A wrong password: exit 3, one line naming the server, never "not found"."""
     result = world.cli(
-        "promote", str(world.v1), "--alias", "staging",
+        "promote", str(world.v2), "--alias", "staging",
         MLFLOW_TRACKING_USERNAME=PR_USER, MLFLOW_TRACKING_PASSWORD="wrong-password",
     )  # fmt: skip
     line = assert_clean_failure(result, 3)
@@ -505,6 +505,17 @@ def test_pull_request_user_cannot_write_the_champions_files(world: AuthWorld) ->
         assert rest_raw(world.uri, PR_USER, PR_PASSWORD, "DELETE", path) == 403, name
     assert not (champion.folder / "attacker.txt").exists()
     ok(world.cli("smoke", str(world.v1), "--alias", "champion", **release_creds()))
+    # The same path takes a write from a user allowed to write there (so the 403s above are
+    # the permission, not a wrong path), and a file added beside the model is detected.
+    probe = f"/api/2.0/mlflow-artifacts/artifacts/{champion.proxy_path}/probe.txt"
+    assert rest_raw(world.uri, RELEASE_USER, RELEASE_PASSWORD, "PUT", probe, b"x") == 200
+    try:
+        line = assert_clean_failure(
+            world.cli("smoke", str(world.v1), "--alias", "champion", **release_creds()), 3
+        )
+        assert "file probe.txt is not in the recorded digests" in line, line
+    finally:
+        (champion.folder / "probe.txt").unlink()
 
 
 def test_pull_request_user_cannot_write_the_release_experiment(world: AuthWorld) -> None:
