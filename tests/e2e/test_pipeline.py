@@ -54,7 +54,8 @@ def test_first_run_becomes_champion_and_a_worse_spec_is_refused(
     assert again["compared_with"] == "1" and again["model_uri"] == first["model_uri"]
     assert _champion_version(mlflow_store, "item-recs") == "1"
     before = registry_snapshot(mlflow_store)
-    assert main(["publish", str(spec)]) == 0  # the same verdict once more: nothing new
+    # The same verdict once more, into the release experiment it was published in: nothing new.
+    assert main(["publish", str(spec), "--release"]) == 0
     assert json.loads((_runs_dir() / "item-recs" / "publish.json").read_text())["reused"] is True
     assert registry_snapshot(mlflow_store) == before
 

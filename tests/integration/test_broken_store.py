@@ -62,12 +62,18 @@ def test_artifacts_gone_or_experiment_deleted_exit_3(
 
     from mlflow.tracking import MlflowClient
 
+    from pipelines.config import load_config
+    from pipelines.registry.names import experiment_name
+
     client = MlflowClient(tracking_uri=mlflow_store, registry_uri=mlflow_store)
-    experiment = next(e for e in client.search_experiments() if e.name.endswith("breast-cancer"))
+    # The release experiment, which `run --promote` published into.
+    name = experiment_name(load_config(ROOT).experiment_prefix, "breast-cancer", release=True)
+    experiment = client.get_experiment_by_name(name)
+    assert experiment is not None, name
     client.delete_experiment(experiment.experiment_id)
     from pipelines import state
 
     state._registries.clear()  # a new process would not remember the experiment
     capsys.readouterr()
-    assert main(["run", SPEC]) == 3
+    assert main(["run", SPEC, "--release"]) == 3
     assert "is deleted: restore it" in _one_error(capsys)

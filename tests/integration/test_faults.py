@@ -88,11 +88,13 @@ def _reached(uri: str, run: object, point: str) -> bool:
 def test_server_killed_mid_publish_then_rerun_is_clean(
     mlflow_server: MlflowServer, scratch_repo: Path, tmp_path: Path, point: str
 ) -> None:
-    """SIGKILL the server once publish has reached `point`; restart; re-run: one version."""
+    """SIGKILL the server once a release publish has reached `point`; restart; re-run:
+    one version."""
     uri = mlflow_server.url
     cli = Cli(uri, tmp_path / "runs")
     spec = spec_variant(scratch_repo, "v1")
-    proc = cli.popen("run", str(spec))
+    # Into the release experiment, where the re-run publishes and promotes from.
+    proc = cli.popen("run", str(spec), "--release")
     killed = False
     killed_run = ""
     deadline = time.monotonic() + 180
@@ -137,6 +139,13 @@ sys.exit(main(sys.argv[2:]))
 """
 
 
+def _run_id(cli: Cli) -> str:
+    """The release run this run directory's last `run --release` published."""
+    published = json.loads((cli.runs / MODEL / "publish.json").read_text(encoding="utf-8"))
+    assert published["release"] is True, published
+    return str(published["run_id"])
+
+
 def _race(cli: Cli, *commands: list[str]) -> list[subprocess.CompletedProcess[str]]:
     """Start the commands in parallel processes that all begin at the same instant."""
     start = time.time() + 6
@@ -169,9 +178,10 @@ def test_racing_promotions_exactly_one_wins(
     spec_a = spec_variant(scratch_repo, "a", c=0.5)
     spec_b = spec_variant(scratch_repo, "b", c=0.7)
     spec_f = spec_variant(scratch_repo, "f", c=0.9, accuracy_min=0.999)
-    ok(cli_a("run", str(spec_a)))
-    ok(cli_b("run", str(spec_b)))
-    assert cli_f("run", str(spec_f)).returncode == 1  # published, gate failed
+    ok(cli_a("run", str(spec_a), "--release"))
+    ok(cli_b("run", str(spec_b), "--release"))
+    assert cli_f("run", str(spec_f), "--release").returncode == 1  # published, gate failed
+    run_a, run_b, run_f = _run_id(cli_a), _run_id(cli_b), _run_id(cli_f)
 
     # 1. two candidates race for champion: one wins, the other changes nothing. It meets
     #    the lock (exit 3) or, when the winner was already done, a verdict reached against
@@ -179,8 +189,8 @@ def test_racing_promotions_exactly_one_wins(
     #    proven under latency in test_registry_boundary.py.)
     first = _race(
         cli_a,
-        ["promote", str(spec_a), "--alias", "champion"],
-        ["promote", str(spec_b), "--alias", "champion"],
+        ["promote", str(spec_a), "--alias", "champion", "--run-id", run_a],
+        ["promote", str(spec_b), "--alias", "champion", "--run-id", run_b],
     )
     codes = sorted(r.returncode for r in first)
     assert codes in ([0, 1], [0, 3]), [r.stderr[-2000:] for r in first]
@@ -197,11 +207,12 @@ def test_racing_promotions_exactly_one_wins(
     # 2. a gate-failed candidate races a passing one: it is refused before the lock. (The
     #    passing one is first re-evaluated against the new champion: a verdict reached
     #    against no champion no longer holds.)
-    ok(cli_a("run", str(other_spec)))
+    ok(cli_a("run", str(other_spec), "--release"))
+    run_other = _run_id(cli_a)
     second = _race(
         cli_a,
-        ["promote", str(spec_f), "--alias", "champion"],
-        ["promote", str(other_spec), "--alias", "champion"],
+        ["promote", str(spec_f), "--alias", "champion", "--run-id", run_f],
+        ["promote", str(other_spec), "--alias", "champion", "--run-id", run_other],
     )
     assert [r.returncode for r in second] == [1, 0], [r.stderr[-2000:] for r in second]
     assert "gate failed" in assert_clean_failure(second[0], 1)
@@ -215,8 +226,8 @@ def test_racing_promotions_exactly_one_wins(
     #    (The champion's own content: its verdict holds while it is champion.)
     third = _race(
         cli_a,
-        ["promote", str(other_spec), "--alias", "staging"],
-        ["promote", str(other_spec), "--alias", "champion"],
+        ["promote", str(other_spec), "--alias", "staging", "--run-id", run_other],
+        ["promote", str(other_spec), "--alias", "champion", "--run-id", run_other],
     )
     codes = sorted(r.returncode for r in third)
     assert codes in ([0, 0], [0, 3]), [r.stderr[-2000:] for r in third]
