@@ -2,22 +2,28 @@
 """Set up (`apply`) or check (`check`, the preflight) the GitHub side of the template.
 
 `apply` creates what the release and rollback workflows rely on, through the REST API:
-  - environment `staging`, deployable from `release/**` branches;
+  - environment `staging`, deployable from `release/**` branches, with the same required
+    reviewers: its job holds the release user, which builds the release candidate and
+    could move any alias, so nothing runs with it unreviewed;
   - environment `production` with required reviewers who cannot approve their own runs,
     deployable from `release/**` (and the default branch, where the rollback workflow is
     dispatched);
   - branch protection on the default branch requiring the two checks that always report
     ("CI passed" and "Pipeline / Pipeline passed"), admins included;
-  - a ruleset on `release/**`: no deletion, no force push.
+  - a ruleset on `release/**` with no admin bypass: no deletion, no force push, and with
+    `--release-team ORG/TEAM` only that team may create or push release branches (without
+    one, pushes need an approved pull request and creation is not restricted: the output
+    says so).
 With `--per-model-environments` (the release's `per-model-environments` input or the
 variable PIPELINES_PER_MODEL_ENVIRONMENTS), also `production-<model>` for every spec in
 `model_specs/`, like `production`: each model's promotion is then approved on its own.
 It detects the repository's visibility and, where the token may read it, the owner's plan,
 and says what GitHub will and will not enforce.
 `check` verifies that staging and production (and the per-model environments) exist and
-that production has required reviewers; the release workflow runs it first.
+that each has required reviewers; the release workflow runs it first.
 
-    python scripts/setup-github.py apply --repo OWNER/NAME --reviewer YOUR_LOGIN
+    python scripts/setup-github.py apply --repo OWNER/NAME --reviewer YOUR_LOGIN \
+        [--release-team ORG/TEAM]
     python scripts/setup-github.py check --repo OWNER/NAME
 
 Token: GITHUB_TOKEN or GH_TOKEN, else `gh auth token`. Repository: --repo, else
@@ -50,7 +56,8 @@ MLFLOW_USER_SECRETS = ("MLFLOW_TRACKING_USERNAME", "MLFLOW_TRACKING_PASSWORD")
 NO_REVIEWERS_HINT = (
     "required reviewers are not available for this repository: GitHub offers them on "
     "environments of public repositories on every plan, and of private or internal ones "
-    "only with GitHub Enterprise. Production promotions will NOT wait for an approval. "
+    "only with GitHub Enterprise. Release builds (staging) and promotions (production) will "
+    "NOT wait for an approval. "
     "Make the repository public, move it to an Enterprise plan, or accept this with the "
     "repository variable PIPELINES_ALLOW_NO_REVIEWERS=true (the preflight then passes "
     "without reviewers)."
@@ -128,6 +135,18 @@ def resolve_reviewers(api: GitHubApi, users: list[str], teams: list[str]) -> lis
     return reviewers
 
 
+def resolve_teams(api: GitHubApi, teams: list[str]) -> list[dict[str, Any]]:
+    """ORG/TEAM-SLUG names as ruleset bypass actors (teams only: never a role or an admin)."""
+    actors: list[dict[str, Any]] = []
+    for team in teams:
+        org, _, slug = team.partition("/")
+        if not org or not slug:
+            raise SystemExit(f"error: --release-team takes ORG/TEAM-SLUG, got {team!r}")
+        found = api.call("GET", f"/orgs/{_quote(org)}/teams/{_quote(slug)}")
+        actors.append({"actor_id": found["id"], "actor_type": "Team", "bypass_mode": "always"})
+    return actors
+
+
 def ensure_branch_policies(
     api: GitHubApi, repo: str, environment: str, patterns: list[str]
 ) -> None:
@@ -167,16 +186,42 @@ def put_environment(
     return []
 
 
-def ensure_release_ruleset(api: GitHubApi, repo: str) -> None:
-    """A branch ruleset on `release/**`: no deletion, no force push, nobody bypasses it."""
-    payload = {
+def release_ruleset(release_teams: list[dict[str, Any]]) -> dict[str, Any]:
+    """The `release/**` ruleset: no deletion and no force push for anyone. With release
+    teams, only they may create or push (they are the only bypass actors); without, every
+    push needs an approved pull request whose last push someone else approved."""
+    rules: list[dict[str, Any]] = [{"type": "deletion"}, {"type": "non_fast_forward"}]
+    if release_teams:
+        rules += [
+            {"type": "creation"},
+            {"type": "update", "parameters": {"update_allows_fetch_and_merge": False}},
+        ]
+    else:
+        rules.append(
+            {
+                "type": "pull_request",
+                "parameters": {
+                    "required_approving_review_count": 1,
+                    "dismiss_stale_reviews_on_push": True,
+                    "require_code_owner_review": False,
+                    "require_last_push_approval": True,
+                    "required_review_thread_resolution": False,
+                },
+            }
+        )
+    return {
         "name": RULESET_NAME,
         "target": "branch",
         "enforcement": "active",
-        "bypass_actors": [],
+        "bypass_actors": release_teams,
         "conditions": {"ref_name": {"include": ["refs/heads/release/**"], "exclude": []}},
-        "rules": [{"type": "deletion"}, {"type": "non_fast_forward"}],
+        "rules": rules,
     }
+
+
+def ensure_release_ruleset(api: GitHubApi, repo: str, release_teams: list[dict[str, Any]]) -> None:
+    """Create or update the `release/**` ruleset (see `release_ruleset`)."""
+    payload = release_ruleset(release_teams)
     existing = [] if api.dry_run else api.call("GET", f"/repos/{repo}/rulesets?per_page=100")
     found = [r for r in existing or [] if r.get("name") == RULESET_NAME]
     if found:
@@ -292,22 +337,37 @@ def expected_enforcement(visibility: str, plan: str | None) -> list[str]:
     return lines
 
 
-def enforcement_report(info: dict[str, Any], reviewers_set: bool, protected: bool) -> list[str]:
+def enforcement_report(
+    info: dict[str, Any], reviewers_set: bool, protected: bool, release_teams: bool
+) -> list[str]:
     """What GitHub will and will not enforce, in plain lines."""
     visibility = info.get("visibility") or ("private" if info.get("private") else "public")
     lines = [f"visibility: {visibility}"]
     if reviewers_set:
         lines.append(
-            "enforced: production waits for a required reviewer, who cannot approve a run "
-            "they triggered"
+            "enforced: staging (the release build) and production wait for a required "
+            "reviewer, who cannot approve a run they triggered"
         )
     else:
-        lines.append("NOT enforced: production promotions do not wait for an approval")
+        lines.append(
+            "NOT enforced: release builds (staging) and promotions (production) do not wait "
+            "for an approval"
+        )
     if protected:
         lines.append(
             "enforced: merges to the default branch need the required checks and an approving "
-            "review, admins included; release/** cannot be deleted or force-pushed"
+            "review, admins included; release/** cannot be deleted or force-pushed, "
+            "admins included"
         )
+        if release_teams:
+            lines.append("enforced: only the release teams may create or push release/**")
+        else:
+            lines.append(
+                "enforced: pushes to release/** need an approved pull request; NOT enforced: "
+                "who may create a release/** branch (give --release-team ORG/TEAM: a "
+                "ruleset lets only its bypass actors create, and those are teams or apps); "
+                "the staging approval still guards what a new branch builds"
+            )
     else:
         lines.append(
             "NOT enforced: branch protection and rulesets (private repositories need GitHub "
@@ -324,16 +384,16 @@ def apply(api: GitHubApi, args: argparse.Namespace, repo: str) -> int:
     reviewers = resolve_reviewers(api, args.reviewer, args.reviewer_team)
     if not reviewers:
         warnings.append(
-            "production: no --reviewer/--reviewer-team given, so promotions to champion will "
-            "not wait for an approval and the preflight check will fail."
+            "staging and production: no --reviewer/--reviewer-team given, so release builds "
+            "and promotions will not wait for an approval and the preflight check will fail."
         )
-    warnings += put_environment(api, repo, "staging", [])
+    release_teams = resolve_teams(api, args.release_team)
+    reviewer_warnings = put_environment(api, repo, "staging", reviewers)
     ensure_branch_policies(api, repo, "staging", [RELEASE_BRANCHES])
-    production_warnings: list[str] = []
     for environment in production_environments(args):
-        production_warnings += put_environment(api, repo, environment, reviewers)
+        reviewer_warnings += put_environment(api, repo, environment, reviewers)
         ensure_branch_policies(api, repo, environment, [RELEASE_BRANCHES, branch])
-    warnings += production_warnings
+    warnings += reviewer_warnings
     protection = {
         "required_status_checks": {"strict": True, "contexts": list(args.required_check)},
         "enforce_admins": True,
@@ -345,7 +405,7 @@ def apply(api: GitHubApi, args: argparse.Namespace, repo: str) -> int:
     protected = True
     try:
         api.call("PUT", f"/repos/{repo}/branches/{_quote(branch)}/protection", protection)
-        ensure_release_ruleset(api, repo)
+        ensure_release_ruleset(api, repo, release_teams)
     except ApiError as exc:
         if exc.status not in (403, 404):
             raise
@@ -361,8 +421,8 @@ def apply(api: GitHubApi, args: argparse.Namespace, repo: str) -> int:
     visibility = info.get("visibility") or ("private" if info.get("private") else "public")
     for line in expected_enforcement(visibility, detect_plan(api, info)):
         print(f"{repo}: {line}")
-    reviewers_set = bool(reviewers) and not production_warnings
-    for line in enforcement_report(info, reviewers_set, protected):
+    reviewers_set = bool(reviewers) and not reviewer_warnings
+    for line in enforcement_report(info, reviewers_set, protected, bool(release_teams)):
         print(f"{repo}: {line}")
     for warning in warnings:
         print(f"WARNING: {warning}", file=sys.stderr)
@@ -370,8 +430,8 @@ def apply(api: GitHubApi, args: argparse.Namespace, repo: str) -> int:
 
 
 def check(api: GitHubApi, args: argparse.Namespace, repo: str) -> int:
-    """The preflight: staging and production exist; production has required reviewers
-    (or `--allow-no-reviewers` waives them, and the output says so)."""
+    """The preflight: staging and production exist and have required reviewers (or
+    `--allow-no-reviewers` waives them, and the output says so)."""
     problems: list[str] = []
     environments: dict[str, Any] = {}
     production_names = production_environments(args)
@@ -383,11 +443,12 @@ def check(api: GitHubApi, args: argparse.Namespace, repo: str) -> int:
                 raise
             problems.append(f"environment {name!r} does not exist")
     waived: list[str] = []
-    for name in production_names:
-        production = environments.get(name)
-        if production is None:
+    gated = ["staging", *production_names]
+    for name in gated:
+        environment = environments.get(name)
+        if environment is None:
             continue
-        rules = production.get("protection_rules") or []
+        rules = environment.get("protection_rules") or []
         has_reviewers = any(
             r.get("type") == "required_reviewers" and r.get("reviewers") for r in rules
         )
@@ -412,7 +473,7 @@ def check(api: GitHubApi, args: argparse.Namespace, repo: str) -> int:
         f"{name} has NO required reviewers (allowed)"
         if name in waived
         else f"{name} has required reviewers"
-        for name in production_names
+        for name in gated
     ]
     print(f"{repo}: {', '.join(['staging', *production_names])} exist; {'; '.join(states)}")
     return 0
@@ -457,7 +518,13 @@ def main(argv: list[str] | None = None) -> int:
         "--allow-no-reviewers",
         action="store_true",
         default=os.environ.get("ALLOW_NO_REVIEWERS", "").lower() == "true",
-        help="check: pass without required reviewers on production",
+        help="check: pass without required reviewers on staging and production",
+    )
+    parser.add_argument(
+        "--release-team",
+        action="append",
+        default=[],
+        help="ORG/TEAM-SLUG that alone may create and push release/** (repeatable)",
     )
     parser.add_argument(
         "--per-model-environments",

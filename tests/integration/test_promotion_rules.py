@@ -57,39 +57,50 @@ def test_a_failed_verdict_is_not_sticky(
     assert main(["build-index", spec]) == 1
     monkeypatch.setattr(build_index_module, "measure", real_measure)
     assert main(["evaluate", spec]) == 0
-    assert main(["publish", spec]) == 0
+    assert main(["publish", spec, "--release"]) == 0
     failed = _publish(runs)
     assert failed["gate"] == "failed"
     capsys.readouterr()
     assert main(["promote", spec, "--alias", "champion"]) == 1
     assert "gate failed" in _error(capsys)
 
-    for step in ("build-index", "evaluate", "publish"):  # the re-run passes
+    for step in ("build-index", "evaluate"):  # the re-run passes
         assert main([step, spec]) == 0, step
+    assert main(["publish", spec, "--release"]) == 0
     passed = _publish(runs)
     assert passed["gate"] == "passed" and passed["reused"] is False
     assert passed["run_id"] != failed["run_id"]
     assert passed["model_uri"] == failed["model_uri"]  # artifacts logged once per content
-    assert main(["publish", spec]) == 0  # the same verdict again: nothing new
+    assert main(["publish", spec, "--release"]) == 0  # the same verdict again: nothing new
     assert _publish(runs)["reused"] is True
     assert main(["promote", spec, "--alias", "champion"]) == 0
     assert aliases(mlflow_store) == {"champion": "1"}
 
 
 def test_promotion_rechecks_champion_order_and_rollbacks(
-    mlflow_store: str, scratch_repo: Path, capsys: pytest.CaptureFixture[str]
+    mlflow_store: str, scratch_repo: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
+    """Each release verdict is promoted by its run id, as release.yml hands it on."""
     a = str(spec_variant(scratch_repo, "a", c=0.5))
     b = str(spec_variant(scratch_repo, "b", c=0.7))
     c = str(spec_variant(scratch_repo, "c", c=0.9))
-    assert main(["run", a]) == 0
-    assert main(["run", b]) == 0  # both judged against no champion
-    assert main(["promote", a, "--alias", "champion"]) == 0
+    runs = tmp_path / "runs"
+
+    def release_build(spec: str, *extra: str) -> str:
+        assert main(["run", spec, "--release", *extra]) == 0, spec
+        return str(_publish(runs)["run_id"])
+
+    def promote(spec: str, run_id: str) -> int:
+        return main(["promote", spec, "--alias", "champion", "--run-id", run_id])
+
+    run_a = release_build(a)
+    run_b = release_build(b)  # both judged against no champion
+    assert promote(a, run_a) == 0
 
     # b's verdict was reached against no champion; the champion is now version 1
     before = registry_snapshot(mlflow_store)
     capsys.readouterr()
-    assert main(["promote", b, "--alias", "champion"]) == 1
+    assert promote(b, run_b) == 1
     assert "the champion is now 1" in _error(capsys)
     assert registry_snapshot(mlflow_store) == before
 
@@ -98,9 +109,9 @@ def test_promotion_rechecks_champion_order_and_rollbacks(
     assert aliases(mlflow_store) == {"champion": "2"}
 
     # a, re-evaluated against the new champion, is still older content: refused
-    assert main(["run", a]) == 0
+    run_a = release_build(a)
     capsys.readouterr()
-    assert main(["promote", a, "--alias", "champion"]) == 1
+    assert promote(a, run_a) == 1
     assert "only `rollback`" in _error(capsys)
     assert aliases(mlflow_store) == {"champion": "2"}
 
@@ -108,9 +119,9 @@ def test_promotion_rechecks_champion_order_and_rollbacks(
     assert main(["rollback", b]) == 0
     assert aliases(mlflow_store) == {"champion": "1"}
     assert json.loads(client(mlflow_store).get_model_version(MODEL, "2").tags[TAG_ROLLED_BACK])
-    assert main(["run", b, "--reuse"]) == 0
+    run_b = release_build(b, "--reuse")
     capsys.readouterr()
-    assert main(["promote", b, "--alias", "champion"]) == 1
+    assert promote(b, run_b) == 1
     assert "rolled back" in _error(capsys)
     assert aliases(mlflow_store) == {"champion": "1"}
 

@@ -75,7 +75,7 @@ def published(
         champion = spec_variant(repo, "champion", c=0.5)
         candidate = spec_variant(repo, "candidate", c=0.7)
         ok(direct("run", str(champion), "--promote", "champion"))
-        ok(direct("run", str(candidate)))  # published, verdict against champion 1
+        ok(direct("run", str(candidate), "--release"))  # verdict against champion 1
         yield server, candidate, base
     finally:
         server.stop()

@@ -55,7 +55,7 @@ def test_lifecycle_over_http(any_server: MlflowServer, scratch_repo: Path, tmp_p
 
     # publishing the same content again is a no-op
     before = registry_snapshot(uri)
-    ok(cli("publish", str(v1)))
+    ok(cli("publish", str(v1), "--release"))
     assert json.loads((tmp_path / "runs" / MODEL / "publish.json").read_text())["reused"] is True
     assert registry_snapshot(uri) == before
 
@@ -101,7 +101,7 @@ def test_lifecycle_over_http(any_server: MlflowServer, scratch_repo: Path, tmp_p
     assert audit["by"] == "octocat" and audit["run"] == "42"
 
     # a gate-failed candidate is published for the record but never registered or aliased
-    failed = cli("run", str(bad))
+    failed = cli("run", str(bad), "--release")
     assert failed.returncode == 1, failed.stderr[-3000:]
     before = registry_snapshot(uri)
     refused = cli("promote", str(bad), "--alias", "champion")

@@ -23,6 +23,7 @@ from github_stub import GitHubStub
 from harness import ActResult, run_act
 
 from pipelines.config import load_config
+from pipelines.registry.names import experiment_name
 
 pytestmark = [pytest.mark.workflows, pytest.mark.slow]
 
@@ -35,6 +36,9 @@ COPY_EXCLUDES = {".git", ".venv", "venv", ".nox", ".runs", ".mlflow", "mlruns", 
 TIMINGS: dict[str, float] = {}
 # The project's experiment prefix (a fork renders its own): never the template's literal.
 PREFIX = load_config(ROOT).experiment_prefix
+# Pull-request runs go to one experiment per model, the release's runs to another.
+PULL_REQUESTS = experiment_name(PREFIX, MODEL, release=False)
+RELEASES = experiment_name(PREFIX, MODEL, release=True)
 
 
 def _skip(name: str) -> bool:
@@ -195,11 +199,13 @@ def test_pull_request_runs_only_the_changed_spec(sandbox: Sandbox) -> None:
     summary = result.summaries("Pipeline steps")
     assert "### Candidate, champion and baseline" in summary
     assert "| metric | candidate | champion | delta |" in summary
-    # MLflow holds the candidate run; nothing is registered by a pull request
-    experiment = sandbox.client().get_experiment_by_name(f"{PREFIX}{MODEL}")
+    # MLflow holds the candidate run in the pull-request experiment; nothing is registered
+    # and nothing is written where the release reads
+    experiment = sandbox.client().get_experiment_by_name(PULL_REQUESTS)
     runs = sandbox.client().search_runs([experiment.experiment_id])
     assert len(runs) == 1
     assert sandbox.versions() == []
+    assert sandbox.client().get_experiment_by_name(RELEASES) is None
     # one comment, carrying the marker, through the real `comment` code path
     (comment,) = sandbox.github.state.comments[7]
     assert comment["body"].startswith(f"<!-- pipelines-report:{MODEL} -->")
@@ -236,7 +242,7 @@ def test_fork_pull_request_gets_a_throwaway_mlflow_and_no_comment(sandbox: Sandb
     summary = result.summaries("Pipeline steps")
     assert "champion comparison not run: fork pull request without registry access" in summary
     assert "no champion yet" not in summary.lower()
-    experiment = sandbox.client().get_experiment_by_name(f"{PREFIX}{MODEL}")
+    experiment = sandbox.client().get_experiment_by_name(PULL_REQUESTS)
     assert len(sandbox.client().search_runs([experiment.experiment_id])) == 1  # only PR 7's
 
 
@@ -257,6 +263,8 @@ def test_worse_spec_fails_at_the_gate(sandbox: Sandbox) -> None:
 
 
 def test_release_promotes_staging_then_champion_once(sandbox: Sandbox) -> None:
+    """The release builds what the pull request reviewed again, in the release experiment;
+    production promotes the run and digest staging handed on, never the pull request's run."""
     result = _apply_github_setup(sandbox)
     assert result.returncode == 0, result.stderr
     base = sandbox.git("rev-parse", "main")
@@ -265,18 +273,29 @@ def test_release_promotes_staging_then_champion_once(sandbox: Sandbox) -> None:
     result = sandbox.act("release", "release", "push", push_event("release/x", base, head))
     assert result.returncode == 0, explain(result)
     assert result.job_result("Release passed") == "success"
-    assert "reusing published run" in result.log
-    assert result.step_result("Staging", "Smoke-test staging") == "success"
+    assert "reusing published run" not in result.log  # the pull request's run is not trusted
+    assert result.step_result("Build and stage", "Smoke-test staging") == "success"
+    assert result.step_result("Production", "Read the hand-off") == "success"
     assert sandbox.versions() == ["1"]
     assert sandbox.alias("staging") == "1"
     assert sandbox.alias("champion") == "1"
-    # a second push of the same content registers no new version
+    client = sandbox.client()
+    version = client.get_model_version(MODEL, "1")
+    release_runs = client.search_runs([client.get_experiment_by_name(RELEASES).experiment_id])
+    assert [r.info.run_id for r in release_runs] == [version.run_id]
+    pull_request_runs = client.search_runs(
+        [client.get_experiment_by_name(PULL_REQUESTS).experiment_id]
+    )
+    assert version.run_id not in [r.info.run_id for r in pull_request_runs]
+    assert version.tags["pipelines.digest"]
+    # a second push of the same content reuses the release's own verdict: no new version
     (sandbox.repo / "NOTES.md").write_text("release notes\n")
     sandbox.git("add", "NOTES.md")
     sandbox.git("commit", "-qm", "notes")
     second = sandbox.git("rev-parse", "HEAD")
     again = sandbox.act("release again", "release", "push", push_event("release/x", base, second))
     assert again.returncode == 0, explain(again)
+    assert "reusing published run" in again.log
     assert sandbox.versions() == ["1"]
     assert sandbox.alias("champion") == "1"
 

@@ -24,6 +24,8 @@ from github_stub import GitHubStub
 from harness import ActResult, run_act
 from test_act import COPY_EXCLUDES, _copy_tree, explain, relax_latency_gate
 
+from pipelines.registry.names import experiment_name
+
 pytestmark = [pytest.mark.workflows, pytest.mark.slow]
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -144,12 +146,9 @@ def caller(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Caller]:
     (top / "mlflow").mkdir()
     with GitHubStub() as github:
         github.state.repository = CALLER
-        for env_name in ("staging", "production"):
+        for env_name in ("staging", "production"):  # as setup-github.py leaves them
             rules = [{"type": "required_reviewers", "reviewers": [{"type": "User", "id": 1}]}]
-            github.state.environments[env_name] = {
-                "name": env_name,
-                "protection_rules": rules if env_name == "production" else [],
-            }
+            github.state.environments[env_name] = {"name": env_name, "protection_rules": rules}
         box = Caller(
             repo, template, name, top / "home", f"sqlite:///{top / 'mlflow' / 'mlflow.db'}", github
         )
@@ -195,7 +194,9 @@ def test_caller_pull_request_then_release_to_champion(caller: Caller) -> None:
     assert result.outputs("specs")[0] == f'["model_specs/{MODEL}.yaml"]'
     assert result.step_result("Pipeline steps", "Evaluate against the champion") == "success"
     assert result.job_result("Pipeline passed") == "success", explain(result)
-    experiment = caller.client().get_experiment_by_name(f"{PREFIX}{MODEL}")
+    experiment = caller.client().get_experiment_by_name(
+        experiment_name(PREFIX, MODEL, release=False)
+    )
     assert experiment is not None, "the caller's experiment prefix applies"
     assert len(caller.client().search_runs([experiment.experiment_id])) == 1
     (comment,) = caller.github.state.comments[3]
@@ -207,7 +208,12 @@ def test_caller_pull_request_then_release_to_champion(caller: Caller) -> None:
     assert release.returncode == 0, explain(release)
     assert "the caller's own pipelines/ ran" not in release.log
     assert release.job_result("Release passed") == "success", explain(release)
-    assert "reusing published run" in release.log
+    # built again under the release credential, into the caller's release experiment
+    assert "reusing published run" not in release.log
     client = caller.client()
+    released = client.get_experiment_by_name(experiment_name(PREFIX, MODEL, release=True))
+    assert released is not None, "the caller's experiment prefix applies to the release"
+    (release_run,) = client.search_runs([released.experiment_id])
+    assert client.get_model_version(MODEL, "1").run_id == release_run.info.run_id
     assert str(client.get_model_version_by_alias(MODEL, "champion").version) == "1"
     assert str(client.get_model_version_by_alias(MODEL, "staging").version) == "1"

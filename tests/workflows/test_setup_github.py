@@ -46,10 +46,12 @@ def test_apply_creates_environments_policies_and_protection(github: GitHubStub) 
     assert result.returncode == 0, result.stderr
     envs = github.state.environments
     assert set(envs) == {"staging", "production"}
-    assert envs["staging"]["protection_rules"] == []
-    (rule,) = envs["production"]["protection_rules"]
-    assert rule["type"] == "required_reviewers"
-    assert {r["reviewer"]["id"] for r in rule["reviewers"]} == {101, 201}
+    # staging holds the release user too: it waits for the same reviewers
+    for name in ("staging", "production"):
+        (rule,) = envs[name]["protection_rules"]
+        assert rule["type"] == "required_reviewers"
+        assert {r["reviewer"]["id"] for r in rule["reviewers"]} == {101, 201}
+        assert envs[name]["prevent_self_review"] is True
     assert envs["production"]["deployment_branch_policy"]["custom_branch_policies"] is True
     policies = {k: sorted(p["name"] for p in v) for k, v in github.state.branch_policies.items()}
     assert policies == {"staging": ["release/**"], "production": ["main", "release/**"]}
@@ -62,10 +64,45 @@ def test_apply_creates_environments_policies_and_protection(github: GitHubStub) 
     assert protection["enforce_admins"] is True
     (ruleset,) = github.state.rulesets.values()
     assert ruleset["conditions"]["ref_name"]["include"] == ["refs/heads/release/**"]
-    assert {r["type"] for r in ruleset["rules"]} == {"deletion", "non_fast_forward"}
+    # no release team: every push needs an approved pull request, nobody bypasses, and the
+    # output says creation is not restricted
+    assert {r["type"] for r in ruleset["rules"]} == {"deletion", "non_fast_forward", "pull_request"}
+    (pull_request,) = [r for r in ruleset["rules"] if r["type"] == "pull_request"]
+    assert pull_request["parameters"]["require_last_push_approval"] is True
     assert ruleset["bypass_actors"] == []
-    assert "enforced: production waits for a required reviewer" in result.stdout
-    assert run(github, "check").returncode == 0
+    assert "enforced: staging (the release build) and production wait" in result.stdout
+    assert "NOT enforced: who may create a release/** branch" in result.stdout
+    checked = run(github, "check")
+    assert checked.returncode == 0
+    assert "staging has required reviewers; production has required reviewers" in checked.stdout
+
+
+def test_a_release_team_alone_creates_and_pushes_release_branches(github: GitHubStub) -> None:
+    """Creation and pushes of release/** restricted to the named team, the only bypass actor
+    (no repository role, so no admin bypass); run again, the one ruleset is updated."""
+    assert run(github, "apply", "--reviewer", "alice").returncode == 0
+    result = run(github, "apply", "--reviewer", "alice", "--release-team", "acme/ml")
+    assert result.returncode == 0, result.stderr
+    (ruleset,) = github.state.rulesets.values()
+    types = {r["type"] for r in ruleset["rules"]}
+    assert types == {"deletion", "non_fast_forward", "creation", "update"}
+    assert ruleset["bypass_actors"] == [
+        {"actor_id": 201, "actor_type": "Team", "bypass_mode": "always"}
+    ]
+    assert ruleset["enforcement"] == "active"
+    assert "enforced: only the release teams may create or push release/**" in result.stdout
+    assert "NOT enforced: who may create" not in result.stdout
+    bad = run(github, "apply", "--reviewer", "alice", "--release-team", "just-a-name")
+    assert bad.returncode != 0 and "ORG/TEAM-SLUG" in bad.stderr
+
+
+def test_staging_without_reviewers_fails_the_preflight(github: GitHubStub) -> None:
+    """An environment edited by hand after setup: staging lost its reviewers."""
+    assert run(github, "apply", "--reviewer", "alice").returncode == 0
+    github.state.environments["staging"]["protection_rules"] = []
+    failed = run(github, "check")
+    assert failed.returncode == 1
+    assert "environment 'staging' has no required reviewers" in failed.stdout
 
 
 def test_apply_is_idempotent(github: GitHubStub) -> None:
@@ -81,14 +118,16 @@ def test_plan_without_required_reviewers_is_said_clearly(github: GitHubStub) -> 
     assert result.returncode == 0
     assert "required reviewers are not available for this repository" in result.stderr
     assert "private or internal ones only with GitHub Enterprise" in result.stderr
-    assert "NOT enforced: production promotions do not wait" in result.stdout
+    assert "NOT enforced: release builds (staging) and promotions (production)" in result.stdout
     assert github.state.environments["production"]["protection_rules"] == []
+    assert github.state.environments["staging"]["protection_rules"] == []
     failed = run(github, "check")
     assert failed.returncode == 1
     assert "no required reviewers" in failed.stdout
     waived = run(github, "check", "--allow-no-reviewers")
     assert waived.returncode == 0
     assert "production has NO required reviewers (allowed)" in waived.stdout
+    assert "staging has NO required reviewers (allowed)" in waived.stdout
     assert "production has required reviewers" not in waived.stdout
 
 

@@ -277,14 +277,14 @@ PRODUCTION = (
 
 
 def test_release_runs_each_model_where_its_spec_says() -> None:
-    """Build and staging (training, smoke test) run on the spec's `resources.runs_on`, through
+    """Build and stage (training, smoke test) runs on the spec's `resources.runs_on`, through
     the plan's matrix; production only moves an alias, on a hosted runner."""
     document = workflow("release")
     jobs = document["jobs"]
     assert jobs["plan"]["outputs"]["matrix"] == "${{ steps.plan.outputs.matrix }}"
-    for job_id in ("build", "staging", "production"):
+    for job_id in ("staging", "production"):
         assert jobs[job_id]["strategy"]["matrix"] == "${{ fromJSON(needs.plan.outputs.matrix) }}"
-    assert jobs["build"]["runs-on"] == jobs["staging"]["runs-on"] == "${{ matrix.runs_on }}"
+    assert jobs["staging"]["runs-on"] == "${{ matrix.runs_on }}"
     assert jobs["production"]["runs-on"] == "ubuntu-latest"
     inputs = document["on"]["workflow_call"]["inputs"]
     assert inputs["per-model-environments"]["default"] is False
@@ -294,16 +294,19 @@ def test_release_runs_each_model_where_its_spec_says() -> None:
 
 
 def test_release_environments_and_concurrency() -> None:
+    """The release candidate is built under the staging environment (the release user), never
+    in a job without one; production moves `champion` under its own."""
     document = workflow("release")
     jobs = document["jobs"]
     assert {"push", "workflow_call"} == set(document["on"])
     assert document["on"]["push"] == {"branches": ["release/**"]}
-    (run,) = [s for s in jobs["build"]["steps"] if str(s.get("uses", "")).endswith("/run")]
+    assert set(jobs) == {"preflight", "plan", "staging", "production", "passed"}
+    (run,) = [s for s in jobs["staging"]["steps"] if str(s.get("uses", "")).endswith("/run")]
     assert run["with"]["reuse"] == "true"
     assert jobs["plan"]["needs"] == "preflight"
     assert "setup-github.py check" in jobs["preflight"]["steps"][-1]["run"]
     for alias, env_name, need, environment in (
-        ("staging", "staging", "build", "staging"),
+        ("staging", "staging", "plan", "staging"),
         ("champion", "production", "staging", PRODUCTION),
     ):
         job = jobs[env_name]
@@ -315,26 +318,45 @@ def test_release_environments_and_concurrency() -> None:
         }
         promote = [s for s in job["steps"] if s.get("uses") == PROMOTE]
         assert promote[0]["with"]["alias"] == alias
-    smoke = [s for s in jobs["staging"]["steps"] if s.get("uses") == SMOKE]
+    steps = jobs["staging"]["steps"]
+    smoke = [s for s in steps if s.get("uses") == SMOKE]
     assert smoke and smoke[0]["with"]["alias"] == "staging"
+    assert steps.index(run) < steps.index(smoke[0])
+
+
+def test_release_hands_the_verdict_on_by_id() -> None:
+    """Production promotes the run staging promoted and the digest of the version it
+    smoke-tested, read from the hand-off; nothing is searched for."""
+    jobs = workflow("release")["jobs"]
+    staging = jobs["staging"]["steps"]
+    (promote,) = [s for s in staging if s.get("uses") == PROMOTE]
+    (hand_on,) = [s for s in staging if str(s.get("name", "")).startswith("Hand this model on")]
+    assert hand_on["env"]["RUN_ID"] == f"${{{{ steps.{promote['id']}.outputs.run-id }}}}"
+    assert hand_on["env"]["DIGEST"] == f"${{{{ steps.{promote['id']}.outputs.digest }}}}"
+    assert "${{" not in hand_on["run"]
+    production = jobs["production"]["steps"]
+    (read,) = [s for s in production if s.get("id") == "handoff"]
+    assert "${{" not in read["run"]
+    (champion,) = [s for s in production if s.get("uses") == PROMOTE]
+    assert champion["with"]["run-id"] == "${{ steps.handoff.outputs.run-id }}"
+    assert champion["with"]["digest"] == "${{ steps.handoff.outputs.digest }}"
+    assert production.index(read) < production.index(champion)
 
 
 def test_release_legs_are_per_model() -> None:
-    """`needs` on a matrix waits for every leg: staging and production run even when another
-    model's leg failed, and each leg goes on only with its own model's hand-off artifact
+    """`needs` on a matrix waits for every leg: production runs even when another model's
+    leg failed, and each leg goes on only with its own model's hand-off artifact
     (download-artifact fails on a name that does not exist)."""
     jobs = workflow("release")["jobs"]
-    for job_id, upstream in (("staging", "built"), ("production", "staged")):
-        job = jobs[job_id]
-        assert job["if"].startswith("${{ !cancelled() && needs.plan.result == 'success'")
-        (wait,) = [s for s in job["steps"] if "download-artifact" in str(s.get("uses"))]
-        assert wait["with"]["name"] == f"{upstream}-${{{{ steps.model.outputs.name }}}}"
-    for job_id, stage in (("build", "built"), ("staging", "staged")):
-        steps = jobs[job_id]["steps"]
-        (upload,) = [s for s in steps if "upload-artifact" in str(s.get("uses"))]
-        assert upload["with"]["name"] == f"{stage}-${{{{ steps.model.outputs.name }}}}"
-        assert upload["with"]["overwrite"] is True
-        assert steps.index(upload) == len(steps) - 1, "handed on only after every step passed"
+    production = jobs["production"]
+    assert production["if"].startswith("${{ !cancelled() && needs.plan.result == 'success'")
+    (wait,) = [s for s in production["steps"] if "download-artifact" in str(s.get("uses"))]
+    assert wait["with"]["name"] == "staged-${{ steps.model.outputs.name }}"
+    steps = jobs["staging"]["steps"]
+    (upload,) = [s for s in steps if "upload-artifact" in str(s.get("uses"))]
+    assert upload["with"]["name"] == "staged-${{ steps.model.outputs.name }}"
+    assert upload["with"]["overwrite"] is True
+    assert steps.index(upload) == len(steps) - 1, "handed on only after every step passed"
 
 
 def test_rollback_dispatch() -> None:
