@@ -66,6 +66,7 @@ class TrainMeta(Contract):
     holdout_fingerprint: str
     train_rows: int
     holdout_rows: int
+    split: dict[str, Any] | None = None  # the split's rule (`splitting.SplitRule`)
     content_hash: str
     pipelines_version: str
     sample_rows: list[dict[str, Any]] | None
@@ -119,6 +120,10 @@ class Evaluation(Contract):
     passed: bool
     verdict: Verdict
     sample: dict[str, Any] | None = None  # the holdout sample, above evaluation.max_units
+    split: dict[str, Any] | None = None  # the split's rule (`splitting.SplitRule`)
+    # The candidate on the holdout rows the champion was compared on (those the champion
+    # was not fitted on), when some were excluded; else None (the same as `candidate`).
+    compared_candidate: dict[str, float] | None = None
 
 
 class Publish(Contract):

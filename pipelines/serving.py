@@ -5,8 +5,10 @@ pandas only; scipy, usearch and the estimator's own library are imported when a 
 loaded. Nothing of training (spec, data, pydantic, yaml, jinja2) is needed to serve.
 
 Queries, one kind per request (columns named as in the spec):
-- retrieval, a known user: column `<user>` → top-k items, the user's training history
-  excluded (param `exclude_seen`, default true): the list `evaluate` scores;
+- retrieval, a known user: column `<user>` → top-k items, everything the user is known to
+  have (training and holdout rows of the data) folded into the query and excluded (param
+  `exclude_seen`, default true): the list `evaluate` scores for a user with that history;
+  a user the model does not know gets the most popular training items, `fallback` true;
 - retrieval, an anonymous history: column `history` (a list of `<item>` values, with an
   optional list `<weight>` of the same length) → top-k, folded as a user's history is;
 - retrieval, similar items: column `<item>` → the k nearest other items;
@@ -14,7 +16,9 @@ Queries, one kind per request (columns named as in the spec):
   the estimator has `predict_proba`), and the k most similar training cases.
 Answer: one row per (query, rank): `query` (the input row), the query's key column when it
 has one, `rank` (1..k), `neighbour` (the item, or the training row's position), `distance`
-(usearch's, smaller is closer) and, for tabular tasks, `prediction`, `probability`, `label`.
+(usearch's, smaller is closer; a popularity answer's is 1 - the item's users over the most
+popular item's), for retrieval `fallback` (the user was unknown: popularity answered) and,
+for tabular tasks, `prediction`, `probability`, `label`.
 """
 
 from __future__ import annotations
@@ -212,6 +216,11 @@ class RetrievalServer(Server):
         self.indptr: np.ndarray = bundle.extras["history.indptr"]
         self.indices: np.ndarray = bundle.extras["history.indices"]
         self.weights: np.ndarray = bundle.extras["history.data"]
+        # Models logged before the fallback answer unknown users with nothing.
+        self.popular: np.ndarray = np.asarray(
+            bundle.extras.get("popular", np.empty(0, np.int64)), dtype=np.int64
+        )
+        self.popular_distance = _popularity_distance(bundle.extras, len(self.popular))
         # TruncatedSVD's transform is `X @ components_.T`; scipy copies that transposed view
         # on every call (O(items)), so keep a C-ordered copy: the same product, bit for bit.
         estimator = bundle.estimator
@@ -228,7 +237,8 @@ class RetrievalServer(Server):
         return pd.DataFrame({self.user: self.users[:2]})
 
     def seen(self, user: Any) -> np.ndarray:
-        """The item ids in a known user's training history."""
+        """The item ids a known user has in the data the model was built from (training and
+        holdout rows): what an answer to that user excludes."""
         row = self._positions(self.users, np.asarray([user]), self.user)[0]
         return np.asarray(self.items[self.indices[self.indptr[row] : self.indptr[row + 1]]])
 
@@ -248,22 +258,61 @@ class RetrievalServer(Server):
             pos = self._positions(self.items, wanted, self.item)
             queries = np.asarray(self.vectors[pos], dtype=np.float32)
             seen: list[np.ndarray] = [pos[i : i + 1] for i in range(len(pos))]
+        elif column == self.user:
+            wanted = frame[column].to_numpy()
+            return self._answer(column, wanted, *self._for_users(wanted, k, exclude_seen))
         else:
-            if column == self.user:
-                wanted = frame[column].to_numpy()
-                rows = self._positions(self.users, wanted, self.user)
-                starts, stops = self.indptr[rows], self.indptr[rows + 1]
-                cols = [np.asarray(self.indices[a:b]) for a, b in zip(starts, stops, strict=True)]
-                values = [np.asarray(self.weights[a:b]) for a, b in zip(starts, stops, strict=True)]
-            else:
-                wanted = np.asarray([None] * len(frame), dtype=object)
-                cols, values = self._histories(frame)
+            wanted = np.asarray([None] * len(frame), dtype=object)
+            cols, values = self._histories(frame)
             queries = self._fold(cols, values)
             empty = np.empty(0, np.int64)
             seen = cols if exclude_seen else [empty] * len(cols)
         keys, distances = top_unseen(
             lambda q, n: search_index(self.index, q, n), queries, seen, k, len(self.items)
         )
+        return self._answer(column, wanted, keys, distances, np.zeros(len(wanted), dtype=bool))
+
+    def _for_users(
+        self, wanted: np.ndarray, k: int, exclude_seen: bool
+    ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """(keys, distances, fallback) for user ids: a known user's whole history folded
+        and excluded; a user the model does not know gets the most popular items."""
+        rows = np.full(len(wanted), -1, dtype=np.int64)
+        if len(self.users):
+            pos = np.clip(np.searchsorted(self.users, wanted), 0, len(self.users) - 1)
+            rows = np.where(np.asarray(self.users[pos] == wanted), pos, -1)
+        known = np.flatnonzero(rows >= 0)
+        keys = np.full((len(wanted), k), -1, dtype=np.int64)
+        distances = np.zeros((len(wanted), k), dtype=np.float32)
+        if len(known):
+            starts, stops = self.indptr[rows[known]], self.indptr[rows[known] + 1]
+            cols = [np.asarray(self.indices[a:b]) for a, b in zip(starts, stops, strict=True)]
+            values = [np.asarray(self.weights[a:b]) for a, b in zip(starts, stops, strict=True)]
+            empty = np.empty(0, np.int64)
+            seen = cols if exclude_seen else [empty] * len(cols)
+            keys[known], distances[known] = top_unseen(
+                lambda q, n: search_index(self.index, q, n),
+                self._fold(cols, values),
+                seen,
+                k,
+                len(self.items),
+            )
+        fallback = rows < 0
+        if fallback.any():
+            depth = min(k, len(self.popular))
+            keys[fallback, :depth] = self.popular[:depth]
+            distances[fallback, :depth] = self.popular_distance[:depth]
+        return keys, distances, fallback
+
+    def _answer(
+        self,
+        column: str,
+        wanted: np.ndarray,
+        keys: np.ndarray,
+        distances: np.ndarray,
+        fallback: np.ndarray,
+    ) -> pd.DataFrame:
+        """One row per (query, rank), as the module docstring says."""
         out = _rows(keys, distances)
         query = out["query"]
         answer = {"query": query}
@@ -272,6 +321,7 @@ class RetrievalServer(Server):
         answer["rank"] = out["rank"]
         answer["neighbour"] = self.items[out["key"]]
         answer["distance"] = out["distance"]
+        answer["fallback"] = fallback[query]
         return pd.DataFrame(answer)
 
     def _histories(self, frame: pd.DataFrame) -> tuple[list[np.ndarray], list[np.ndarray]]:
@@ -409,6 +459,15 @@ def _rows(keys: np.ndarray, distances: np.ndarray) -> dict[str, np.ndarray]:
         "key": keys[query, rank],
         "distance": distances[query, rank],
     }
+
+
+def _popularity_distance(extras: dict[str, Any], depth: int) -> np.ndarray:
+    """A popularity answer's `distance`: 1 - the item's users over the top item's (0 is the
+    most popular), from `popular_users` when recorded, else the rank over the depth."""
+    counts = extras.get("popular_users")
+    if counts is not None and len(counts) == depth and depth and counts[0] > 0:
+        return np.asarray(1.0 - np.asarray(counts, np.float64) / float(counts[0]), np.float32)
+    return np.asarray(np.arange(depth) / max(depth, 1), np.float32)
 
 
 def _as_list(value: Any, column: str, row: int) -> list[Any]:

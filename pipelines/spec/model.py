@@ -104,12 +104,56 @@ class ChecksSpec(Strict):
     )
 
 
-class SplitSpec(Strict):
-    """A deterministic holdout split."""
+TIMED_STRATEGIES = ("temporal", "leave-last")
 
-    strategy: Literal["random", "stratified"] = "random"
+
+class SplitSpec(Strict):
+    """Which rows are held out, decided row by row so that appending rows moves none.
+
+    `random` and `stratified`: a row is held out when a salted hash of its `key` columns
+    falls below `test_fraction`, so a row keeps its side however many rows are appended
+    (`stratified` also needs every class on both sides). `temporal`: the rows after the
+    time cut that leaves `test_fraction` of the rows newer than it (ties stay in
+    training). `leave-last` (retrieval): each user's `last` newest interactions, for
+    users with more than that.
+    """
+
+    strategy: Literal["random", "stratified", "temporal", "leave-last"] = "random"
     test_fraction: float = Field(default=0.2, gt=0, lt=1)
-    seed: int = Field(default=0, ge=0, le=2**32 - 1)
+    seed: int = Field(default=0, ge=0, le=2**32 - 1, description="salt of the row hash")
+    key: list[str] | None = Field(
+        default=None,
+        min_length=1,
+        description="random, stratified: the columns whose values decide a row's side; rows "
+        "sharing them stay together (a group id gives a group split). Default: the user "
+        "and item columns for retrieval, every spec column (the row's content) otherwise",
+    )
+    column: str | None = Field(
+        default=None, description="temporal, leave-last: the time column that orders the rows"
+    )
+    last: int = Field(default=1, ge=1, description="leave-last: newest interactions per user")
+
+    @model_validator(mode="after")
+    def _fields_of_the_strategy(self) -> SplitSpec:
+        timed = self.strategy in TIMED_STRATEGIES
+        if timed and self.column is None:
+            raise _located(
+                ("data", "split", "column"), f"the {self.strategy} strategy needs the time column"
+            )
+        if not timed and self.column is not None:
+            raise _located(
+                ("data", "split", "column"),
+                f"only temporal and leave-last splits read a column, not {self.strategy}",
+            )
+        if timed and self.key is not None:
+            raise _located(
+                ("data", "split", "key"), f"a {self.strategy} split is decided by time, not a key"
+            )
+        if self.strategy != "leave-last" and "last" in self.model_fields_set:
+            raise _located(
+                ("data", "split", "last"), "only a leave-last split holds out the last interactions"
+            )
+        return self
 
 
 class DataSpec(Strict):
@@ -440,6 +484,17 @@ class Spec(Strict):
             column = getattr(data, role)
             if column is not None and column not in data.columns:
                 raise _located(("data", role), f"column '{column}' is not in data.columns")
+        split = data.split
+        for position, column in enumerate(split.key or []):
+            if column not in data.columns:
+                raise _located(
+                    ("data", "split", "key", str(position)),
+                    f"column '{column}' is not in data.columns",
+                )
+        if split.column is not None and split.column not in data.columns:
+            raise _located(
+                ("data", "split", "column"), f"column '{split.column}' is not in data.columns"
+            )
 
     def id_columns(self) -> list[str]:
         """Columns read as identifiers: the user and item roles and columns marked `id`."""

@@ -19,7 +19,7 @@ from pipelines.kinds import metric_info
 from pipelines.registry import CHAMPION, TAG_PREVIOUS_CHAMPION
 from pipelines.spec import Spec
 from pipelines.state import ModelState
-from pipelines.tasks.base import Bundle, Scores
+from pipelines.tasks.base import Bundle, Scores, Split
 from pipelines.tasks.baselines import score_baseline
 
 log = logging.getLogger("pipelines")
@@ -41,13 +41,18 @@ def evaluate(state: ModelState, args: argparse.Namespace | None = None) -> int:
     # A fork's pull request holds no registry credentials: it does not look for a champion
     # in its throwaway store, and its report says the comparison was not run.
     unavailable = champion_unavailable()
-    champion_info, champion_scores = (
-        (None, None) if unavailable else _score_champion(state, frame, split)
+    champion_info, champion_scores, fair = (
+        (None, None, None) if unavailable else _score_champion(state, frame, split)
     )
+    compared = candidate
+    if fair is not None and len(fair.test) < len(split.test):  # scored on the same rows
+        compared = state.task.score(
+            state.loaded, state.bundle(), frame, fair, lambda q, k: search_index(index, q, k)
+        )
     baseline_scores = score_baseline(state.task, state.loaded, frame, split)
     baseline = _against_baseline(spec, candidate, baseline_scores)
     comparison, incomparable, champion_scores = _against_champion(
-        spec, candidate, champion_info, champion_scores
+        spec, compared, champion_info, champion_scores
     )
     settings = spec.evaluation.champion
     bounds = {name: (t.min, t.max) for name, t in spec.evaluation.thresholds.items()}
@@ -74,6 +79,8 @@ def evaluate(state: ModelState, args: argparse.Namespace | None = None) -> int:
             gate=decision.as_dict(),
             passed=decision.passed,
             sample=sample.as_dict() if sample is not None else None,
+            split=state.meta().split,
+            compared_candidate=compared.metrics if compared is not candidate else None,
             # the one place the pull request's verdict is decided; later steps read it
             verdict=Verdict.of(decision.passed, decision.summary, state.run.read(IndexReport)),
         )
@@ -165,13 +172,15 @@ def _against_champion(
 
 
 def _score_champion(
-    state: ModelState, frame: Any, split: Any
-) -> tuple[dict[str, Any] | None, Scores | None]:
-    """Load `models:/<name>@champion` and score it on the candidate's holdout."""
+    state: ModelState, frame: Any, split: Split
+) -> tuple[dict[str, Any] | None, Scores | None, Split | None]:
+    """Load `models:/<name>@champion` and score it on the candidate's holdout rows it was
+    not fitted on: (what to record of it, its scores, those rows as a split). Scores are
+    None when it cannot be compared (the reason is in the record)."""
     registry = state.registry()
     version = registry.version_by_alias(state.spec.name, CHAMPION)
     if version is None:
-        return None, None
+        return None, None, None
     info: dict[str, Any] = {
         "version": version.version,
         "run_id": version.run_id,
@@ -180,13 +189,26 @@ def _score_champion(
     # By version, not alias: the scores belong to the version recorded above; its files
     # are checked against the digests the release recorded (a mismatch is exit 3).
     champion = registry.load_version(state.spec.name, version).server
+    bundle = cast(Bundle, champion.bundle)  # serving's copy of Bundle: the same fields
+    fair, why_not = _rows_the_champion_did_not_train_on(state, bundle, frame, split)
+    if fair is None:
+        info.update(comparable=False, reason=f"champion version {version.version} {why_not}")
+        log.warning("%s: %s", state.spec.name, info["reason"])
+        return info, None, None
+    info["holdout_rows"] = len(split.test)
+    info["excluded_rows"] = len(split.test) - len(fair.test)
+    if info["excluded_rows"]:
+        log.info(
+            "%s: %d of %d holdout rows left out of the champion comparison: champion "
+            "version %s was fitted on them",
+            state.spec.name,
+            info["excluded_rows"],
+            len(split.test),
+            version.version,
+        )
     try:
         scores = state.task.score(
-            state.loaded,
-            cast(Bundle, champion.bundle),  # serving's copy of Bundle: the same fields
-            frame,
-            split,
-            lambda q, k: search_index(champion.index, q, k),
+            state.loaded, bundle, frame, fair, lambda q, k: search_index(champion.index, q, k)
         )
     except Exception as exc:  # any failure to score it: not comparable, and the gate fails
         text = " ".join(str(exc).split())[:300]
@@ -196,9 +218,27 @@ def _score_champion(
             f"{type(exc).__name__}: {text}"
         )
         log.warning("%s: %s", state.spec.name, info["reason"])
-        return info, None
+        return info, None, None
     info["comparable"] = True
-    return info, scores
+    return info, scores, fair
+
+
+def _rows_the_champion_did_not_train_on(
+    state: ModelState, bundle: Bundle, frame: Any, split: Split
+) -> tuple[Split | None, str]:
+    """The candidate's holdout without the rows the champion was fitted on, or (None, why
+    that cannot be known or nothing is left)."""
+    trained_on = getattr(state.task, "trained_on", None)
+    if trained_on is None:
+        return None, f"cannot be compared: a {state.spec.task} model does not say its rows"
+    try:
+        seen = np.asarray(trained_on(bundle, frame, split.test), dtype=bool)
+    except (ValueError, KeyError, TypeError) as exc:
+        text = " ".join(str(exc).split())[:300]
+        return None, f"cannot be compared fairly: which rows it was fitted on is unknown: {text}"
+    if seen.all():
+        return None, f"was fitted on all {len(split.test)} holdout rows: nothing fair to score"
+    return Split(train=split.train, test=split.test[~seen], rule=split.rule), ""
 
 
 def _interval(spec: Any, scores: Scores) -> dict[str, Any] | None:

@@ -8,6 +8,7 @@ nothing new.
 from __future__ import annotations
 
 import argparse
+import json
 import logging
 import os
 import subprocess
@@ -262,7 +263,14 @@ def _params(state: ModelState, index_report: IndexReport) -> dict[str, Any]:
     params.update({f"index.{k}": v for k, v in index_report.settings.items()})
     params["split.seed"] = spec.data.split.seed
     params["split.test_fraction"] = spec.data.split.test_fraction
-    return {k: str(v)[:500] for k, v in params.items()}
+    params["split.strategy"] = spec.data.split.strategy
+    # The rule that chose the training rows (key or time cut), beside the data's sha256 tag.
+    params["split.rule"] = json.dumps(state.meta().split, sort_keys=True)
+    return {k: str(v)[:MAX_PARAM_CHARS] for k, v in params.items()}
+
+
+# MLflow's limit on a parameter value (mlflow.utils.validation.MAX_PARAM_VAL_LENGTH).
+MAX_PARAM_CHARS = 6000
 
 
 def _finite(value: Any) -> bool:

@@ -13,6 +13,7 @@ from pipelines.gate import VERDICTS
 from pipelines.kinds import METRICS
 from pipelines.report import render_report
 from pipelines.state import ModelState
+from pipelines.tasks.splitting import SplitRule
 
 log = logging.getLogger("pipelines")
 
@@ -47,6 +48,8 @@ def build_context(state: ModelState, *, with_publish: bool = True) -> dict[str, 
     known = METRICS[state.spec.task]
     rows = []
     champion_metrics = evaluation.champion_metrics or {}
+    # The delta compares both models on the same rows (those the champion never trained on).
+    compared = evaluation.compared_candidate or evaluation.candidate
     for name, value in evaluation.candidate.items():
         if name not in known:
             continue
@@ -57,7 +60,9 @@ def build_context(state: ModelState, *, with_publish: bool = True) -> dict[str, 
                 "candidate": value,
                 "champion": other,
                 "baseline": evaluation.baseline_metrics.get(name),
-                "delta_text": _delta_text(value, other, known[name].greater_is_better),
+                "delta_text": _delta_text(
+                    compared.get(name, value), other, known[name].greater_is_better
+                ),
             }
         )
     rows.sort(key=lambda r: (r["name"] != evaluation.primary, r["name"]))
@@ -84,6 +89,7 @@ def build_context(state: ModelState, *, with_publish: bool = True) -> dict[str, 
         "publish": publish,
         "chart": chart(evaluation.model_dump()),
         "sample": evaluation.sample,  # only when the holdout was sampled
+        "split_text": SplitRule.of(evaluation.split).describe() if evaluation.split else None,
     }
 
 

@@ -32,6 +32,7 @@ def train(state: ModelState, args: argparse.Namespace | None = None) -> int:
         holdout_fingerprint=split.fingerprint(state.data_sha256),
         train_rows=len(split.train),
         holdout_rows=len(split.test),
+        split=split.rule,
         content_hash=state.content_hash,
         pipelines_version=pipelines.__version__,
         sample_rows=state.task.sample_rows(state.loaded, frame, split),

@@ -23,6 +23,8 @@ class Split:
 
     train: np.ndarray
     test: np.ndarray
+    # How it was drawn (`splitting.SplitRule.as_dict()`); None for splits made in code.
+    rule: dict[str, Any] | None = None
 
     def fingerprint(self, data_sha256: str) -> str:
         """Identity of the holdout: the data and which rows are held out."""

@@ -19,6 +19,7 @@ from pipelines.serving import top_unseen
 from pipelines.spec import LoadedSpec
 from pipelines.tasks.base import Bundle, Scores, Searcher, Split
 from pipelines.tasks.baselines import MostPopular
+from pipelines.tasks.splitting import split_rows
 
 TOP_K = 10  # list length; the metric names say @10
 
@@ -49,16 +50,15 @@ class RetrievalTask:
         return None
 
     def split(self, loaded: LoadedSpec, frame: pd.DataFrame) -> Split:
-        """Random holdout of interactions with the spec's seed."""
-        split = loaded.spec.data.split
-        if split.strategy != "random":
+        """The spec's split (`splitting`); the default key is the (user, item) pair, so
+        every interaction of a pair is on one side."""
+        data = loaded.spec.data
+        assert data.user is not None and data.item is not None  # the spec model requires them
+        if data.split.strategy == "stratified":
             raise loaded.error(
-                "retrieval supports only the random strategy", "data", "split", "strategy"
+                "retrieval takes random, temporal or leave-last splits", "data", "split", "strategy"
             )
-        rng = np.random.default_rng(split.seed)
-        order = rng.permutation(len(frame))
-        n_test = round(len(frame) * split.test_fraction)
-        return Split(train=np.sort(order[n_test:]), test=np.sort(order[:n_test]))
+        return split_rows(loaded, frame, [data.user, data.item], user=data.user)
 
     def fit(self, loaded: LoadedSpec, frame: pd.DataFrame, split: Split, estimator: Any) -> Bundle:
         """Fit on the training interactions' user × item matrix."""
@@ -79,6 +79,7 @@ class RetrievalTask:
                 "model",
                 "estimator",
             )
+        known_users, history, trained = _served_history(frame, split, data, items)
         return Bundle(
             task=self.kind,
             estimator=estimator,
@@ -87,9 +88,14 @@ class RetrievalTask:
                 "item_ids": items,
                 "item_vectors": np.ascontiguousarray(components.T, dtype=np.float32),
                 "columns": {"user": data.user, "item": data.item, "weight": data.weight},
-                # Serving folds a known user's training history exactly as `score` does.
-                "user_ids": users,
-                "history": matrix,
+                # Serving folds a known user's whole history (training and holdout rows)
+                # as `score` folds the training rows, and excludes all of it.
+                "user_ids": known_users,
+                "history": history,
+                # Per stored interaction: whether the estimator was fitted on it.
+                "history_trained": trained,
+                # Users the model does not know get these items (most distinct users first).
+                **popularity(matrix),
             },
         )
 
@@ -125,8 +131,7 @@ class RetrievalTask:
     ) -> Scores:
         """Per-user NDCG/recall/precision@k through the index and exactly, and coverage."""
         k = TOP_K
-        users, via_index, queries, seen = self.recommend(bundle, frame, split, searcher, k)
-        relevant = self._relevant(bundle, frame, split, users)
+        known, via_index, queries, seen = self.recommend(bundle, frame, split, searcher, k)
         n_items = len(bundle.extras["item_ids"])
         exact_pos, _ = exact_topk(
             bundle.extras["item_vectors"],
@@ -135,6 +140,15 @@ class RetrievalTask:
             bundle.index_metric,
         )
         via_exact = _drop_seen(exact_pos, seen, k)
+        # Holdout users with no training history get the fallback serving gives them.
+        new = self._new_users(bundle, frame, split)
+        fallback = np.tile(fallback_items(bundle, k), (len(new), 1))
+        users = np.concatenate([known, new])
+        order = np.argsort(users, kind="stable")
+        users = users[order]
+        via_index = np.concatenate([via_index, fallback])[order]
+        via_exact = np.concatenate([via_exact, fallback])[order]
+        relevant = self._relevant(bundle, frame, split, users)
         per_unit: dict[str, np.ndarray] = {}
         per_unit.update(_list_metrics(via_index, relevant, k, prefix=""))
         per_unit.update(_list_metrics(via_exact, relevant, k, prefix="exact_"))
@@ -144,7 +158,38 @@ class RetrievalTask:
         recommended = np.unique(via_index[via_index >= 0])
         metrics["catalog_coverage"] = float(len(recommended) / n_items) if n_items else 0.0
         metrics["holdout_users"] = float(len(users))
+        metrics["new_users"] = float(len(new))
         return Scores(metrics=metrics, per_unit=per_unit, units=users)
+
+    def _new_users(self, bundle: Bundle, frame: pd.DataFrame, split: Split) -> np.ndarray:
+        """Holdout users without a training row (sorted)."""
+        user = bundle.extras["columns"]["user"]
+        test_users = np.unique(frame[user].to_numpy()[split.test])
+        return np.setdiff1d(test_users, np.unique(frame[user].to_numpy()[split.train]))
+
+    def trained_on(self, bundle: Bundle, frame: pd.DataFrame, rows: np.ndarray) -> np.ndarray:
+        """Whether `bundle`'s estimator was fitted on each of `rows` (its (user, item)
+        interaction); models logged before `history_trained` were fitted on every stored
+        interaction."""
+        extras = bundle.extras
+        columns = extras["columns"]
+        users, items = np.asarray(extras["user_ids"]), np.asarray(extras["item_ids"])
+        indptr = np.asarray(extras["history.indptr"])
+        indices = np.asarray(extras["history.indices"])
+        trained = extras.get("history_trained")
+        stored_rows = np.repeat(np.arange(len(users), dtype=np.int64), np.diff(indptr))
+        if trained is not None:
+            keep = np.asarray(trained, dtype=bool)
+            stored_rows, indices = stored_rows[keep], indices[keep]
+        codes = np.sort(stored_rows * len(items) + indices)
+        chosen = frame.iloc[rows]
+        user_pos = _lookup(users, chosen[columns["user"]].to_numpy())
+        item_pos = _lookup(items, chosen[columns["item"]].to_numpy())
+        probe = np.where((user_pos >= 0) & (item_pos >= 0), user_pos * len(items) + item_pos, -1)
+        if len(codes) == 0:
+            return np.zeros(len(rows), dtype=bool)
+        found = np.minimum(np.searchsorted(codes, probe), len(codes) - 1)
+        return np.asarray((probe >= 0) & (codes[found] == probe))
 
     def recommend(
         self, bundle: Bundle, frame: pd.DataFrame, split: Split, searcher: Searcher, k: int
@@ -190,6 +235,49 @@ class RetrievalTask:
         order = np.argsort(user_pos, kind="stable")
         bounds = np.searchsorted(user_pos[order], np.arange(len(users) + 1))
         return [np.unique(positions[order[a:b]]) for a, b in itertools.pairwise(bounds)]
+
+
+def popularity(matrix: sparse.csr_matrix, depth: int = 1000) -> dict[str, np.ndarray]:
+    """`popular`: item positions by distinct training users, most first (ties: catalogue
+    order), at most `depth`; `popular_users`: those counts."""
+    users_per_item = np.asarray((matrix > 0).sum(axis=0)).ravel()
+    order = np.argsort(-users_per_item, kind="stable")[:depth].astype(np.int64)
+    return {"popular": order, "popular_users": users_per_item[order].astype(np.int64)}
+
+
+def fallback_items(bundle: Bundle, k: int) -> np.ndarray:
+    """The first k items a user unknown to the model is answered with (-1 pads)."""
+    popular = np.asarray(bundle.extras.get("popular", np.empty(0, np.int64)), dtype=np.int64)
+    out = np.full(k, -1, dtype=np.int64)
+    out[: min(k, len(popular))] = popular[:k]
+    return out
+
+
+def _served_history(
+    frame: pd.DataFrame, split: Split, data: Any, items: np.ndarray
+) -> tuple[np.ndarray, sparse.csr_matrix, np.ndarray]:
+    """Every user of the data, their interactions with catalogue items (training and
+    holdout rows), and per stored interaction whether it was a training row."""
+    rows = frame[frame[data.item].isin(items)]
+    users = np.unique(frame[data.user].to_numpy())
+    history = _matrix(rows, data.user, data.item, data.weight, users, items)
+    train = frame.iloc[split.train]
+    train = train[train[data.item].isin(items)]
+    trained_matrix = _matrix(train, data.user, data.item, None, users, items)
+    stored = np.repeat(np.arange(len(users), dtype=np.int64), np.diff(history.indptr))
+    codes = stored * len(items) + history.indices
+    train_rows = np.repeat(np.arange(len(users), dtype=np.int64), np.diff(trained_matrix.indptr))
+    train_codes = train_rows * len(items) + trained_matrix.indices  # sorted: CSR order
+    trained = np.isin(codes, train_codes, assume_unique=False)
+    return users, history, trained
+
+
+def _lookup(known: np.ndarray, wanted: np.ndarray) -> np.ndarray:
+    """Positions of `wanted` in the sorted `known`, -1 where absent."""
+    if len(known) == 0:
+        return np.full(len(wanted), -1, dtype=np.int64)
+    pos = np.clip(np.searchsorted(known, wanted), 0, len(known) - 1)
+    return np.where(known[pos] == wanted, pos, -1).astype(np.int64)
 
 
 def _matrix(

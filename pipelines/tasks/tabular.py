@@ -10,12 +10,15 @@ from typing import Any, cast
 
 import numpy as np
 import pandas as pd
-from sklearn.model_selection import train_test_split
 from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import StandardScaler
 
 from pipelines.spec import LoadedSpec
 from pipelines.tasks.base import Bundle, Split
+from pipelines.tasks.splitting import row_hashes, split_rows
+
+# The salt of the row keys a fitted model records (not the split's: the same for every spec).
+ROW_KEY_SEED = 0
 
 
 class TabularTask:
@@ -37,23 +40,22 @@ class TabularTask:
         return [c for c in loaded.spec.data.columns if c != loaded.spec.data.target]
 
     def split(self, loaded: LoadedSpec, frame: pd.DataFrame) -> Split:
-        """Random or stratified holdout with the spec's seed."""
-        split = loaded.spec.data.split
-        positions = np.arange(len(frame))
-        labels = None
-        if split.strategy == "stratified":
-            if not self.stratify:
-                raise loaded.error(
-                    "stratified split needs a classification task", "data", "split", "strategy"
-                )
-            labels = frame[loaded.spec.data.target].to_numpy()
-        try:
-            train, test = train_test_split(
-                positions, test_size=split.test_fraction, random_state=split.seed, stratify=labels
+        """The spec's split (`splitting`); the default key is the row's content."""
+        data = loaded.spec.data
+        if data.split.strategy == "leave-last":
+            raise loaded.error(
+                "a leave-last split is for retrieval; tabular tasks take random, stratified "
+                "or temporal",
+                "data",
+                "split",
+                "strategy",
             )
-        except ValueError as exc:
-            raise loaded.error(f"cannot split: {exc}", "data", "split") from exc
-        return Split(train=np.sort(train), test=np.sort(test))
+        return split_rows(
+            loaded,
+            frame,
+            list(data.columns),
+            labels=data.target if self.stratify else None,
+        )
 
     def fit(self, loaded: LoadedSpec, frame: pd.DataFrame, split: Split, estimator: Any) -> Bundle:
         """Fit (scaler +) estimator on the training rows."""
@@ -65,6 +67,7 @@ class TabularTask:
             else Pipeline([("model", estimator)])
         )
         train = frame.iloc[split.train]
+        key_columns = [c for c in loaded.spec.data.columns if c in frame.columns]
         _check_neighbours(loaded, len(train))
         features_train = train[features].to_numpy(dtype=np.float64)
         try:
@@ -86,10 +89,38 @@ class TabularTask:
                 "features": features,
                 "target": target,
                 "train_rows": split.train.astype(np.int64),
+                # Which rows it was fitted on, by content (`trained_on`).
+                "train_keys": row_hashes(train, key_columns, ROW_KEY_SEED),
+                "row_key": {
+                    "columns": key_columns,
+                    "dtypes": {c: str(train[c].dtype) for c in key_columns},
+                },
                 "train_labels": train[target].to_numpy(),
                 "train_vectors": embedded,
             },
         )
+
+    def trained_on(self, bundle: Bundle, frame: pd.DataFrame, rows: np.ndarray) -> np.ndarray:
+        """Whether `bundle`'s model was fitted on a row with the same content as each of
+        `rows`; ValueError when the model does not say which rows it was fitted on, or on
+        columns this data lacks."""
+        stored, key = bundle.extras.get("train_keys"), bundle.extras.get("row_key")
+        if stored is None or key is None:
+            raise ValueError(
+                "it does not record which rows it was fitted on (logged before row keys)"
+            )
+        columns = list(key["columns"])
+        missing = [c for c in columns if c not in frame.columns]
+        if missing:
+            raise ValueError(
+                f"its training rows are keyed by columns this data lacks: {', '.join(missing)}"
+            )
+        chosen = frame.iloc[rows][columns]
+        try:
+            chosen = chosen.astype(dict(key["dtypes"]))
+        except (ValueError, TypeError) as exc:
+            raise ValueError(f"this data's columns do not convert to its dtypes: {exc}") from exc
+        return np.isin(row_hashes(chosen, columns, ROW_KEY_SEED), np.asarray(stored))
 
     def index_vectors(self, bundle: Bundle) -> tuple[np.ndarray, np.ndarray]:
         """Training rows in feature space, keyed by their row position in the data."""

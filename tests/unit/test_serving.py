@@ -72,15 +72,27 @@ def test_entry_point_imports_no_training_code() -> None:
     assert set(out.stdout.strip().split(",")) <= {"pipelines.serving", "pipelines.serving_entry"}
 
 
+def _everything(frame: pd.DataFrame) -> Any:
+    """The split whose training part is every row: what the served model knows of a user."""
+    from pipelines.tasks import Split
+
+    rows = np.arange(len(frame))
+    return Split(train=rows, test=rows)
+
+
 def test_known_user_answer_is_the_evaluated_list(recs: dict[str, Any]) -> None:
-    server, bundle = recs["server"], recs["bundle"]
+    """The served answer to a known user is the list `evaluate`'s code gives a user whose
+    history is everything the data holds of them: training and holdout rows folded in, and
+    none of them recommended."""
+    server, bundle, frame = recs["server"], recs["bundle"], recs["frame"]
     index = server.index
     users, lists, _, seen = recs["task"].recommend(
-        bundle, recs["frame"], recs["split"], lambda q, k: search_index(index, q, k), 10
+        bundle, frame, _everything(frame), lambda q, k: search_index(index, q, k), 10
     )
     sample = users[:: max(1, len(users) // 40)]
     answer = server.predict(pd.DataFrame({"user_id": sample}), {"k": 10})
     items = bundle.extras["item_ids"]
+    holdout = frame.iloc[recs["split"].test]
     for query, user in enumerate(sample):
         row = int(np.searchsorted(users, user))
         mine = answer[answer["query"] == query]
@@ -88,7 +100,27 @@ def test_known_user_answer_is_the_evaluated_list(recs: dict[str, Any]) -> None:
         assert (mine["user_id"] == user).all()
         assert mine["neighbour"].tolist() == items[lists[row]].tolist()
         assert not np.isin(mine["neighbour"], items[seen[row]]).any()
+        # nothing the user already has, holdout rows included
+        rated = frame.loc[frame["user_id"] == user, "item_id"]
+        assert not np.isin(mine["neighbour"], rated).any()
+        assert not mine["fallback"].any()
         assert mine["distance"].is_monotonic_increasing
+    held = holdout["user_id"].isin(sample).sum()
+    assert held > 0, "the sample should hold some holdout interactions"
+
+
+def test_an_unknown_user_gets_the_popular_items_flagged(recs: dict[str, Any]) -> None:
+    """A user who arrived after training: the most popular training items, `fallback` true,
+    beside a known user's own answer in the same request."""
+    server, bundle = recs["server"], recs["bundle"]
+    known = server.users[0]
+    answer = server.predict(pd.DataFrame({"user_id": [10**9, known]}), {"k": 5})
+    new = answer[answer["query"] == 0]
+    items = bundle.extras["item_ids"]
+    assert new["fallback"].all() and not answer[answer["query"] == 1]["fallback"].any()
+    assert new["neighbour"].tolist() == items[bundle.extras["popular"][:5]].tolist()
+    assert new["distance"].iloc[0] == 0.0 and new["distance"].is_monotonic_increasing
+    assert np.isfinite(answer["distance"]).all()
 
 
 def test_history_with_the_users_items_and_weights_answers_as_the_user(
@@ -96,8 +128,8 @@ def test_history_with_the_users_items_and_weights_answers_as_the_user(
 ) -> None:
     server = recs["server"]
     user = server.users[5]
-    train = recs["frame"].iloc[recs["split"].train]
-    mine = train[train["user_id"] == user]
+    frame = recs["frame"]
+    mine = frame[frame["user_id"] == user]  # all the user's rows: what the model serves from
     as_user = server.predict(pd.DataFrame({"user_id": [user]}), {"k": 10})
     as_history = server.predict(
         pd.DataFrame({"history": [mine["item_id"].tolist()], "rating": [mine["rating"].tolist()]}),
@@ -131,7 +163,6 @@ def test_similar_items_exclude_the_item_itself(recs: dict[str, Any]) -> None:
     [
         (pd.DataFrame({"movieId": [1]}), {}, "exactly one of the columns ['user_id', 'history'"),
         (pd.DataFrame({"user_id": [1], "item_id": [1]}), {}, "exactly one of the columns"),
-        (pd.DataFrame({"user_id": [10**9]}), {}, "unknown 'user_id': [1000000000]"),
         (pd.DataFrame({"item_id": [-5]}), {}, "unknown 'item_id': [-5]"),
         (pd.DataFrame({"user_id": [1]}), {"k": 0}, "param 'k' must be an integer from 1"),
         (pd.DataFrame({"user_id": [1]}), {"exclude_seen": "no"}, "'exclude_seen' must be"),
