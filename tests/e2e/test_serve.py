@@ -25,6 +25,7 @@ from pipelines.contracts import INDEX_FILE
 from pipelines.index import restore_index, search_index
 from pipelines.spec import load_spec
 from pipelines.state import ModelState
+from pipelines.tasks import Split
 
 ROOT = Path(__file__).resolve().parents[2]
 BIN = Path(sys.executable).parent
@@ -125,12 +126,14 @@ def champions(mlflow_store: str, tmp_path: Path) -> Iterator[dict[str, Served]]:
 def test_served_answers_equal_the_evaluated_ones_and_bad_requests_get_400(
     champions: dict[str, Served],
 ) -> None:
-    # Retrieval: holdout users' top-10, by the same path `evaluate` scores.
+    # Retrieval: users' top-10 by the path `evaluate` scores, given what the served model
+    # knows of them: every row of the data (training and holdout) folded in and excluded.
     state = ModelState(load_spec(ROOT / "model_specs" / "item-recs.yaml"))
-    bundle, frame, split = state.bundle(), state.data().frame, state.split()
+    bundle, frame = state.bundle(), state.data().frame
+    everything = Split(train=np.arange(len(frame)), test=np.arange(len(frame)))
     index = restore_index(state.run.require(INDEX_FILE))
     users, lists, _, seen = state.task.recommend(
-        bundle, frame, split, lambda q, k: search_index(index, q, k), 10
+        bundle, frame, everything, lambda q, k: search_index(index, q, k), 10
     )
     rows = np.random.default_rng(0).choice(len(users), SAMPLE_USERS, replace=False)
     status, answer = champions["item-recs"].invoke(
@@ -144,11 +147,13 @@ def test_served_answers_equal_the_evaluated_ones_and_bad_requests_get_400(
         assert {p["user_id"] for p in mine} == {int(users[row])}
         assert [p["neighbour"] for p in mine] == items[lists[row]].tolist()
         assert not set(items[seen[row]].tolist()) & {p["neighbour"] for p in mine}
+        rated = set(frame.loc[frame["user_id"] == users[row], "item_id"].tolist())
+        assert not rated & {p["neighbour"] for p in mine}, "served an item the user has"
+        assert not any(p["fallback"] for p in mine)
 
     # The same user as an anonymous history, and similar items, through HTTP.
     user = int(users[rows[0]])
-    train = frame.iloc[split.train]
-    history = train[train["user_id"] == user]
+    history = frame[frame["user_id"] == user]
     status, as_history = champions["item-recs"].invoke(
         {
             "dataframe_records": [
@@ -164,6 +169,8 @@ def test_served_answers_equal_the_evaluated_ones_and_bad_requests_get_400(
     assert status == 200, similar
     assert [p["rank"] for p in similar["predictions"]] == [1, 2, 3, 4]
     assert all(p["neighbour"] != int(items[0]) for p in similar["predictions"])
+
+    popular_items = items[bundle.extras["popular"][:10]].tolist()  # the fallback answer
 
     # Classification: every holdout row's prediction and probability.
     state = ModelState(load_spec(ROOT / "model_specs" / "breast-cancer.yaml"))
@@ -188,8 +195,13 @@ def test_served_answers_equal_the_evaluated_ones_and_bad_requests_get_400(
     status, answer = champions["item-recs"].invoke({"dataframe_records": [{"userId": 1}]})
     assert status == 400
     assert "exactly one of the columns ['user_id', 'history', 'item_id']" in answer["message"]
+    # A user who arrived after training: the popular items, flagged, not an error.
     status, answer = champions["item-recs"].invoke({"dataframe_records": [{"user_id": 10**9}]})
-    assert status == 400 and "unknown 'user_id': [1000000000]" in answer["message"]
+    assert status == 200, answer
+    fallback = answer["predictions"]
+    assert [p["rank"] for p in fallback] == list(range(1, 11))
+    assert all(p["fallback"] and p["user_id"] == 10**9 for p in fallback)
+    assert [p["neighbour"] for p in fallback] == popular_items
     status, answer = champions["item-recs"].invoke(
         {"dataframe_records": [{"user_id": 1}], "params": {"k": 0}}
     )
