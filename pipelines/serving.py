@@ -379,12 +379,32 @@ class RetrievalServer(Server):
         return pos
 
 
+# What a missing level of a categorical feature is encoded as.
+MISSING_LEVEL = "<missing>"
+
+
+def feature_input(frame: pd.DataFrame, features: list[str], categorical: Sequence[str] = ()) -> Any:
+    """The feature columns as the fitted pipeline takes them: a float64 array, or, when some
+    columns are categorical, a frame of float64 and text columns (missing levels named)."""
+    if not categorical:
+        return frame[features].to_numpy(dtype=np.float64)
+    columns: dict[str, Any] = {}
+    for name in features:
+        if name in categorical:
+            text = frame[name].astype("string").fillna(MISSING_LEVEL)
+            columns[name] = text.to_numpy(dtype=object)
+        else:
+            columns[name] = frame[name].to_numpy(dtype=np.float64)
+    return pd.DataFrame(columns, index=frame.index)
+
+
 class TabularServer(Server):
     """Prediction, its probability, and similar training cases."""
 
     def __init__(self, bundle: ServedBundle, index: Any, meta: dict[str, Any]) -> None:
         super().__init__(bundle, index, meta)
         self.features: list[str] = list(bundle.extras["features"])
+        self.categorical: list[str] = list(bundle.extras.get("categorical", []))
         self.rows: np.ndarray = bundle.extras["train_rows"]
         self.labels: np.ndarray = np.asarray(bundle.extras["train_labels"])
 
@@ -403,7 +423,7 @@ class TabularServer(Server):
             raise ValueError(
                 f"missing feature column(s) {missing}; the model expects {self.features}"
             )
-        features = frame[self.features].to_numpy(dtype=np.float64)
+        features = feature_input(frame, self.features, self.categorical)
         model = self.bundle.estimator
         predictions = np.asarray(model.predict(features))
         probability = None

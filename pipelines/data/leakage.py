@@ -1,8 +1,9 @@
 """Target leakage: a feature that alone predicts the target almost perfectly.
 
-Each numeric feature is given a small decision tree (at most two leaves per class, or 64
-for regression), fitted on one half of the training split and scored on the other half
-(accuracy, or R² for regression). A score at or above `data.checks.max_leakage_score` is a
+Each numeric feature is given a small decision tree (at most two leaves per class, or
+`REGRESSION_LEAVES` for regression), fitted on one half of the training split and scored
+on the other half (accuracy; for regression R² on the rows inside the fitted half's range,
+since a tree cannot extrapolate). A score at or above `data.checks.max_leakage_score` is a
 blocking failure naming the column: such a feature is usually a copy or an encoding of
 the label, and a model trained on it is perfect in evaluation and useless in production.
 """
@@ -18,6 +19,8 @@ from pipelines.spec import LoadedSpec
 
 MAX_ROWS = 20_000  # a sample of the training split is plenty to see a copy of the label
 MIN_ROWS = 20
+# Leaves of the regression tree.
+REGRESSION_LEAVES = 64
 
 
 def leakage_checks(loaded: LoadedSpec, frame: pd.DataFrame) -> list[CheckResult]:
@@ -81,8 +84,14 @@ def _score(values: np.ndarray, labels: np.ndarray, half: int, classify: bool) ->
         model.fit(values[fit_rows], labels[fit_rows])
         return float(np.mean(model.predict(values[test_rows]) == labels[test_rows]))
     target = labels.astype(np.float64)
-    model_r = DecisionTreeRegressor(max_leaf_nodes=64, random_state=0)
+    model_r = DecisionTreeRegressor(max_leaf_nodes=REGRESSION_LEAVES, random_state=0)
     model_r.fit(values[fit_rows], target[fit_rows])
+    # Scored inside the fitted range only: a tree cannot extrapolate, and a copy of the
+    # target would otherwise lose R² on whichever tail the other half happens to reach.
+    low, high = values[fit_rows, 0].min(), values[fit_rows, 0].max()
+    test_rows &= (values[:, 0] >= low) & (values[:, 0] <= high)
+    if test_rows.sum() < MIN_ROWS // 2:
+        return None
     truth = target[test_rows]
     variance = float(((truth - truth.mean()) ** 2).sum())
     if variance == 0:

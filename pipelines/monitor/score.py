@@ -3,7 +3,8 @@
 Live quality uses the task's own scoring code. For retrieval, each known user's training
 history (held by the served model) is folded into a query exactly as serving does, the
 top 10 recommended (seen items excluded) and scored against the items the user went on
-to interact with in the fresh batch; new users cannot be scored and are counted apart.
+to interact with in the fresh batch; users the champion does not know get the popular
+items serving answers them with, and are counted (`fallback_users`).
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ from pipelines.index import exact_topk, search_index
 from pipelines.kinds import METRICS, metric_info
 from pipelines.monitor import detectors
 from pipelines.monitor.detectors import Check, Quality
+from pipelines.serving import feature_input
 from pipelines.spec import LoadedSpec
 from pipelines.tasks import Split, get_task
 
@@ -188,6 +190,8 @@ def _retrieval(
     outcome.facts["scored_users"] = len(scores.units)
     outcome.facts["fresh_users"] = int(fresh[user].nunique())
     outcome.facts["new_users"] = int(fresh.loc[~known_users, user].nunique())
+    # Users the champion does not know: served (and scored here) with the popular items.
+    outcome.facts["fallback_users"] = int(scores.metrics.get("new_users", 0))
     outcome.quality = _quality(loaded, scores.per_unit, holdout)
     outcome.checks.append(outcome.quality.check())
     # Index recall on fresh queries: the scored users' query vectors.
@@ -231,7 +235,7 @@ def _tabular(
     bundle, index = champion.bundle, champion.index
     extras = bundle.extras
     features = list(extras["features"])
-    x = fresh[features].to_numpy(dtype=np.float64)
+    x = feature_input(fresh, features, extras.get("categorical", ()))
     model = bundle.estimator
     predicted = np.asarray(model.predict(x))
     labels = pd.Series(np.asarray(extras["train_labels"]))

@@ -194,12 +194,29 @@ class DataSpec(Strict):
         return self
 
 
+class CategoricalSpec(Strict):
+    """How `category` and `string` feature columns become numbers (tabular tasks)."""
+
+    encoding: Literal["onehot", "ordinal"] = Field(
+        default="onehot",
+        description="onehot: one column per level; ordinal: one column of level codes",
+    )
+    max_levels: int = Field(
+        default=20,
+        ge=2,
+        le=1000,
+        description="levels kept per column (the most frequent); the rest, and levels never "
+        "seen in training, share one 'other' level",
+    )
+
+
 class ModelSection(Strict):
     """The estimator to fit, by allow-listed import path."""
 
     estimator: str = Field(description="import path, e.g. sklearn.decomposition.TruncatedSVD")
     params: dict[str, ParamValue] = Field(default_factory=dict)
     standardize: bool = Field(default=True, description="scale features first (tabular tasks)")
+    categorical: CategoricalSpec = CategoricalSpec()
 
     @field_validator("estimator")
     @classmethod
@@ -484,6 +501,18 @@ class Spec(Strict):
             column = getattr(data, role)
             if column is not None and column not in data.columns:
                 raise _located(("data", role), f"column '{column}' is not in data.columns")
+        roles = {role: getattr(data, role) for role in ("target", "user", "item", "weight")}
+        taken: dict[str, str] = {}
+        for role, column in roles.items():
+            if column is None:
+                continue
+            if column in taken:
+                raise _located(
+                    ("data", role),
+                    f"column '{column}' is already the {taken[column]} column: each role needs "
+                    "its own column",
+                )
+            taken[column] = role
         split = data.split
         for position, column in enumerate(split.key or []):
             if column not in data.columns:

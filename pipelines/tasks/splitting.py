@@ -22,6 +22,8 @@ import pandas as pd
 from pipelines.spec import LoadedSpec
 from pipelines.tasks.base import Split
 
+# Fewest holdout units (retrieval: users; otherwise rows) a verdict is reached on.
+MIN_HOLDOUT_UNITS = 20
 # The row hash's definition; a change of it is a change of every split.
 HASH_VERSION = 1
 _UNIT = float(2**-53)
@@ -128,7 +130,43 @@ def split_rows(
             "data",
             "split",
         )
+    _enough_to_judge(loaded, frame, held, rule, labels=labels, user=user)
     return Split(train=train, test=held, rule=rule.as_dict())
+
+
+def _enough_to_judge(
+    loaded: LoadedSpec,
+    frame: pd.DataFrame,
+    held: np.ndarray,
+    rule: SplitRule,
+    *,
+    labels: str | None,
+    user: str | None,
+) -> None:
+    """A verdict needs a holdout of MIN_HOLDOUT_UNITS units (users for retrieval, rows
+    otherwise) and, for classification, every class in it; below that, one line."""
+    units = int(frame[user].iloc[held].nunique()) if user is not None else len(held)
+    name = "users" if user is not None else "rows"
+    if units < MIN_HOLDOUT_UNITS:
+        raise loaded.error(
+            f"the holdout has {units} {name}, fewer than the {MIN_HOLDOUT_UNITS} a verdict "
+            f"needs ({rule.describe()}, {len(frame)} rows): raise test_fraction or add rows",
+            "data",
+            "split",
+            "test_fraction",
+        )
+    if labels is None:
+        return
+    present = set(pd.unique(frame[labels].iloc[held]).tolist())
+    missing = [v for v in pd.unique(frame[labels]).tolist() if v not in present]
+    if missing:
+        raise loaded.error(
+            f"the holdout has no row of class {missing[0]!r}: a verdict needs every class in "
+            f"it ({rule.describe()}): raise test_fraction or add rows of it",
+            "data",
+            "split",
+            "test_fraction",
+        )
 
 
 def _every_class_on_both_sides(loaded: LoadedSpec, labels: np.ndarray, test: np.ndarray) -> None:

@@ -13,6 +13,7 @@ import pandas as pd
 from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import StandardScaler
 
+from pipelines.serving import feature_input
 from pipelines.spec import LoadedSpec
 from pipelines.tasks.base import Bundle, Split
 from pipelines.tasks.splitting import row_hashes, split_rows
@@ -61,15 +62,18 @@ class TabularTask:
         """Fit (scaler +) estimator on the training rows."""
         features = self.features(loaded)
         target = loaded.spec.data.target
-        model = (
-            Pipeline([("scale", StandardScaler()), ("model", estimator)])
-            if loaded.spec.model.standardize
-            else Pipeline([("model", estimator)])
-        )
         train = frame.iloc[split.train]
+        categorical = categorical_features(loaded, features)
+        _check_levels(loaded, train, categorical)
+        steps: list[tuple[str, Any]] = []
+        if categorical:
+            steps.append(("encode", _encoder(loaded, categorical)))
+        if loaded.spec.model.standardize:
+            steps.append(("scale", StandardScaler()))
+        model = Pipeline([*steps, ("model", estimator)])
         key_columns = [c for c in loaded.spec.data.columns if c in frame.columns]
         _check_neighbours(loaded, len(train))
-        features_train = train[features].to_numpy(dtype=np.float64)
+        features_train = feature_input(train, features, categorical)
         try:
             model.fit(features_train, train[target].to_numpy())
         except (ValueError, TypeError) as exc:
@@ -80,13 +84,14 @@ class TabularTask:
                 model.predict_proba(features_train[:5])
         except (ValueError, TypeError, AttributeError) as exc:
             raise loaded.error(f"fitted model cannot predict: {exc}", "model", "params") from exc
-        embedded = _embed(model, train[features].to_numpy(dtype=np.float64))
+        embedded = _embed(model, features_train)
         return Bundle(
             task=self.kind,
             estimator=model,
             index_metric=loaded.spec.index.metric,
             extras={
                 "features": features,
+                "categorical": categorical,
                 "target": target,
                 "train_rows": split.train.astype(np.int64),
                 # Which rows it was fitted on, by content (`trained_on`).
@@ -129,7 +134,7 @@ class TabularTask:
     def queries(self, bundle: Bundle, frame: pd.DataFrame, split: Split) -> np.ndarray:
         """Holdout rows in feature space."""
         test = frame.iloc[split.test]
-        return _embed(bundle.estimator, test[bundle.extras["features"]].to_numpy(dtype=np.float64))
+        return _embed(bundle.estimator, model_input(bundle, test))
 
     def sample_rows(
         self, loaded: LoadedSpec, frame: pd.DataFrame, split: Split
@@ -147,9 +152,65 @@ class TabularTask:
         if missing:
             raise KeyError(f"features not in the data: {', '.join(missing)}")
         return (
-            test[bundle.extras["features"]].to_numpy(dtype=np.float64),
+            model_input(bundle, test),
             test[bundle.extras["target"]].to_numpy(),
         )
+
+
+def categorical_features(loaded: LoadedSpec, features: list[str]) -> list[str]:
+    """The features the spec types `category` or `string`."""
+    columns = loaded.spec.data.columns
+    return [c for c in features if columns[c].dtype in ("category", "string")]
+
+
+def model_input(bundle: Bundle, frame: pd.DataFrame) -> Any:
+    """`frame`'s feature columns as the bundle's fitted pipeline takes them."""
+    extras = bundle.extras
+    return feature_input(frame, list(extras["features"]), extras.get("categorical", ()))
+
+
+def _encoder(loaded: LoadedSpec, categorical: list[str]) -> Any:
+    """Categorical columns to numbers, as the spec says; the other columns pass through.
+    Levels beyond `max_levels`, and levels first seen when serving, share one level."""
+    from sklearn.compose import ColumnTransformer
+    from sklearn.preprocessing import OneHotEncoder, OrdinalEncoder
+
+    settings = loaded.spec.model.categorical
+    encoder: Any
+    if settings.encoding == "onehot":
+        encoder = OneHotEncoder(
+            handle_unknown="infrequent_if_exist",
+            max_categories=settings.max_levels,
+            sparse_output=False,
+        )
+    else:
+        encoder = OrdinalEncoder(
+            handle_unknown="use_encoded_value",
+            unknown_value=-1,
+            max_categories=settings.max_levels,
+        )
+    return ColumnTransformer(
+        [("categories", encoder, categorical)],
+        remainder="passthrough",
+        verbose_feature_names_out=False,
+    )
+
+
+def _check_levels(loaded: LoadedSpec, train: pd.DataFrame, categorical: list[str]) -> None:
+    """A text column with a distinct value on most rows is an identifier or free text, not
+    a category: refused, naming the column."""
+    cap = loaded.spec.model.categorical.max_levels
+    for column in categorical:
+        levels = int(train[column].nunique(dropna=True))
+        if levels > cap and levels > len(train) // 2:
+            raise loaded.error(
+                f"column '{column}' has {levels} distinct values in {len(train)} training rows: "
+                "an identifier or free text, not a category; drop it from data.columns or "
+                "derive a category from it",
+                "data",
+                "columns",
+                column,
+            )
 
 
 def _check_neighbours(loaded: LoadedSpec, rows: int) -> None:

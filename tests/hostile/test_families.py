@@ -464,7 +464,7 @@ def test_more_neighbours_than_training_rows(scratch_repo: Path, estimator: str, 
     from pipelines.spec.estimators import build_estimator
     from pipelines.tasks import get_task
 
-    rows = 40
+    rows = 100  # a holdout of at least MIN_HOLDOUT_UNITS rows
     rng = np.random.default_rng(0)
     lines = ["a,label"] + [f"{rng.normal():.4f},{i % 2}" for i in range(rows)]
     task = "classification" if "Classifier" in estimator else "regression"
@@ -474,13 +474,13 @@ def test_more_neighbours_than_training_rows(scratch_repo: Path, estimator: str, 
     spec["task"] = task
     spec["evaluation"] = {"primary": "accuracy" if task == "classification" else "mse"}
     spec["data"]["split"] = {"strategy": "random", "test_fraction": 0.25, "seed": 1}
-    spec["model"] = {
-        "estimator": f"sklearn.neighbors.{estimator}",
-        "params": {"n_neighbors": 30 + extra},
-    }
+    spec["model"] = {"estimator": f"sklearn.neighbors.{estimator}", "params": {}}
     loaded = load_spec(write_spec(scratch_repo, spec))
     frame = load_data(loaded).frame
     kind = get_task(task)
     split = kind.split(loaded, frame)
+    # the split does not depend on the model: ask for `extra` more than it trains on
+    spec["model"]["params"] = {"n_neighbors": len(split.train) + extra}
+    loaded = load_spec(write_spec(scratch_repo, spec))
     error = bad_input(lambda: kind.fit(loaded, frame, split, build_estimator(loaded)))
     assert error.field == "model.params.n_neighbors"

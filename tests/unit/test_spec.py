@@ -212,3 +212,21 @@ def test_turning_the_baseline_check_off_needs_a_reason(scratch_repo: Path) -> No
         scratch_repo, old, "  baseline: {check: false, reason: popularity is the goal}\n" + old
     )
     assert not load_spec(path).spec.evaluation.baseline.check
+
+
+@pytest.mark.parametrize(
+    ("old", "new", "field"),
+    [
+        ("  item: item_id\n", "  item: user_id\n", "data.item"),
+        ("  weight: rating\n", "  weight: item_id\n", "data.weight"),
+    ],
+)
+def test_one_column_in_two_roles_is_refused(
+    scratch_repo: Path, old: str, new: str, field: str
+) -> None:
+    """A user column that is also the item (or weight) column: refused at validate."""
+    path = _edit(scratch_repo, old, new)
+    error = _error(path)
+    assert error.field == field
+    assert "is already the" in str(error) and "each role needs its own column" in str(error)
+    assert error.line == _line_of(path, new.strip())

@@ -13,7 +13,7 @@ import pytest
 from pipelines.errors import BadInput
 from pipelines.spec import load_spec
 from pipelines.tasks import get_task
-from pipelines.tasks.splitting import SplitRule
+from pipelines.tasks.splitting import SplitRule, _newest_per_user
 
 SPLIT_LINE = {
     "item-recs": "  split: {strategy: random, test_fraction: 0.2, seed: 7}\n",
@@ -136,6 +136,10 @@ def test_temporal_split_reads_dates_written_as_text(scratch_repo: Path) -> None:
 
 
 def test_leave_last_holds_out_each_users_newest(scratch_repo: Path) -> None:
+    # user 1: its two newest (9, 7); user 2 has only 2 rows and user 3 one: all training
+    users = np.array([1, 1, 1, 1, 2, 2, 3])
+    times = np.array([5, 1, 9, 7, 3, 4, 8])
+    assert np.flatnonzero(_newest_per_user(users, times, 2)).tolist() == [2, 3]
     loaded = load_spec(
         _spec(
             scratch_repo,
@@ -144,23 +148,37 @@ def test_leave_last_holds_out_each_users_newest(scratch_repo: Path) -> None:
             TIME_COLUMN,
         )
     )
-    frame = pd.DataFrame(
-        {
-            "user_id": [1, 1, 1, 1, 2, 2, 3],
-            "item_id": [10, 11, 12, 13, 10, 11, 12],
-            "rating": [1.0] * 7,
-            "timestamp": [5, 1, 9, 7, 3, 4, 8],
-        }
-    )
+    frame = _interactions(4000, 5)
     split = get_task("retrieval").split(loaded, frame)
-    # user 1: its two newest (9, 7); user 2 has only 2 rows and user 3 one: all training
-    assert split.test.tolist() == [2, 3]
+    held = frame.iloc[split.test]
+    assert (held.groupby("user_id").size() == 2).all()
+    newest = frame.groupby("user_id")["timestamp"].max()
+    held_newest = held.groupby("user_id")["timestamp"].max()
+    assert (held_newest == newest.loc[held_newest.index]).all()
     assert split.rule == {
         "strategy": "leave-last",
         "test_fraction": 0.2,
         "column": "timestamp",
         "last": 2,
     }
+
+
+def test_a_holdout_too_small_for_a_verdict_is_refused(scratch_repo: Path) -> None:
+    """Fewer than MIN_HOLDOUT_UNITS holdout users (or rows), or a class missing from the
+    holdout: no verdict, one line naming the fraction."""
+    loaded = load_spec(_spec(scratch_repo, "item-recs", "{strategy: random, test_fraction: 0.01}"))
+    with pytest.raises(BadInput) as caught:
+        get_task("retrieval").split(loaded, _interactions(300, 6))
+    assert "fewer than the 20 a verdict needs" in str(caught.value)
+    assert caught.value.field == "data.split.test_fraction"
+    tabular = load_spec(
+        _spec(scratch_repo, "breast-cancer", "{strategy: random, test_fraction: 0.004, seed: 1}")
+    )
+    from pipelines.data.sources import load_data
+
+    with pytest.raises(BadInput) as caught:
+        get_task("classification").split(tabular, load_data(tabular).frame)
+    assert "rows, fewer than the 20 a verdict needs" in str(caught.value)
 
 
 @pytest.mark.parametrize(
