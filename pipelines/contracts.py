@@ -124,6 +124,8 @@ class Evaluation(Contract):
     # The candidate on the holdout rows the champion was compared on (those the champion
     # was not fitted on), when some were excluded; else None (the same as `candidate`).
     compared_candidate: dict[str, float] | None = None
+    # Holdout rows that copy a training row: {"rows": n, "of": holdout rows}.
+    holdout_copies: dict[str, int] | None = None
 
 
 class Publish(Contract):

@@ -121,6 +121,8 @@ class GateDecision:
     override: str | None = None
     # Set when this job could not look for a champion at all (a fork's pull request): why.
     champion_unavailable: str | None = None
+    # Set when too many holdout rows copy a training row (a verdict on them measures memory).
+    copies: str | None = None
 
     def as_dict(self) -> dict[str, Any]:
         """JSON-ready."""
@@ -324,6 +326,7 @@ def decide(
     incomparable: str | None = None,
     override: str | None = None,
     unavailable: str | None = None,
+    copies: str | None = None,
 ) -> GateDecision:
     """Combine thresholds, the champion and the baseline comparison into one decision.
 
@@ -331,13 +334,17 @@ def decide(
     spec's reviewed `override` says why the champion may be replaced without comparison.
     `unavailable` (this job cannot reach the registry, e.g. a fork's pull request) leaves
     thresholds and baseline to decide and says that the comparison was not run, and why.
+    `copies` (more holdout rows copy a training row than `MAX_HOLDOUT_COPIES` allows)
+    fails the gate: such a holdout measures what the model memorised.
     The summary names every failed part with its verdict and interval, joined by "; ".
     """
     failed = [t.metric for t in thresholds if not t.passed]
     baseline_ok = baseline is None or baseline.passed or not baseline.gating
     champion_ok = (champion is None or champion.passed) and (not incomparable or bool(override))
-    passed = not failed and champion_ok and baseline_ok
+    passed = not failed and champion_ok and baseline_ok and copies is None
     parts = []
+    if copies:
+        parts.append(f"no fair holdout: {copies}")
     if failed:
         parts.append("below threshold: " + ", ".join(failed))
     if baseline is not None:
@@ -361,6 +368,7 @@ def decide(
         incomparable=incomparable,
         override=override if incomparable else None,
         champion_unavailable=unavailable if champion is None and not incomparable else None,
+        copies=copies,
     )
 
 

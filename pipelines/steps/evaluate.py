@@ -24,6 +24,8 @@ from pipelines.tasks.baselines import score_baseline
 
 log = logging.getLogger("pipelines")
 HISTORY = 6  # champions shown in the report's chart
+# Largest share of holdout rows that may copy a training row before the holdout is unfair.
+MAX_HOLDOUT_COPIES = 0.5
 
 
 def evaluate(state: ModelState, args: argparse.Namespace | None = None) -> int:
@@ -54,6 +56,7 @@ def evaluate(state: ModelState, args: argparse.Namespace | None = None) -> int:
     comparison, incomparable, champion_scores = _against_champion(
         spec, compared, champion_info, champion_scores
     )
+    copies, copies_problem = _holdout_copies(state, frame, split)
     settings = spec.evaluation.champion
     bounds = {name: (t.min, t.max) for name, t in spec.evaluation.thresholds.items()}
     decision = gate.decide(
@@ -63,6 +66,7 @@ def evaluate(state: ModelState, args: argparse.Namespace | None = None) -> int:
         incomparable=incomparable,
         override=settings.replace_incomparable,
         unavailable=unavailable,
+        copies=copies_problem,
     )
     state.run.write(
         Evaluation(
@@ -80,6 +84,7 @@ def evaluate(state: ModelState, args: argparse.Namespace | None = None) -> int:
             passed=decision.passed,
             sample=sample.as_dict() if sample is not None else None,
             split=state.meta().split,
+            holdout_copies=copies,
             compared_candidate=compared.metrics if compared is not candidate else None,
             # the one place the pull request's verdict is decided; later steps read it
             verdict=Verdict.of(decision.passed, decision.summary, state.run.read(IndexReport)),
@@ -92,6 +97,32 @@ def evaluate(state: ModelState, args: argparse.Namespace | None = None) -> int:
         decision.summary,
     )
     return EXIT_OK if decision.passed else EXIT_GATE_FAILED
+
+
+def _holdout_copies(
+    state: ModelState, frame: Any, split: Split
+) -> tuple[dict[str, int] | None, str | None]:
+    """How many holdout rows the candidate was itself fitted on (the same content, or for
+    retrieval the same user and item), and why that fails the gate when above
+    `MAX_HOLDOUT_COPIES`; (None, None) for a kind that cannot say."""
+    copies_of_training = getattr(state.task, "copies_of_training", None)
+    if copies_of_training is None:
+        return None, None
+    copied = int(np.count_nonzero(copies_of_training(state.loaded, frame, split)))
+    counts = {"rows": copied, "of": len(split.test)}
+    if copied:
+        log.warning(
+            "%s: %d of %d holdout rows copy a training row",
+            state.spec.name,
+            copied,
+            len(split.test),
+        )
+    if copied > MAX_HOLDOUT_COPIES * len(split.test):
+        return counts, (
+            f"{copied} of {len(split.test)} holdout rows copy a training row (at most "
+            f"{MAX_HOLDOUT_COPIES:.0%}); de-duplicate the data or split by another key"
+        )
+    return counts, None
 
 
 def _reuse_exact_search(state: ModelState) -> None:

@@ -90,6 +90,7 @@ def build_context(state: ModelState, *, with_publish: bool = True) -> dict[str, 
         "chart": chart(evaluation.model_dump()),
         "sample": evaluation.sample,  # only when the holdout was sampled
         "split_text": SplitRule.of(evaluation.split).describe() if evaluation.split else None,
+        "holdout_copies": evaluation.holdout_copies,
     }
 
 

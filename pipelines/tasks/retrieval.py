@@ -19,7 +19,7 @@ from pipelines.serving import top_unseen
 from pipelines.spec import LoadedSpec
 from pipelines.tasks.base import Bundle, Scores, Searcher, Split
 from pipelines.tasks.baselines import MostPopular
-from pipelines.tasks.splitting import split_rows
+from pipelines.tasks.splitting import row_hashes, split_rows
 
 TOP_K = 10  # list length; the metric names say @10
 
@@ -166,6 +166,16 @@ class RetrievalTask:
         user = bundle.extras["columns"]["user"]
         test_users = np.unique(frame[user].to_numpy()[split.test])
         return np.setdiff1d(test_users, np.unique(frame[user].to_numpy()[split.train]))
+
+    def copies_of_training(
+        self, loaded: LoadedSpec, frame: pd.DataFrame, split: Split
+    ) -> np.ndarray:
+        """Whether each holdout interaction's (user, item) pair is also a training row's."""
+        data = loaded.spec.data
+        assert data.user is not None and data.item is not None
+        pairs = [data.user, data.item]
+        train = row_hashes(frame.iloc[split.train], pairs, 0)
+        return np.isin(row_hashes(frame.iloc[split.test], pairs, 0), train)
 
     def trained_on(self, bundle: Bundle, frame: pd.DataFrame, rows: np.ndarray) -> np.ndarray:
         """Whether `bundle`'s estimator was fitted on each of `rows` (its (user, item)

@@ -105,6 +105,17 @@ class TabularTask:
             },
         )
 
+    def copies_of_training(
+        self, loaded: LoadedSpec, frame: pd.DataFrame, split: Split
+    ) -> np.ndarray:
+        """Whether each holdout row has the features and target of a training row (the
+        split's time column, when it has one, left out)."""
+        time_column = loaded.spec.data.split.column
+        columns = [*self.features(loaded), loaded.spec.data.target]
+        columns = [c for c in columns if c is not None and c != time_column]
+        train = row_hashes(frame.iloc[split.train], columns, ROW_KEY_SEED)
+        return np.isin(row_hashes(frame.iloc[split.test], columns, ROW_KEY_SEED), train)
+
     def trained_on(self, bundle: Bundle, frame: pd.DataFrame, rows: np.ndarray) -> np.ndarray:
         """Whether `bundle`'s model was fitted on a row with the same content as each of
         `rows`; ValueError when the model does not say which rows it was fitted on, or on
