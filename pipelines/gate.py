@@ -11,6 +11,7 @@ from typing import Any
 import numpy as np
 
 from pipelines.kinds import KindTable, metric_info
+from pipelines.spec.model import RELATIVE_MARGIN
 
 _MAX_INDEX_CELLS = 1 << 24  # resample index matrix budget per batch
 
@@ -85,7 +86,7 @@ class Comparison:
     verdict: str  # one of VERDICTS
     passed: bool
     against: str = "champion"
-    margin_source: str = "spec"  # spec | holdout noise
+    margin_source: str = "spec"  # spec | holdout noise | share of the value (`noise_margin`)
     resolution: float = 0.0
     gating: bool = True  # False: shown, but the decision ignores it (baseline check off)
     reason: str = ""  # why a non-gating comparison is off
@@ -198,6 +199,16 @@ def mean_interval(
     return float(result.confidence_interval.low), float(result.confidence_interval.high)
 
 
+def noise_margin(width: float, value: float) -> tuple[float, str]:
+    """The margin taken from an interval `width` on a metric whose value is `value`, and
+    where it came from: min(width, `RELATIVE_MARGIN` x |value|), "holdout noise" when the
+    width is the smaller, else "share of the value"."""
+    cap = RELATIVE_MARGIN * abs(value)
+    if width <= cap:
+        return width, "holdout noise"
+    return cap, "share of the value"
+
+
 def compare_with_champion(
     task: str,
     metric: str,
@@ -211,9 +222,12 @@ def compare_with_champion(
 ) -> Comparison:
     """Non-inferiority: pass when the interval's low end is at least -margin.
 
-    `margin=None` takes the margin from the holdout's noise: the interval's width. The
-    candidate then fails only when the whole interval lies below zero (significantly
-    worse), so an equally good retrain passes with probability about (1 + confidence) / 2.
+    `margin=None` takes the margin from the holdout's noise, bounded by the champion's
+    value (`noise_margin`): the interval's width, at most `RELATIVE_MARGIN` of the
+    champion's mean. Within the bound the candidate fails only when the whole interval lies
+    below zero (significantly worse), so an equally good retrain passes with probability
+    about (1 + confidence) / 2; past it (a holdout too noisy to tell such a loss apart) it
+    must show it loses at most that share, and an equally good retrain may fail.
     """
     info = metric_info(task, metric)
     delta, low, high = paired_bootstrap(
@@ -226,7 +240,7 @@ def compare_with_champion(
     )
     source = "spec"
     if margin is None:
-        margin, source = high - low, "holdout noise"
+        margin, source = noise_margin(high - low, _mean(champion_units))
     passed = low >= -margin - 1e-12
     if low > 0:
         verdict = "better"

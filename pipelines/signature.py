@@ -22,7 +22,8 @@ _TYPES = {
 
 
 def signature(spec: Spec) -> ModelSignature:
-    """Inputs named as in the spec, plus the `k` and `exclude_seen` params."""
+    """Inputs named as in the spec (a tabular model's features), plus the `k` and
+    `exclude_seen` params."""
     data = spec.data
     dtypes = {name: _TYPES[column.dtype] for name, column in data.columns.items()}
     if spec.task == "retrieval":
@@ -35,7 +36,7 @@ def signature(spec: Spec) -> ModelSignature:
         if data.weight:
             columns.insert(2, ColSpec(Array(DataType.double), data.weight, required=False))
     else:
-        columns = [ColSpec(dtypes[c], c) for c in data.columns if c != data.target]
+        columns = [ColSpec(dtypes[c], c) for c in spec.feature_columns()]
     params = ParamSchema(
         [
             ParamSpec("k", DataType.long, DEFAULT_K),

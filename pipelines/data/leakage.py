@@ -48,9 +48,9 @@ def leakage_checks(loaded: LoadedSpec, frame: pd.DataFrame) -> list[CheckResult]
         if baseline >= limit:  # one class is nearly everything: accuracy says nothing
             return []
     out = []
-    for column in spec.data.columns:
+    for column in spec.feature_columns():
         series = train[column]
-        if column == target or not pd.api.types.is_numeric_dtype(series):
+        if not pd.api.types.is_numeric_dtype(series):
             continue
         values = series.to_numpy(dtype=np.float64, na_value=np.nan).reshape(-1, 1)
         score = _score(values, labels, half, classify)

@@ -55,14 +55,16 @@ def feature_drift(
     frame: pd.DataFrame,
     known_ids: dict[str, np.ndarray],
 ) -> list[Check]:
-    """PSI per feature column; the unseen-id share per id column."""
+    """PSI per feature column; the unseen-id share per id column. The split's time column
+    is not compared: fresh data is newer by design."""
     limits = loaded.spec.monitoring.drift if loaded.spec.monitoring else None
     max_psi = limits.max_psi if limits else 0.2
     max_unseen = limits.max_unseen_fraction if limits else 0.3
     ids = id_columns(loaded)
+    data = loaded.spec.data
     checks = []
-    for name in loaded.spec.data.columns:
-        if name not in frame.columns or name == loaded.spec.data.target:
+    for name in data.columns:
+        if name not in frame.columns or name in (data.target, data.split.column):
             continue
         reference = profile.get(name)
         if name in ids:

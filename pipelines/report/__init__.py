@@ -6,6 +6,8 @@ from typing import Any
 
 from jinja2 import Environment, PackageLoader, StrictUndefined
 
+from pipelines.spec.model import RELATIVE_MARGIN
+
 MARKER = "<!-- pipelines-report:{name} -->"
 
 
@@ -22,6 +24,7 @@ def environment() -> Environment:
     env.filters["num"] = _num
     env.filters["signed"] = _signed
     env.filters["mark"] = lambda ok: "✅" if ok else "❌"
+    env.globals["relative_margin"] = RELATIVE_MARGIN  # the bound of a margin from noise
     return env
 
 

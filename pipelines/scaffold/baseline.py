@@ -1,5 +1,6 @@
 """The first fit: the default estimator on the pipeline's own split, scored with exact
-search; its per-unit metrics' bootstrap intervals become the thresholds and the margin."""
+search; its per-unit metrics' bootstrap intervals become the thresholds and the margin
+(the interval's width, at most `gate.RELATIVE_MARGIN` of the metric's value)."""
 
 from __future__ import annotations
 
@@ -12,11 +13,13 @@ import numpy as np
 
 from pipelines.config import load_config
 from pipelines.errors import BadInput
-from pipelines.gate import mean_interval
+from pipelines.gate import mean_interval, noise_margin
 from pipelines.kinds import METRICS
 from pipelines.scaffold.draft import CONFIDENCE, RESAMPLES, SEED, THRESHOLD_METRICS, Draft
 from pipelines.scaffold.infer import round_out
+from pipelines.scaffold.number_text import fmt
 from pipelines.scaffold.render import render
+from pipelines.spec.model import RELATIVE_MARGIN
 
 log = logging.getLogger("pipelines")
 
@@ -57,10 +60,10 @@ def fit_baseline(draft: Draft, root: Path) -> None:
     }
     draft.thresholds = _thresholds(draft.task, draft.intervals)
     metric = draft.champion["metric"]
-    low, high = draft.intervals[metric]
-    # The margin is the interval's width: an equally good retrain differs from this fit by
-    # less than that on this holdout about 97.5% of the time.
-    draft.champion["margin"] = round_out(high - low, down=False) if high > low else 0.0
+    draft.champion["margin"], draft.margin_why = propose_margin(
+        metric, draft.intervals[metric], scores[metric]
+    )
+    log.info("champion margin: %s", draft.margin_why)
     if draft.task == "classification":
         majority = float(data.frame[draft.roles["target"]].value_counts(normalize=True).max())
         if scores["accuracy"] <= majority:
@@ -70,6 +73,32 @@ def fit_baseline(draft: Draft, root: Path) -> None:
                 scores["accuracy"],
                 majority,
             )
+
+
+def propose_margin(metric: str, interval: tuple[float, float], value: float) -> tuple[float, str]:
+    """The champion margin for a metric whose first fit scored `value` with bootstrap
+    `interval`, and the sentence saying how: min(the interval's width, `RELATIVE_MARGIN`
+    x |value|) (`gate.noise_margin`), rounded up to two significant digits."""
+    low, high = interval
+    margin, source = noise_margin(high - low, value)
+    margin = round_out(margin, down=False) if margin > 0 else 0.0
+    share = f"{RELATIVE_MARGIN:.0%}"
+    seen = (
+        f"{metric} {fmt(value, 4)} has the {CONFIDENCE:.0%} interval "
+        f"[{fmt(low, 4)}, {fmt(high, 4)}] on this holdout"
+    )
+    if source == "holdout noise":
+        why = (
+            f"min(interval width, {share} of the value), rounded up: here the width, as "
+            f"{seen}; smaller losses cannot be told from noise here"
+        )
+    else:
+        why = (
+            f"min(interval width, {share} of the value), rounded up: here {share} of the "
+            f"value, as {seen}, wider; an equally good retrain may fail on a holdout this "
+            "noisy (more holdout rows narrow the interval)"
+        )
+    return margin, why
 
 
 def _thresholds(

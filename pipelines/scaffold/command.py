@@ -56,6 +56,7 @@ def new_spec(
         source, sha256 = csv_path.relative_to(root).as_posix(), sha256_file(csv_path)
     flags = {"target": target, "user": user, "item": item, "weight": weight}
     draft = make_draft(name, task, source, sha256, frame, flags)
+    log.info("split: %s", draft.split_why)
     fit_baseline(draft, root)
     text = render(draft)
     _validate(text, root, spec_path.name)

@@ -1,5 +1,8 @@
 """Drafting a spec from a frame: the columns, roles, split, default estimator, primary
-metric and index per task kind. `new-spec` writes specs for the kinds in `DRAFTERS`."""
+metric and index per task kind. `new-spec` writes specs for the kinds in `DRAFTERS`.
+
+The split: with a time column (`infer.find_time_column`) a temporal split holding out the
+newest `TEST_FRACTION` of rows, else a hash split of the rows' key columns."""
 
 from __future__ import annotations
 
@@ -13,6 +16,8 @@ import pandas as pd
 
 from pipelines.errors import BadInput
 from pipelines.scaffold.infer import (
+    TimeColumn,
+    find_time_column,
     infer_dtype,
     observed,
     propose_checks,
@@ -25,6 +30,7 @@ log = logging.getLogger("pipelines")
 # Role columns given on the command line (`target`, `user`, `item`, `weight`); None: guess.
 Flags = dict[str, str | None]
 SEED = 7
+TEST_FRACTION = 0.2
 CONFIDENCE = 0.95
 RESAMPLES = 1000
 THRESHOLD_METRICS = {
@@ -72,6 +78,8 @@ class Draft:
     excluded: dict[str, str] = field(default_factory=dict)
     baseline: dict[str, float] = field(default_factory=dict)
     intervals: dict[str, tuple[float, float]] = field(default_factory=dict)
+    split_why: str = ""  # the comment above `split:`: why this split
+    margin_why: str = ""  # the comment above `champion:`: how the margin was derived
 
 
 def make_draft(
@@ -98,7 +106,8 @@ def _draft_tabular(common: dict[str, Any], frame: pd.DataFrame, flags: Flags) ->
         raise BadInput(f"target '{target}' is {target_dtype}: regression needs numbers")
     if task == "classification":
         _check_classes(target, labels, target_dtype)
-    columns, excluded = _features(frame, target)
+    time = find_time_column(frame, skip=(target,))
+    columns, excluded = _features(frame, target, time.name if time else None)
     if not columns:
         raise BadInput(f"no usable numeric feature columns besides '{target}'")
     if task == "classification":
@@ -109,8 +118,11 @@ def _draft_tabular(common: dict[str, Any], frame: pd.DataFrame, flags: Flags) ->
     else:
         low, high = propose_range(labels, target_dtype)
         note = observed(labels, target_dtype)
+    if time is not None:
+        columns.append(_time_column(time, "the split's time, not a feature"))
     columns.append(Column(target, target_dtype, 0, low, high, note))
     stratified = task == "classification" and int(labels.value_counts().min()) >= 2
+    strategy = "stratified" if stratified else "random"
     if task == "classification":
         estimator, params = "sklearn.linear_model.LogisticRegression", {"C": 1.0, "max_iter": 1000}
         primary, champion_metric = "accuracy", "log_loss"
@@ -118,16 +130,15 @@ def _draft_tabular(common: dict[str, Any], frame: pd.DataFrame, flags: Flags) ->
         estimator, params = "sklearn.linear_model.Ridge", {"alpha": 1.0}
         primary, champion_metric = "mae", "mae"
     used = [c.name for c in columns]
+    key = "every column above (the row's content: identical rows stay on one side)"
+    split, split_why = _split(time, strategy, key)
     return Draft(
         **common,
         columns=columns,
         roles={"target": target},
         checks=propose_checks(frame[used]),
-        split={
-            "strategy": "stratified" if stratified else "random",
-            "test_fraction": 0.2,
-            "seed": SEED,
-        },
+        split=split,
+        split_why=split_why,
         estimator=estimator,
         params=params,
         primary=primary,
@@ -137,12 +148,15 @@ def _draft_tabular(common: dict[str, Any], frame: pd.DataFrame, flags: Flags) ->
     )
 
 
-def _features(frame: pd.DataFrame, target: str) -> tuple[list[Column], dict[str, str]]:
-    """The usable feature columns, and why each other non-target column is left out."""
+def _features(
+    frame: pd.DataFrame, target: str, time: str | None
+) -> tuple[list[Column], dict[str, str]]:
+    """The usable feature columns, and why each other column but the target and the
+    split's time column is left out."""
     excluded: dict[str, str] = {}
     columns: list[Column] = []
     for column in frame.columns:
-        if column == target:
+        if column in (target, time):
             continue
         why = unusable_feature(frame[column])
         if why:
@@ -154,23 +168,57 @@ def _features(frame: pd.DataFrame, target: str) -> tuple[list[Column], dict[str,
     return columns, excluded
 
 
+def _time_column(time: TimeColumn, role: str) -> Column:
+    """The spec column of the split's time column: a lower bound only, as times grow."""
+    low = 0.0 if time.dtype in {"int64", "float64"} else None
+    return Column(time.name, time.dtype, 0, low, None, f"{role}: {time.describe()}")
+
+
+def _split(time: TimeColumn | None, strategy: str, key: str) -> tuple[dict[str, Any], str]:
+    """The proposed split and the comment saying why: temporal on a time column, else
+    `strategy` (random or stratified) by a hash of `key`."""
+    share = f"{TEST_FRACTION:.0%}"
+    if time is not None:
+        return (
+            {"strategy": "temporal", "column": time.name, "test_fraction": TEST_FRACTION},
+            f"time column '{time.name}' found ({time.describe()}): the newest {share} of "
+            "rows are held out, as production sees them (trained on the past, scored on "
+            "what came after)",
+        )
+    classes = ", every class on both sides" if strategy == "stratified" else ""
+    return (
+        {"strategy": strategy, "test_fraction": TEST_FRACTION, "seed": SEED},
+        f"no time column found: {strategy} split, a row is held out when the hash of its key "
+        f"(seed {SEED}) falls in the lowest {share}{classes}; key: {key}; appended rows "
+        "never move a row to the other side",
+    )
+
+
 def _draft_retrieval(common: dict[str, Any], frame: pd.DataFrame, flags: Flags) -> Draft:
     """Retrieval: user, item and (optional) weight columns, a TruncatedSVD."""
     roles = _retrieval_roles(frame, flags)
     columns = [_role_column(frame[column], role) for role, column in roles.items()]
+    time = find_time_column(frame, skip=tuple(roles.values()))
+    if time is not None:
+        columns.append(_time_column(time, "the split's time"))
+    used = [c.name for c in columns]
     excluded = {
-        c: "not a user, item or weight column" for c in frame.columns if c not in roles.values()
+        c: "not a user, item, weight or time column" for c in frame.columns if c not in used
     }
     users, items = frame[roles["user"]].nunique(), frame[roles["item"]].nunique()
     if items < 3 or users < 3:
         raise BadInput(f"retrieval needs at least 3 users and 3 items ({users} and {items} found)")
     components = max(1, min(32, items - 1, users - 1))
+    split, split_why = _split(
+        time, "random", f"({roles['user']}, {roles['item']}): a pair's rows stay on one side"
+    )
     return Draft(
         **common,
         columns=columns,
         roles=roles,
-        checks=propose_checks(frame[list(roles.values())]),
-        split={"strategy": "random", "test_fraction": 0.2, "seed": SEED},
+        checks=propose_checks(frame[used]),
+        split=split,
+        split_why=split_why,
         estimator="sklearn.decomposition.TruncatedSVD",
         params={
             "n_components": components,

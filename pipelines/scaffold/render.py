@@ -61,6 +61,7 @@ def _data(draft: Draft) -> list[str]:
         lines.append(f"{line}  # {column.note}" if column.note else line)
     lines.append("  checks:")
     lines += _dump(draft.checks, indent=4)
+    lines += _comment(f"split: {draft.split_why}", indent=2) if draft.split_why else []
     lines += _dump({"split": draft.split}, indent=2)
     return lines
 
@@ -79,16 +80,23 @@ def _evaluation(draft: Draft) -> list[str]:
         thresholds = {metric: {bound: value} for metric, (bound, value) in draft.thresholds.items()}
         lines += _dump({"thresholds": thresholds}, indent=2)
     champion = {**draft.champion, "confidence": CONFIDENCE, "resamples": RESAMPLES, "seed": SEED}
-    metric = draft.champion["metric"]
-    if metric in draft.intervals:
-        low, high = draft.intervals[metric]
-        lines.append(
-            f"  # margin: the width of the {CONFIDENCE:.0%} interval of {metric} on this holdout "
-            f"[{fmt(low, 4)}, {fmt(high, 4)}], rounded up: differences smaller than about "
-            "half of it cannot be told apart here"
-        )
+    if draft.margin_why:
+        lines += _comment(f"margin: {draft.margin_why}", indent=2)
     lines += _dump({"champion": champion}, indent=2)
     return lines
+
+
+def _comment(text: str, *, indent: int, width: int = 96) -> list[str]:
+    """`text` as comment lines of at most `width` characters (a word longer stays whole)."""
+    lines: list[str] = []
+    current = ""
+    for word in text.split():
+        if current and len(" " * indent + "# " + current + " " + word) > width:
+            lines.append(" " * indent + "# " + current)
+            current = word
+        else:
+            current = f"{current} {word}" if current else word
+    return [*lines, " " * indent + "# " + current] if current else lines
 
 
 def _dump(mapping: dict[str, Any], *, indent: int = 0) -> list[str]:

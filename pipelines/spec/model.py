@@ -104,6 +104,18 @@ class ChecksSpec(Strict):
     )
 
 
+RELATIVE_MARGIN = 0.05
+"""The most a margin taken from holdout noise may allow: 5% of the metric's value.
+
+A margin derived from a bootstrap interval (the gate's when the spec sets none, the one
+`new-spec` proposes) is min(the interval's width, 5% of |value|), where value is the
+champion's (gate) or the first fit's (`new-spec`) mean of the metric. On a holdout too
+noisy to tell a 5% loss apart, the width alone would let a much worse model pass (a log
+loss of 0.09 with an interval 0.17 wide); the cap keeps the allowed loss a share of the
+value. It is positive whenever the metric is noisy and its value is not 0 (`new-spec`
+rounds it up to two significant digits, so never to 0 either)."""
+
+
 TIMED_STRATEGIES = ("temporal", "leave-last")
 
 
@@ -268,7 +280,8 @@ class ChampionSpec(Strict):
         default=None,
         ge=0,
         description="allowed loss: no worse than champion - m; null takes the width of the "
-        "delta's interval (fail only when significantly worse)",
+        f"delta's interval, at most {RELATIVE_MARGIN:.0%} of the champion's value (within "
+        "that bound: fail only when significantly worse)",
     )
     confidence: float = Field(default=0.95, gt=0.5, lt=1)
     resamples: int = Field(default=1000, ge=100, le=100_000)
@@ -524,6 +537,13 @@ class Spec(Strict):
             raise _located(
                 ("data", "split", "column"), f"column '{split.column}' is not in data.columns"
             )
+
+    def feature_columns(self) -> list[str]:
+        """The columns a tabular model reads: every column but the target and the time column
+        of a temporal (or leave-last) split. That column orders the rows; as a feature every
+        holdout row would lie past the training times, and served rows later still."""
+        data = self.data
+        return [c for c in data.columns if c != data.target and c != data.split.column]
 
     def id_columns(self) -> list[str]:
         """Columns read as identifiers: the user and item roles and columns marked `id`."""

@@ -37,8 +37,9 @@ class TabularTask:
         return "a regressor" if is_regressor(instance) else "a classifier"
 
     def features(self, loaded: LoadedSpec) -> list[str]:
-        """Feature columns: every spec column but the target."""
-        return [c for c in loaded.spec.data.columns if c != loaded.spec.data.target]
+        """Feature columns: every spec column but the target and the split's time column
+        (`Spec.feature_columns`)."""
+        return loaded.spec.feature_columns()
 
     def split(self, loaded: LoadedSpec, frame: pd.DataFrame) -> Split:
         """The spec's split (`splitting`); the default key is the row's content."""

@@ -9,7 +9,14 @@ from typing import Any
 import numpy as np
 import pytest
 
-from pipelines.gate import check_thresholds, compare_with_champion, decide, paired_bootstrap
+from pipelines.gate import (
+    check_thresholds,
+    compare_with_champion,
+    decide,
+    noise_margin,
+    paired_bootstrap,
+)
+from pipelines.spec.model import RELATIVE_MARGIN
 
 RNG = np.random.default_rng(0)
 CHAMPION = RNG.uniform(0.0, 0.4, size=2000)  # per-user NDCG of the champion
@@ -188,8 +195,58 @@ def test_a_baseline_check_turned_off_does_not_gate() -> None:
 def test_default_margin_comes_from_the_interval_width() -> None:
     result = _compare(CHAMPION - 0.003 + NOISE, margin=None)
     assert result.margin_source == "holdout noise"
+    # 2000 users: the width (~0.006) is within 5% of the champion's NDCG (~0.2)
+    assert result.ci_high - result.ci_low < RELATIVE_MARGIN * CHAMPION.mean()
     assert result.margin == pytest.approx(result.ci_high - result.ci_low)
     assert result.passed == (result.ci_high >= 0)
+
+
+def _noisy_log_loss(seed: int) -> tuple[np.ndarray, np.ndarray]:
+    """Per-row log loss of a candidate and of a champion 3x better (means 0.27 and 0.09 in
+    expectation), on 8 holdout rows."""
+    rng = np.random.default_rng(seed)
+    return rng.exponential(0.27, 8), rng.exponential(0.09, 8)
+
+
+def test_default_margin_is_at_most_a_share_of_the_champions_value() -> None:
+    candidate, champion = _noisy_log_loss(11)
+    result = compare_with_champion(
+        "classification",
+        "log_loss",
+        candidate,
+        champion,
+        margin=None,
+        confidence=0.95,
+        resamples=1000,
+        seed=7,
+    )
+    width = result.ci_high - result.ci_low
+    assert result.candidate > 2.9 * result.champion  # the candidate is 3x worse
+    assert result.ci_high >= 0  # but not significantly: the width alone let it pass
+    assert width > RELATIVE_MARGIN * result.champion
+    assert result.margin_source == "share of the value"
+    assert result.margin == pytest.approx(RELATIVE_MARGIN * result.champion)
+    assert not result.passed
+    assert result.verdict == "possibly worse than the margin allows"
+
+
+@pytest.mark.parametrize(
+    ("width", "value", "expected"),
+    [
+        (0.01, 0.4, (0.01, "holdout noise")),
+        (0.17, 0.09, (0.0045, "share of the value")),
+        (0.042, 0.326, (0.0163, "share of the value")),
+        (0.3, -2.0, (0.1, "share of the value")),  # a negative metric: a share of |value|
+        (0.0, 0.5, (0.0, "holdout noise")),  # no noise: no margin
+        (0.2, 0.0, (0.0, "share of the value")),  # a value of 0: nothing to lose
+    ],
+)
+def test_noise_margin_is_the_width_at_most_a_share_of_the_value(
+    width: float, value: float, expected: tuple[float, str]
+) -> None:
+    margin, source = noise_margin(width, value)
+    assert (margin, source) == (pytest.approx(expected[0]), expected[1])
+    assert margin > 0 or width == 0 or value == 0
 
 
 def _hand_written_bootstrap(

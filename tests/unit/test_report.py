@@ -70,3 +70,18 @@ def test_a_sampled_holdout_is_named_with_its_size() -> None:
     assert "fixed sample of **10,000 of 49,322 holdout units** (seed 7" in text
     assert "holdout units** " not in render_report(_context(sample=None))
     assert "fixed sample" not in render_report(_context())
+
+
+def test_report_says_how_a_margin_from_noise_was_bounded() -> None:
+    noise = dict(_context()["comparison"], margin=0.016, margin_source="holdout noise")
+    text = render_report(_context(comparison=noise))
+    assert "margin 0.0160 from the holdout's noise: the interval's width, which is within 5% " in (
+        text
+    )
+    capped = dict(noise, margin=0.0129, margin_source="share of the value")
+    text = render_report(_context(comparison=capped))
+    assert (
+        "margin 0.0129: 5% of the champion's value, less than the interval's width (0.0160), "
+        "so a candidate must show it loses at most that share" in text
+    )
+    assert "from the holdout's noise" not in render_report(_context())  # a spec margin

@@ -14,6 +14,7 @@ from pipelines.cli import main
 from pipelines.data.sources import sha256_file
 from pipelines.errors import BadInput
 from pipelines.scaffold import infer_dtype, new_spec, propose_range
+from pipelines.scaffold.infer import round_out
 from pipelines.scaffold.render import fmt
 from pipelines.spec import load_spec
 
@@ -65,11 +66,12 @@ def test_regression_spec_is_valid_pinned_and_leaves_out_unusable_columns(repo: P
     bound = spec.evaluation.thresholds["mae"].max
     assert bound is not None and 3.5 < bound < 6
     assert spec.champion_metric == "mae"
-    # the margin is the width of that interval: positive, and well under the error itself
+    # the margin: min(that interval's width, 5% of the MAE), rounded up; never 0 here
     margin = spec.evaluation.champion.margin
-    assert margin is not None and 0 < margin < bound / 2
+    assert margin is not None and 0 < margin <= round_out(0.05 * bound, down=False)
     text = path.read_text(encoding="utf-8")
-    assert "# margin: the width of the 95% interval of mae on this holdout" in text
+    assert "# margin: min(interval width, 5% of the value), rounded up: here" in text
+    assert "# split: no time column found: random split" in text
     assert "# thresholds: the far end of each metric's 95% bootstrap interval" in text
     assert "house_id: a unique row id" in text and "garden: 1 missing values" in text
 

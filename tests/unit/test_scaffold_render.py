@@ -2,21 +2,31 @@
 renderer's did (the files in data/ are its output for these drafts, before the swap), and
 every comment is where it was. Only quoting and the spelling of numbers changed (e.g.
 `"mean radius"` → `mean radius`, `-1.20000e-05` → `-1.2e-05`, `max: 30` → `max: 30.0` for
-a float column)."""
+a float column). Since, on purpose: the comments on the split and the margin say why each
+was chosen (the texts `new-spec` writes), and the retrieval draft splits by its time column."""
 
 from __future__ import annotations
 
 from pathlib import Path
 
+import pandas as pd
 import pytest
 import yaml
 
 from pipelines.scaffold import Column, Draft, render
+from pipelines.scaffold.baseline import propose_margin
+from pipelines.scaffold.draft import _split
+from pipelines.scaffold.infer import time_column
 
 DATA = Path(__file__).parent / "data"
 
 
 def _drafts() -> dict[str, Draft]:
+    tabular_split, tabular_why = _split(None, "stratified", "every column above")
+    margin, margin_why = propose_margin("log_loss", (0.21, 0.43333333), 0.3)
+    times = time_column(pd.Series([874724710, 893286638], name="ts"))
+    assert times is not None
+    retrieval_split, retrieval_why = _split(times, "random", "(user id, item)")
     tabular = Draft(
         name="tricky-names",
         task="classification",
@@ -37,11 +47,13 @@ def _drafts() -> dict[str, Draft]:
             "max_duplicate_fraction": 0.0036,
             "max_drift_psi": 0.2,
         },
-        split={"strategy": "stratified", "test_fraction": 0.2, "seed": 7},
+        split=tabular_split,
+        split_why=tabular_why,
         estimator="sklearn.linear_model.LogisticRegression",
         params={"C": 1.0, "max_iter": 1000},
         primary="accuracy",
-        champion={"metric": "log_loss", "margin": 0.12000000000000001},
+        champion={"metric": "log_loss", "margin": margin},
+        margin_why=margin_why,
         index={"metric": "l2sq", "dtype": "f32", "connectivity": 16},
         thresholds={"accuracy": ("min", 0.83), "log_loss": ("max", 0.47)},
         excluded={"city": "text: encode it first", "id": "a unique row id, not a feature"},
@@ -58,6 +70,7 @@ def _drafts() -> dict[str, Draft]:
             Column("user id", "int64", 0, 1.0, None, "10 distinct"),
             Column("item", "string", 0, None, None, "7 distinct"),
             Column("rating", "float64", 0, 0.0, 5.5, "seen 0.5 .. 5"),
+            Column("ts", "int64", 0, 0.0, None, f"the split's time: {times.describe()}"),
         ],
         roles={"user": "user id", "item": "item", "weight": "rating"},
         checks={
@@ -66,7 +79,8 @@ def _drafts() -> dict[str, Draft]:
             "max_duplicate_fraction": 0,
             "max_drift_psi": 0.2,
         },
-        split={"strategy": "random", "test_fraction": 0.2, "seed": 7},
+        split=retrieval_split,
+        split_why=retrieval_why,
         estimator="sklearn.decomposition.TruncatedSVD",
         params={"n_components": 6, "algorithm": "randomized", "n_iter": 7, "random_state": 7},
         primary="ndcg_at_10",
