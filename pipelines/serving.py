@@ -47,6 +47,12 @@ _OBJECTS = "objects.pkl"
 # The model's own answer to its example, recorded when it is logged; `smoke` expects it.
 EXPECTED_ANSWER = "expected_answer.json"
 EXPECTED_K = 5
+# Error messages quote an input value in at most MAX_ECHO characters and are one line of
+# at most MAX_MESSAGE characters, whatever the request holds.
+MAX_ECHO = 200
+MAX_MESSAGE = 1000
+# usearch keeps vectors and distances as float32: a larger magnitude is not finite there.
+FLOAT32_MAX = float(np.finfo(np.float32).max)
 
 # A searcher answers (queries, count) -> (keys, distances), like a usearch index does.
 Searcher = Callable[[np.ndarray, int], tuple[np.ndarray, np.ndarray]]
@@ -196,6 +202,11 @@ class Server(ABC):
     def predict(self, frame: pd.DataFrame, params: dict[str, Any] | None = None) -> pd.DataFrame:
         """Answer every row of `frame`."""
 
+    def answer(self, frame: pd.DataFrame, params: dict[str, Any] | None = None) -> pd.DataFrame:
+        """`predict`, refused (ValueError naming row and column) if any number of the answer
+        is not finite: an answer is always valid JSON, never NaN or Infinity."""
+        return check_finite(self.predict(frame, params))
+
     @abstractmethod
     def sample_input(self) -> pd.DataFrame:
         """A small valid query."""
@@ -250,7 +261,7 @@ class RetrievalServer(Server):
             raise ValueError(
                 f"retrieval input needs exactly one of the columns {self.query_columns()} "
                 f"({self.user!r}: a known user, {HISTORY!r}: a list of {self.item!r} values, "
-                f"{self.item!r}: similar items); got {list(map(str, frame.columns))}"
+                f"{self.item!r}: similar items); got {short(list(map(str, frame.columns)))}"
             )
         column = present[0]
         if column == self.item:
@@ -279,7 +290,7 @@ class RetrievalServer(Server):
         and excluded; a user the model does not know gets the most popular items."""
         rows = np.full(len(wanted), -1, dtype=np.int64)
         if len(self.users):
-            pos = np.clip(np.searchsorted(self.users, wanted), 0, len(self.users) - 1)
+            pos = _search_sorted(self.users, wanted, self.user)
             rows = np.where(np.asarray(self.users[pos] == wanted), pos, -1)
         known = np.flatnonzero(rows >= 0)
         keys = np.full((len(wanted), k), -1, dtype=np.int64)
@@ -331,7 +342,7 @@ class RetrievalServer(Server):
         for row, history in enumerate(frame[HISTORY].to_list()):
             ids = np.asarray(_as_list(history, HISTORY, row))
             if weight is not None:
-                weights = np.asarray(_as_list(frame[weight].iat[row], weight, row))
+                weights = _weights(_as_list(frame[weight].iat[row], weight, row), weight, row)
                 if len(weights) != len(ids):
                     raise ValueError(
                         f"row {row}: {weight!r} has {len(weights)} values, "
@@ -339,7 +350,7 @@ class RetrievalServer(Server):
                     )
             else:
                 weights = np.ones(len(ids))
-            pos = np.clip(np.searchsorted(self.items, ids), 0, len(self.items) - 1)
+            pos = _search_sorted(self.items, ids, HISTORY)
             known = self.items[pos] == ids if len(ids) else np.zeros(0, bool)
             if not known.any():
                 raise ValueError(f"row {row}: no known {self.item!r} in {HISTORY!r}")
@@ -361,21 +372,31 @@ class RetrievalServer(Server):
             shape=(len(cols), len(self.items)),
             dtype=np.float32,
         )
-        matrix.sum_duplicates()
-        matrix.sort_indices()
-        if self.projection is not None:
-            return np.ascontiguousarray(matrix @ self.projection, dtype=np.float32)
-        return np.ascontiguousarray(self.bundle.estimator.transform(matrix), dtype=np.float32)
+        with np.errstate(over="ignore", invalid="ignore"):
+            matrix.sum_duplicates()
+            matrix.sort_indices()
+            if self.projection is not None:
+                folded = np.asarray(matrix @ self.projection, dtype=np.float64)
+            else:
+                folded = np.asarray(self.bundle.estimator.transform(matrix), dtype=np.float64)
+        bad = ~np.isfinite(folded) | (np.abs(folded) > FLOAT32_MAX)
+        if bad.any():
+            row = int(np.flatnonzero(bad.any(axis=1))[0])
+            raise ValueError(
+                f"row {row}: the weights are too large: the query vector they fold into "
+                "is not finite in float32"
+            )
+        return np.ascontiguousarray(folded, dtype=np.float32)
 
     @staticmethod
     def _positions(known: np.ndarray, wanted: np.ndarray, column: str) -> np.ndarray:
         """Positions of `wanted` in the sorted `known`; unknown values are an error."""
         if len(known) == 0:
             raise ValueError(f"the model knows no {column!r} values")
-        pos = np.clip(np.searchsorted(known, wanted), 0, len(known) - 1)
+        pos = _search_sorted(known, wanted, column)
         missing = np.asarray(known[pos] != wanted)
         if missing.any():
-            raise ValueError(f"unknown {column!r}: {wanted[missing][:5].tolist()}")
+            raise ValueError(f"unknown {column!r}: {short(wanted[missing][:5].tolist())}")
         return pos
 
 
@@ -423,15 +444,27 @@ class TabularServer(Server):
             raise ValueError(
                 f"missing feature column(s) {missing}; the model expects {self.features}"
             )
-        features = feature_input(frame, self.features, self.categorical)
+        features = self._features(frame)
         model = self.bundle.estimator
-        predictions = np.asarray(model.predict(features))
-        probability = None
-        if hasattr(model, "predict_proba"):
-            proba = np.asarray(model.predict_proba(features))
-            column = np.searchsorted(np.asarray(model.classes_), predictions)
-            probability = proba[np.arange(len(proba)), column]
-        vectors = model[:-1].transform(features) if len(model.steps) > 1 else features
+        with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
+            vectors = model[:-1].transform(features) if len(model.steps) > 1 else features
+        # checked before predicting: the estimator would refuse the same values, unnamed
+        vectors = np.asarray(vectors, dtype=np.float64)
+        bad = ~np.isfinite(vectors) | (np.abs(vectors) > FLOAT32_MAX)
+        if bad.any():
+            row, col = (int(i[0]) for i in np.nonzero(bad))
+            named = f" {self.features[col]!r}" if vectors.shape[1] == len(self.features) else ""
+            raise ValueError(
+                f"row {row}: feature{named} too far outside the training data: its "
+                "similar-case vector is not finite in float32"
+            )
+        with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
+            predictions = np.asarray(model.predict(features))
+            probability = None
+            if hasattr(model, "predict_proba"):
+                proba = np.asarray(model.predict_proba(features))
+                column = np.searchsorted(np.asarray(model.classes_), predictions)
+                probability = proba[np.arange(len(proba)), column]
         keys, distances = search_index(
             self.index, np.ascontiguousarray(vectors, dtype=np.float32), k
         )
@@ -446,6 +479,31 @@ class TabularServer(Server):
         pos = np.clip(np.searchsorted(self.rows, out["key"]), 0, max(len(self.rows) - 1, 0))
         answer["label"] = self.labels[pos] if len(self.rows) else []
         return pd.DataFrame(answer)
+
+    def _features(self, frame: pd.DataFrame) -> Any:
+        """The feature columns as the pipeline takes them (`feature_input`); a numeric value
+        that is not a finite number is an error naming its row and column."""
+        columns: dict[str, Any] = {}
+        for name in self.features:
+            if name in self.categorical:  # text: a missing level is named, unseen ones shared
+                columns[name] = frame[name]
+                continue
+            try:
+                values = pd.to_numeric(frame[name], errors="coerce").to_numpy(dtype=np.float64)
+            except (TypeError, ValueError):
+                raise ValueError(
+                    f"{name!r} must hold one number per row, got {short(frame[name].to_list())}"
+                ) from None
+            bad = np.flatnonzero(~np.isfinite(values))
+            if len(bad):
+                row = int(bad[0])
+                raise ValueError(
+                    f"row {row}: {name!r} is {short(frame[name].iat[row])}: "
+                    "features must be finite numbers"
+                )
+            columns[name] = values
+        checked = pd.DataFrame(columns, index=frame.index)
+        return feature_input(checked, self.features, self.categorical)
 
 
 # The server of each task kind; a kind not listed is served as a feature table (tabular).
@@ -463,10 +521,10 @@ def _params(params: dict[str, Any] | None) -> tuple[int, bool]:
     params = params or {}
     k = params.get("k", DEFAULT_K)
     if isinstance(k, bool) or not isinstance(k, int | np.integer) or not 1 <= k <= MAX_K:
-        raise ValueError(f"param 'k' must be an integer from 1 to {MAX_K}, got {k!r}")
+        raise ValueError(f"param 'k' must be an integer from 1 to {MAX_K}, got {short(k)}")
     exclude = params.get("exclude_seen", True)
     if not isinstance(exclude, bool | np.bool_):
-        raise ValueError(f"param 'exclude_seen' must be true or false, got {exclude!r}")
+        raise ValueError(f"param 'exclude_seen' must be true or false, got {short(exclude)}")
     return int(k), bool(exclude)
 
 
@@ -488,6 +546,73 @@ def _popularity_distance(extras: dict[str, Any], depth: int) -> np.ndarray:
     if counts is not None and len(counts) == depth and depth and counts[0] > 0:
         return np.asarray(1.0 - np.asarray(counts, np.float64) / float(counts[0]), np.float32)
     return np.asarray(np.arange(depth) / max(depth, 1), np.float32)
+
+
+def short(value: Any, limit: int = MAX_ECHO) -> str:
+    """`repr(value)` (of a numpy scalar, its Python value's), cut to `limit` characters with
+    an ellipsis and the full length."""
+    text = repr(value.item() if isinstance(value, np.generic) else value)
+    if len(text) <= limit:
+        return text
+    return f"{text[:limit]}... ({len(text):,} chars)"
+
+
+def one_line(text: str, limit: int = MAX_MESSAGE) -> str:
+    """`text` on one line (line breaks become spaces), cut to `limit` characters."""
+    flat = " ".join(part.strip() for part in text.splitlines() if part.strip())
+    if len(flat) <= limit:
+        return flat
+    return f"{flat[:limit]}... ({len(flat):,} chars)"
+
+
+def check_finite(answer: pd.DataFrame) -> pd.DataFrame:
+    """`answer` itself, or a ValueError naming the first query row and column whose number
+    is NaN or infinite (JSON has no such numbers)."""
+    for name in answer.columns:
+        values = answer[name].to_numpy()
+        if values.dtype.kind != "f":
+            continue
+        bad = np.flatnonzero(~np.isfinite(values))
+        if len(bad):
+            rows = (
+                answer["query"].to_numpy() if "query" in answer.columns else np.arange(len(answer))
+            )
+            where = int(rows[bad[0]])
+            raise ValueError(
+                f"row {where}: the answer's {name!r} is {values[bad[0]]}, not a finite number: "
+                "an input too large for the model"
+            )
+    return answer
+
+
+def _search_sorted(known: np.ndarray, wanted: np.ndarray, column: str) -> np.ndarray:
+    """Positions of `wanted` in the sorted `known` (clipped to its range); values of another
+    type than the model's ids are an error naming the column."""
+    try:
+        return np.clip(np.searchsorted(known, wanted), 0, len(known) - 1)
+    except TypeError:
+        raise ValueError(
+            f"{column!r} values must be {known.dtype} ids like the model's, "
+            f"got {short(np.asarray(wanted)[:5].tolist())}"
+        ) from None
+
+
+def _weights(values: list[Any], column: str, row: int) -> np.ndarray:
+    """A history's weights as float64: each a finite number within float32's range (the
+    precision the model folds them in), else an error naming the row, column and value."""
+    try:
+        weights = np.asarray(values, dtype=np.float64).reshape(-1)
+    except (TypeError, ValueError):
+        raise ValueError(f"row {row}: {column!r} must hold numbers, got {short(values)}") from None
+    if len(weights) != len(values):
+        raise ValueError(f"row {row}: {column!r} must be a flat list of numbers")
+    bad = np.flatnonzero(~np.isfinite(weights) | (np.abs(weights) > FLOAT32_MAX))
+    if len(bad):
+        raise ValueError(
+            f"row {row}: {column!r}[{int(bad[0])}] is {short(values[int(bad[0])])}: weights "
+            f"must be finite numbers of magnitude at most {FLOAT32_MAX:.4g}"
+        )
+    return weights
 
 
 def _as_list(value: Any, column: str, row: int) -> list[Any]:

@@ -17,7 +17,7 @@ from typing import Any
 import mlflow.models
 import pandas as pd
 from mlflow.exceptions import MlflowException
-from mlflow.protos.databricks_pb2 import INVALID_PARAMETER_VALUE
+from mlflow.protos.databricks_pb2 import BAD_REQUEST
 from mlflow.pyfunc import PythonModel
 
 
@@ -42,10 +42,11 @@ class NeighboursModel(PythonModel):
     """The pyfunc: loads the serving payload and index, delegates queries to them."""
 
     server: Any
+    serving: ModuleType
 
     def load_context(self, context: Any) -> None:
         """Open the payload and the index (memory-mapped) from the model's artifacts."""
-        serving = _serving_module()
+        self.serving = serving = _serving_module()
         self.server = serving.load(
             Path(context.artifacts["serving"]), Path(context.artifacts["index"])
         )
@@ -68,13 +69,15 @@ class NeighboursModel(PythonModel):
         self, context: Any, model_input: pd.DataFrame, params: dict[str, Any] | None = None
     ) -> pd.DataFrame:
         """Answer the query frame (see `pipelines/serving.py` for the contract); a bad
-        request is an MLflow error with our message, which serving answers with HTTP 400."""
+        request (ValueError, OverflowError) is an MLflow BAD_REQUEST error carrying our
+        message on one bounded line, which the scoring server answers with HTTP 400. An
+        answer never holds NaN or Infinity (refused the same way)."""
         if not isinstance(model_input, pd.DataFrame):
             model_input = pd.DataFrame(model_input)
         try:
-            return self.server.predict(model_input, params)
-        except ValueError as exc:
-            raise MlflowException(str(exc), error_code=INVALID_PARAMETER_VALUE) from exc
+            return self.server.answer(model_input, params)
+        except (ValueError, OverflowError) as exc:
+            raise MlflowException(self.serving.one_line(str(exc)), error_code=BAD_REQUEST) from exc
 
 
 mlflow.models.set_model(NeighboursModel())

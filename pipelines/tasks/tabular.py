@@ -111,9 +111,10 @@ class TabularTask:
     ) -> np.ndarray:
         """Whether each holdout row has the features and target of a training row (the
         split's time column, when it has one, left out)."""
+        target = loaded.spec.data.target
         time_column = loaded.spec.data.split.column
-        columns = [*self.features(loaded), loaded.spec.data.target]
-        columns = [c for c in columns if c is not None and c != time_column]
+        wanted = [*self.features(loaded), *([target] if target else [])]
+        columns = [c for c in wanted if c != time_column]
         train = row_hashes(frame.iloc[split.train], columns, ROW_KEY_SEED)
         return np.isin(row_hashes(frame.iloc[split.test], columns, ROW_KEY_SEED), train)
 

@@ -96,3 +96,46 @@ def deadline(seconds: int) -> Iterator[None]:
     finally:
         signal.alarm(0)
         signal.signal(signal.SIGALRM, previous)
+
+
+def asgi_post(app: Any, body: bytes, content_type: str = "application/json") -> tuple[int, bytes]:
+    """POST `body` to `/invocations` of an ASGI `app` in-process: (status, response body).
+
+    An exception the app lets out after answering (Starlette answers 500 and re-raises, as
+    uvicorn then logs it) is swallowed; one raised before any answer fails the test."""
+    import asyncio
+
+    scope = {
+        "type": "http",
+        "asgi": {"version": "3.0"},
+        "http_version": "1.1",
+        "method": "POST",
+        "scheme": "http",
+        "path": "/invocations",
+        "raw_path": b"/invocations",
+        "root_path": "",
+        "query_string": b"",
+        "headers": [(b"content-type", content_type.encode())],
+        "client": ("127.0.0.1", 1),
+        "server": ("127.0.0.1", 80),
+    }
+    pending = [{"type": "http.request", "body": body, "more_body": False}]
+    status: list[int] = []
+    chunks: list[bytes] = []
+
+    async def receive() -> dict[str, Any]:
+        return pending.pop() if pending else {"type": "http.disconnect"}
+
+    async def send(message: dict[str, Any]) -> None:
+        if message["type"] == "http.response.start":
+            status.append(message["status"])
+        elif message["type"] == "http.response.body":
+            chunks.append(message.get("body", b""))
+
+    try:
+        asyncio.run(app(scope, receive, send))
+    except Exception:
+        if not status:
+            raise
+    assert len(status) == 1, status
+    return status[0], b"".join(chunks)

@@ -210,3 +210,77 @@ def test_tabular_missing_column_is_named_with_the_expected_ones(cancer: dict[str
     text = str(raised.value)
     assert f"missing feature column(s) [{first!r}]" in text
     assert f"the model expects [{first!r}, {second!r}" in text
+
+
+@pytest.mark.parametrize("weight", [float("nan"), float("inf"), -float("inf"), 1e39, -1e300])
+def test_non_finite_or_float32_overflowing_weights_are_refused_by_column_and_row(
+    recs: dict[str, Any], weight: float
+) -> None:
+    server = recs["server"]
+    items = server.items[:2].tolist()
+    frame = pd.DataFrame({"history": [items, items], "rating": [[1.0, 2.0], [1.0, weight]]})
+    with pytest.raises(ValueError) as raised:
+        server.answer(frame, {"k": 3})
+    assert f"row 1: 'rating'[1] is {weight!r}: weights must be finite" in str(raised.value)
+
+
+def test_weights_whose_sum_overflows_float32_are_refused(recs: dict[str, Any]) -> None:
+    server = recs["server"]
+    item = int(server.items[0])
+    frame = pd.DataFrame({"history": [[item, item]], "rating": [[3e38, 3e38]]})
+    with pytest.raises(ValueError, match="row 0: the weights are too large"):
+        server.answer(frame, {"k": 3})
+
+
+def test_an_answer_with_a_non_finite_number_is_refused_naming_row_and_column() -> None:
+    answer = pd.DataFrame({"query": [0, 0, 1], "distance": [0.5, 0.7, np.inf]})
+    with pytest.raises(ValueError, match=r"row 1: the answer's 'distance' is inf"):
+        serving.check_finite(answer)
+    finite = answer.iloc[:2]
+    assert serving.check_finite(finite) is finite
+
+
+@pytest.mark.parametrize("value", [np.nan, np.inf, "x" * 100_000, None])
+def test_a_feature_that_is_not_a_finite_number_is_named(cancer: dict[str, Any], value: Any) -> None:
+    server = cancer["server"]
+    frame = server.sample_input().astype(object)
+    column = frame.columns[3]
+    frame.iloc[-1, 3] = value
+    with pytest.raises(ValueError) as raised:
+        server.answer(frame)
+    text = str(raised.value)
+    assert text.startswith(f"row {len(frame) - 1}: {column!r} is ") and len(text) < 400, text
+
+
+def test_a_feature_too_large_for_the_float32_index_is_named(cancer: dict[str, Any]) -> None:
+    server = cancer["server"]
+    frame = server.sample_input().copy()
+    frame.iloc[0, 2] = 1e300
+    with pytest.raises(ValueError, match=f"row 0: feature {frame.columns[2]!r} too far outside"):
+        server.answer(frame)
+
+
+def test_echoed_inputs_are_bounded_in_every_message(recs: dict[str, Any]) -> None:
+    server = recs["server"]
+    long = "y" * 1_000_000
+    cases = [
+        (pd.DataFrame({long: [1]}), {}),
+        (pd.DataFrame({"user_id": [1]}), {"k": long}),
+        (pd.DataFrame({"user_id": [1]}), {"exclude_seen": [1] * 100_000}),
+        (pd.DataFrame({"item_id": [long, long]}), {}),
+        (pd.DataFrame({"history": [[int(server.items[0])]], "rating": [[long]]}), {}),
+    ]
+    for frame, params in cases:
+        with pytest.raises(ValueError) as raised:
+            server.answer(frame, params)
+        assert len(str(raised.value)) < 2 * serving.MAX_ECHO + 300, str(raised.value)[:400]
+
+
+def test_short_and_one_line() -> None:
+    assert serving.short("abc") == "'abc'"
+    assert serving.short(np.float64(1.5)) == "1.5"
+    cut = serving.short("z" * 10_000)
+    assert cut.startswith("'zzz") and cut.endswith("... (10,002 chars)")
+    assert len(cut) <= serving.MAX_ECHO + 30
+    assert serving.one_line("a\n  b\n\nc") == "a b c"
+    assert len(serving.one_line("w" * 5000)) <= serving.MAX_MESSAGE + 30
