@@ -86,7 +86,7 @@ class Comparison:
     verdict: str  # one of VERDICTS
     passed: bool
     against: str = "champion"
-    margin_source: str = "spec"  # spec | holdout noise | share of the value (`noise_margin`)
+    margin_source: str = "spec"  # spec | holdout noise
     resolution: float = 0.0
     gating: bool = True  # False: shown, but the decision ignores it (baseline check off)
     reason: str = ""  # why a non-gating comparison is off
@@ -222,12 +222,10 @@ def compare_with_champion(
 ) -> Comparison:
     """Non-inferiority: pass when the interval's low end is at least -margin.
 
-    `margin=None` takes the margin from the holdout's noise, bounded by the champion's
-    value (`noise_margin`): the interval's width, at most `RELATIVE_MARGIN` of the
-    champion's mean. Within the bound the candidate fails only when the whole interval lies
-    below zero (significantly worse), so an equally good retrain passes with probability
-    about (1 + confidence) / 2; past it (a holdout too noisy to tell such a loss apart) it
-    must show it loses at most that share, and an equally good retrain may fail.
+    `margin=None` takes the margin from the holdout's noise: the interval's width. The
+    candidate then fails only when the whole interval lies below zero (significantly
+    worse), so an equally good retrain passes with probability about (1 + confidence) / 2.
+    (`new-spec` proposes a margin bounded by the metric's value instead: `noise_margin`.)
     """
     info = metric_info(task, metric)
     delta, low, high = paired_bootstrap(
@@ -240,7 +238,7 @@ def compare_with_champion(
     )
     source = "spec"
     if margin is None:
-        margin, source = noise_margin(high - low, _mean(champion_units))
+        margin, source = high - low, "holdout noise"
     passed = low >= -margin - 1e-12
     if low > 0:
         verdict = "better"

@@ -280,8 +280,8 @@ class ChampionSpec(Strict):
         default=None,
         ge=0,
         description="allowed loss: no worse than champion - m; null takes the width of the "
-        f"delta's interval, at most {RELATIVE_MARGIN:.0%} of the champion's value (within "
-        "that bound: fail only when significantly worse)",
+        "delta's interval (fail only when significantly worse); new-spec proposes the width "
+        f"at most {RELATIVE_MARGIN:.0%} of the metric's value",
     )
     confidence: float = Field(default=0.95, gt=0.5, lt=1)
     resamples: int = Field(default=1000, ge=100, le=100_000)
