@@ -25,8 +25,9 @@ def test_wine_report_shows_candidate_champion_and_baseline_and_mlflow_has_the_re
     spec = new_spec("wine", "classification", Path("sklearn:load_wine"), root=scratch_repo)
     assert main(["run", str(spec), "--promote", "champion"]) == 0
     # the second run compares with the first as champion; change the content so it publishes
+    # (less regularised: better on log loss, so it passes new-spec's margin of 5% of it)
     text = spec.read_text(encoding="utf-8")
-    spec.write_text(text.replace("C: 1.0", "C: 0.9"), encoding="utf-8")
+    spec.write_text(text.replace("C: 1.0", "C: 1.2"), encoding="utf-8")
     assert main(["run", str(spec)]) == 0
     report = (_runs_dir() / "wine" / "report.md").read_text(encoding="utf-8")
     assert "| metric | candidate | champion (v1) | delta | baseline |" in report

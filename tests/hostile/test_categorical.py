@@ -1,6 +1,8 @@
 """Categorical and text-like feature columns, by class: any dtype (`category`, `string`),
 any number of levels, either encoding, missing and unseen levels when served; a column
-that is an identifier or free text is refused in one line naming it."""
+that is an identifier or free text is refused in one line naming it.
+
+Specs are written from the breast-cancer example's (`tests/hostile/support.py`)."""
 
 from __future__ import annotations
 

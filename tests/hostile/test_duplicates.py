@@ -1,6 +1,8 @@
 """Duplicated rows, with duplicates allowed by the data checks: a hash split never puts two
 copies of a row on different sides; a split that does (by time) leaves a holdout that
-copies the training rows, which the report counts and the gate refuses."""
+copies the training rows, which the report counts and the gate refuses.
+
+Specs are written from the breast-cancer example's (`tests/hostile/support.py`)."""
 
 from __future__ import annotations
 
