@@ -20,6 +20,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from pipelines.console import emit
 from pipelines.errors import EXIT_GATE_FAILED, EXIT_OK, BadInput, PipelineError
 from pipelines.github_output import write_github_output
 from pipelines.monitor.detectors import Check
@@ -233,7 +234,7 @@ def handle(args: argparse.Namespace) -> int:
         payload = json.dumps(models, separators=(",", ":"))
         log.info("monitor plan: %s", ", ".join(m["model"] for m in models) or "none")
         write_github_output({"models": payload, "count": str(len(models))})
-        sys.stdout.write(payload + "\n")
+        emit(payload + "\n")
         return EXIT_OK
     if not args.specs:
         raise BadInput("give one or more spec files (or --plan)")
