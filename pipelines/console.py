@@ -50,6 +50,8 @@ def stdout_lost() -> bool:
         fd = sys.stdout.fileno()
     except (OSError, ValueError, io.UnsupportedOperation):
         return False  # not a real descriptor (captured by a test): it can be written
+    if not hasattr(select, "poll"):  # no poll (Windows): a failed write tells instead
+        return False
     poller = select.poll()
     poller.register(fd, select.POLLOUT)
     return any(event & (select.POLLERR | select.POLLHUP) for _, event in poller.poll(0))
