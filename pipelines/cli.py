@@ -19,7 +19,7 @@ import traceback
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
-from pipelines import __version__
+from pipelines import __version__, console
 from pipelines.errors import EXIT_BAD_INPUT, EXIT_INFRA, EXIT_INTERNAL, PipelineError
 from pipelines.table import BY_NAME, PULL_REQUEST, STEPS
 
@@ -82,6 +82,7 @@ def _setup_logging(verbose: bool, quiet: bool) -> None:
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Run one command and return its exit code."""
+    console.guard_standard_streams()
     args_list = list(sys.argv[1:] if argv is None else argv)
     command = next((a for a in args_list if a in COMMANDS), None)
     parser = build_parser(only=command)
@@ -98,6 +99,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 130
     except MemoryError:
         sys.stderr.write("error: out of memory\n")
+        return EXIT_INFRA
+    except BrokenPipeError as exc:
+        if console.stdout_lost():  # stdout's reader went away, not a network peer
+            sys.stderr.write("error: stdout is closed: the output could not be written\n")
+            return EXIT_INFRA
+        sys.stderr.write(f"error: network failure: {exc}\n")
         return EXIT_INFRA
     except (ConnectionError, TimeoutError) as exc:
         sys.stderr.write(f"error: network failure: {exc}\n")
@@ -133,11 +140,14 @@ def entry() -> None:
 
     `gc.freeze()` moves every object to the permanent generation, so the interpreter's
     exit does not walk the ~300k objects MLflow, pandas and scikit-learn leave behind
-    (about 1 s of a short step on 2 cores). Output is flushed first.
+    (about 1 s of a short step on 2 cores). Output is flushed first; a closed or broken
+    stdout keeps the command's exit code (a result that could not be written is exit 3,
+    raised by `console.emit`) and never a traceback.
     """
-    code = main()
-    sys.stdout.flush()
-    sys.stderr.flush()
+    try:
+        code = main()
+    finally:  # also after argparse's SystemExit (--help, --version, a usage error)
+        console.finish()
     gc.freeze()
     raise SystemExit(code)
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import re
 import tomllib
+import unicodedata
 from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
@@ -12,8 +13,12 @@ from pathlib import Path
 from pipelines.errors import BadInput
 
 DEFAULT_ALLOWED_PREFIXES = ("sklearn.",)
-# A registered model name prefix: empty, or a short slug ending in a separator.
-_MODEL_PREFIX = re.compile(r"(?:[a-z0-9][a-z0-9._-]{0,39}[-_./])?")
+# A registered model name prefix: empty, or a short slug ending in a separator. MLflow
+# refuses '/' and ':' in registered model names (mlflow.utils.validation).
+_MODEL_PREFIX = re.compile(r"(?:[a-z0-9][a-z0-9._-]{0,39}[-_.])?")
+# MLflow allows experiment names up to 500 characters; the prefix leaves room for
+# `<model name (63)>.pull-requests`.
+MAX_EXPERIMENT_PREFIX = 200
 
 
 @dataclass(frozen=True)
@@ -76,14 +81,42 @@ def load_config(root: Path) -> ProjectConfig:
     if not isinstance(model_prefix, str) or not _MODEL_PREFIX.fullmatch(model_prefix):
         raise BadInput(
             "must be a string of lowercase letters, digits, '-', '_' or '.', ending in one of "
-            "'-', '_', '.', '/' (e.g. 'acme-'), or empty",
+            "'-', '_', '.' (e.g. 'acme-'), or empty: MLflow refuses '/' and ':' in "
+            "registered model names",
             file=pyproject,
             field="tool.pipelines.model_prefix",
         )
+    experiment_prefix = table.get("experiment_prefix", "gitops-ml/")
+    problem = experiment_prefix_problem(experiment_prefix)
+    if problem:
+        raise BadInput(problem, file=pyproject, field="tool.pipelines.experiment_prefix")
     return ProjectConfig(
         root=root,
         allowed_estimator_prefixes=tuple(prefixes),
-        experiment_prefix=str(table.get("experiment_prefix", "gitops-ml/")),
+        experiment_prefix=str(experiment_prefix),
         runs_dir=Path(str(table.get("runs_dir", ".runs"))),
         model_prefix=model_prefix,
     )
+
+
+def experiment_prefix_problem(value: object) -> str | None:
+    """Why `value` cannot prefix MLflow experiment names, or None: it must be a string of
+    at most `MAX_EXPERIMENT_PREFIX` characters without control or line-break characters."""
+    if not isinstance(value, str):
+        return "must be a string (e.g. 'acme/')"
+    if len(value) > MAX_EXPERIMENT_PREFIX:
+        return f"is {len(value)} characters long; at most {MAX_EXPERIMENT_PREFIX}"
+    bad = next((c for c in value if is_control(c)), None)
+    if bad is not None:
+        return f"must not contain control or line-break characters (found U+{ord(bad):04X})"
+    return None
+
+
+def is_control(char: str) -> bool:
+    """A control character (C0, DEL, C1), a line or paragraph separator, or a bidi control."""
+    return unicodedata.category(char) in {"Cc", "Zl", "Zp"} or char in _BIDI_CONTROLS
+
+
+_BIDI_CONTROLS = frozenset(
+    "\u061c\u200e\u200f\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069"
+)

@@ -1,7 +1,9 @@
 """Error types, each mapped to one exit code of the CLI contract.
 
-0 pass, 1 gate failed, 2 bad input (spec, data, config), 3 infrastructure (MLflow
-unreachable or refusing), 4 internal error (a bug: the traceback is saved to a file).
+0 pass, 1 gate failed, 2 bad input (spec, data, config, arguments, a monitoring batch that
+measures nothing), 3 infrastructure (MLflow unreachable or refusing, an alias pointing at a
+version the registry does not hold, a result that cannot be written to a closed stdout),
+4 internal error (a bug: the traceback is saved to a file).
 """
 
 from __future__ import annotations

@@ -18,7 +18,6 @@ import json
 import logging
 import re
 import subprocess
-import sys
 from collections.abc import Iterable, Sequence
 from pathlib import Path, PurePosixPath
 from typing import Any
@@ -26,6 +25,7 @@ from typing import Any
 import yaml
 
 from pipelines.config import find_root
+from pipelines.console import emit
 from pipelines.errors import BadInput
 from pipelines.github_output import write_github_output
 
@@ -178,7 +178,7 @@ def handle(args: argparse.Namespace) -> int:
             "matrix": json.dumps(matrix, separators=(",", ":")),
         }
     )
-    sys.stdout.write(payload + "\n")
+    emit(payload + "\n")
     return 0
 
 

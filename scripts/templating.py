@@ -16,6 +16,7 @@ import re
 import shutil
 import subprocess
 import tomllib
+import unicodedata
 from dataclasses import asdict, dataclass, field
 from functools import partial
 from pathlib import Path
@@ -46,8 +47,38 @@ _OWNER = re.compile(r"^[A-Za-z0-9]([A-Za-z0-9-]{0,37}[A-Za-z0-9])?$")
 _REVIEWER = re.compile(r"^@[A-Za-z0-9][A-Za-z0-9-]*(/[A-Za-z0-9._-]+)?$")
 
 
+MAX_ANSWER_CHARS = 200  # README title, experiment prefix (as [tool.pipelines] allows)
+_BIDI_CONTROLS = frozenset(
+    "\u061c\u200e\u200f\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069"
+)
+
+
 class TemplateError(Exception):
     """Bad answers, a missing manifest, or a git failure: reported as one line, exit 2."""
+
+
+def control_character(text: str) -> str | None:
+    """The first control character (C0 such as CR or ESC, DEL, C1), line or paragraph
+    separator or bidi control in `text`, shown as U+XXXX; None when there is none."""
+    for char in text:
+        if unicodedata.category(char) in {"Cc", "Zl", "Zp"} or char in _BIDI_CONTROLS:
+            return f"U+{ord(char):04X}"
+    return None
+
+
+def toml_string(value: object) -> str:
+    """`value` as a TOML basic string: quoted, with backslash, quote and every control
+    character escaped, so any text renders as valid TOML."""
+    out = ['"']
+    for char in str(value):
+        if char in {'"', "\\"}:
+            out.append("\\" + char)
+        elif unicodedata.category(char) == "Cc":
+            out.append(f"\\u{ord(char):04X}")
+        else:
+            out.append(char)
+    out.append('"')
+    return "".join(out)
 
 
 @dataclass(frozen=True)
@@ -62,6 +93,20 @@ class Answers:
     examples: bool = True
 
     def __post_init__(self) -> None:
+        for option, value in (
+            ("--name", self.name),
+            ("--owner", self.owner),
+            ("--title", self.title),
+            ("--reviewers", self.reviewers),
+            ("--experiment-prefix", self.experiment_prefix),
+        ):
+            if not isinstance(value, str):
+                raise TemplateError(f"{option} must be text")
+            found = control_character(value)
+            if found:
+                raise TemplateError(f"{option} must not contain control characters ({found})")
+            if option in {"--title", "--experiment-prefix"} and len(value) > MAX_ANSWER_CHARS:
+                raise TemplateError(f"{option} is longer than {MAX_ANSWER_CHARS} characters")
         if not _NAME.fullmatch(self.name):
             raise TemplateError(
                 f"--name '{self.name}': use lowercase letters, digits, '.', '_' and '-'"
@@ -79,7 +124,7 @@ class Answers:
                 raise TemplateError(f"--reviewers '{reviewer}': use @user or @org/team")
         if not self.experiment_prefix:
             object.__setattr__(self, "experiment_prefix", f"{self.name}/")
-        if any(c in self.experiment_prefix for c in "\"'\\\n"):
+        if any(c in self.experiment_prefix for c in "\"'\\"):
             raise TemplateError("--experiment-prefix must not contain quotes or backslashes")
 
     @classmethod
@@ -234,6 +279,7 @@ def render_tree(root: Path, answers: Answers, source: Answers | None = None) -> 
     manifest = load_manifest(root)
     source = source or current_answers(root, manifest)
     env = jinja2.Environment(undefined=jinja2.StrictUndefined, autoescape=False)  # noqa: S701
+    env.filters["toml"] = toml_string
     pairs = []
     for number, spec in enumerate(manifest.fields):
         template = env.from_string(spec.pattern)

@@ -7,6 +7,7 @@ the champion never saw instead, because a PSI over id numbers measures nothing.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Iterable
 from dataclasses import asdict, dataclass
 from typing import Any
@@ -137,6 +138,13 @@ class Quality:
     greater_is_better: bool
 
     @property
+    def measured(self) -> bool:
+        """At least one unit was scored and the value and its interval are finite numbers."""
+        return self.units > 0 and all(
+            math.isfinite(v) for v in (self.value, self.ci_low, self.ci_high)
+        )
+
+    @property
     def floor(self) -> float | None:
         """The worst value still healthy (holdout minus the allowed drop, oriented)."""
         if self.holdout is None:
@@ -149,7 +157,7 @@ class Quality:
     def degraded(self) -> bool:
         """The whole interval is worse than the floor: degraded with confidence."""
         floor = self.floor
-        if floor is None or self.units == 0:
+        if floor is None or not self.measured:
             return False
         return self.ci_high < floor if self.greater_is_better else self.ci_low > floor
 
@@ -162,6 +170,9 @@ class Quality:
             if floor is not None
             else ""
         )
+        if not self.measured:
+            detail = f"not measured: no unit could be scored ({self.units} units)"
+            return Check(f"quality.{self.metric}", "quality", None, limit, False, detail)
         detail = (
             f"{self.value:.4f} [{self.ci_low:.4f}, {self.ci_high:.4f}] "
             f"({self.confidence:.0%} interval, {self.units} units)"

@@ -65,3 +65,18 @@ def load_fresh(loaded: LoadedSpec) -> FreshData:
         raise loaded.error(f"{source}: {exc.message}", *FIELD) from exc
     labelled = target is None or target in data.frame.columns
     return FreshData(data.frame, data.sha256, data.origin, path, labelled)
+
+
+def check_measurable(loaded: LoadedSpec, fresh: FreshData) -> None:
+    """Refuse a batch that measures nothing: no rows, or a spec column that is null on
+    every row (BadInput naming the spec's `monitoring.source` and the batch file)."""
+    frame = fresh.frame
+    if len(frame) == 0:
+        raise loaded.error(f"{fresh.origin}: the batch has no rows: nothing to measure", *FIELD)
+    for name in loaded.spec.data.columns:
+        if name in frame.columns and not frame[name].notna().any():
+            raise loaded.error(
+                f"{fresh.origin}: column '{name}' is empty (null) on every one of the "
+                f"{len(frame)} rows: nothing to measure",
+                *FIELD,
+            )

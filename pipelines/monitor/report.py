@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 MARKER_PREFIX = "pipelines-monitor:"
@@ -12,9 +13,13 @@ def marker(model: str) -> str:
     return f"<!-- {MARKER_PREFIX}{model} -->"
 
 
+def _number(value: float | None) -> str:
+    """4 decimals; 'n/a' for None or a non-finite number (never 'nan')."""
+    return f"{value:.4f}" if value is not None and math.isfinite(value) else "n/a"
+
+
 def _value(check: dict[str, Any]) -> str:
-    value = check["value"]
-    return "n/a" if value is None else f"{value:.4f}"
+    return _number(check["value"])
 
 
 def render(report: dict[str, Any]) -> str:
@@ -44,14 +49,20 @@ def render(report: dict[str, Any]) -> str:
         lines.append("**Alerts:** " + "; ".join(_summary(c) for c in alerts))
         lines.append("")
     quality = report.get("quality")
-    if quality:
+    if quality and quality.get("measured", True) and quality["value"] is not None:
         holdout = quality["holdout"]
-        versus = f" vs {holdout:.4f} on the champion's holdout" if holdout is not None else ""
+        versus = f" vs {_number(holdout)} on the champion's holdout" if holdout is not None else ""
         lines.append(
-            f"**Live {quality['metric']}:** {quality['value']:.4f} "
-            f"[{quality['ci_low']:.4f}, {quality['ci_high']:.4f}] "
+            f"**Live {quality['metric']}:** {_number(quality['value'])} "
+            f"[{_number(quality['ci_low'])}, {_number(quality['ci_high'])}] "
             f"({quality['confidence']:.0%} bootstrap interval, {quality['units']} users/rows)"
             f"{versus}."
+        )
+        lines.append("")
+    elif quality:
+        lines.append(
+            f"**Live {quality['metric']}:** not measured (no user or row of the batch could "
+            "be scored)."
         )
         lines.append("")
     lines += ["| check | value | limit | |", "|---|---:|---|---|"]

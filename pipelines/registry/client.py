@@ -328,12 +328,30 @@ class Registry:
 
     # -- registered models and versions ---------------------------------------------------
     def version_by_alias(self, model_name: str, alias: str) -> ModelVersion | None:
-        """The version `alias` points at; None only when the model or the alias is absent."""
+        """The version `alias` points at; None only when the model or the alias is absent.
+
+        An alias that the registered model holds but whose version the registry does not
+        (deleted, or never there) is a broken registry, never "no champion": InfraError
+        naming the alias and the version.
+        """
         found = self.lookup(
             f"lookup of {model_name}@{alias}",
             lambda: self._client.get_model_version_by_alias(self.mlflow_name(model_name), alias),
         )
-        return self._version(found) if found is not None else None
+        if found is not None:
+            return self._version(found)
+        model = self.lookup(
+            f"lookup of registered model {model_name}",
+            lambda: self._client.get_registered_model(self.mlflow_name(model_name)),
+        )
+        dangling = dict(model.aliases or {}).get(alias) if model is not None else None
+        if dangling is None:
+            return None
+        raise InfraError(
+            f"MLflow alias {model_name}@{alias} at {self.server} points at version {dangling}, "
+            "which does not exist: a broken registry; point the alias at an existing version "
+            "or delete it in MLflow (nothing was changed)"
+        )
 
     def version_by_content_hash(self, model_name: str, content_hash: str) -> ModelVersion | None:
         """The first version registered from this content hash, if any."""

@@ -20,10 +20,11 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from pipelines.console import emit
 from pipelines.errors import EXIT_GATE_FAILED, EXIT_OK, BadInput, PipelineError
 from pipelines.github_output import write_github_output
 from pipelines.monitor.detectors import Check
-from pipelines.monitor.fresh import FreshData, load_fresh
+from pipelines.monitor.fresh import FreshData, check_measurable, load_fresh
 from pipelines.monitor.report import render
 from pipelines.monitor.score import Outcome, quality_metric, score_champion
 from pipelines.registry import CHAMPION, TAG_GIT_SHA
@@ -53,6 +54,7 @@ def monitor(loaded: LoadedSpec, *, log_run: bool = True, out: Path | None = None
     out = out or output_dir(loaded)
     out.mkdir(parents=True, exist_ok=True)
     fresh = load_fresh(loaded)
+    check_measurable(loaded, fresh)
     state = ModelState(loaded)
     registry = state.registry()
     version = registry.version_by_alias(spec.name, CHAMPION)
@@ -75,6 +77,9 @@ def monitor(loaded: LoadedSpec, *, log_run: bool = True, out: Path | None = None
             "monitoring",
             "source",
         ) from exc
+    unmeasured = unmeasured_reason(outcome)
+    if unmeasured and not outcome.alerts:  # nothing measured is never healthy
+        raise loaded.error(f"{fresh.origin}: {unmeasured}", "monitoring", "source")
     status = "alert" if outcome.alerts else "healthy"
     report = _report(loaded, version.version, fresh, outcome, status)
     json_path = _write(out, report)
@@ -125,6 +130,27 @@ def _finite(value: float | None) -> bool:
     return value is not None and math.isfinite(value)
 
 
+def unmeasured_reason(outcome: Outcome) -> str | None:
+    """Why the pass measured too little to call the champion healthy, or None: the live
+    quality of a labelled batch scored no unit, or no check has a value."""
+    quality = outcome.quality
+    if quality is not None and not quality.measured:
+        new = outcome.facts.get("new_users")
+        known = f" ({new} of its users are new to the champion)" if new is not None else ""
+        return (
+            f"live {quality.metric} could not be measured: no user or row of the batch "
+            f"could be scored{known}"
+        )
+    if not any(_finite(c.value) for c in outcome.checks):
+        return "no check could be measured on this batch"
+    return None
+
+
+def _number(value: float | None) -> str:
+    """A measured value with 4 decimals; 'n/a' for None or a non-finite number."""
+    return f"{value:.4f}" if _finite(value) else "n/a"
+
+
 def _report(
     loaded: LoadedSpec, version: str, fresh: FreshData, outcome: Outcome, status: str
 ) -> dict[str, Any]:
@@ -149,9 +175,10 @@ def _report(
         if quality is None
         else {
             "metric": quality.metric,
-            "value": quality.value,
-            "ci_low": quality.ci_low,
-            "ci_high": quality.ci_high,
+            "measured": quality.measured,
+            "value": quality.value if quality.measured else None,
+            "ci_low": quality.ci_low if quality.measured else None,
+            "ci_high": quality.ci_high if quality.measured else None,
             "confidence": quality.confidence,
             "units": quality.units,
             "holdout": quality.holdout,
@@ -180,12 +207,16 @@ def _write(out: Path, report: dict[str, Any]) -> Path:
 
 def _log_verdict(name: str, report: dict[str, Any], outcome: Outcome) -> None:
     quality = outcome.quality
-    live = (
-        f"live {quality.metric} {quality.value:.4f} [{quality.ci_low:.4f}, {quality.ci_high:.4f}]"
-        + (f" vs holdout {quality.holdout:.4f}" if quality.holdout is not None else "")
-        if quality is not None
-        else "no live quality (no labels)"
-    )
+    if quality is None:
+        live = "no live quality (no labels)"
+    elif not quality.measured:
+        live = f"live {quality.metric} not measured (no unit could be scored)"
+    else:
+        live = (
+            f"live {quality.metric} {_number(quality.value)} "
+            f"[{_number(quality.ci_low)}, {_number(quality.ci_high)}]"
+            + (f" vs holdout {_number(quality.holdout)}" if quality.holdout is not None else "")
+        )
     if not outcome.alerts:
         log.info("%s: healthy; %s", name, live)
         return
@@ -233,7 +264,7 @@ def handle(args: argparse.Namespace) -> int:
         payload = json.dumps(models, separators=(",", ":"))
         log.info("monitor plan: %s", ", ".join(m["model"] for m in models) or "none")
         write_github_output({"models": payload, "count": str(len(models))})
-        sys.stdout.write(payload + "\n")
+        emit(payload + "\n")
         return EXIT_OK
     if not args.specs:
         raise BadInput("give one or more spec files (or --plan)")

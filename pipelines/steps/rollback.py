@@ -6,6 +6,7 @@ import argparse
 import json
 import logging
 import os
+import re
 import tempfile
 import time
 from pathlib import Path
@@ -28,11 +29,12 @@ def rollback(state: ModelState, args: argparse.Namespace) -> int:
     """Move `champion` to the recorded previous champion or to `--to-version`, once that
     version's files match the digests the release recorded for it."""
     name = state.spec.name
+    wanted = to_version(args.to_version, state.loaded.display)  # before the registry
     registry = state.registry()
     current = registry.version_by_alias(name, CHAMPION)
     if current is None:
         raise BadInput(f"{name} has no champion to roll back", file=state.loaded.display)
-    target_version = args.to_version or current.tags.get(TAG_PREVIOUS_CHAMPION)
+    target_version = wanted or current.tags.get(TAG_PREVIOUS_CHAMPION)
     if not target_version:
         raise BadInput(
             f"{name} version {current.version} records no previous champion; pass --to-version",
@@ -78,6 +80,20 @@ def rollback(state: ModelState, args: argparse.Namespace) -> int:
     )
     write_github_output({"version": str(target.version), "previous": str(current.version)})
     return 0
+
+
+def to_version(value: str | None, where: str) -> str | None:
+    """`--to-version` as a version number (`1`, `12`); anything else is BadInput (exit 2)."""
+    if value is None:
+        return None
+    text = value.strip()
+    if not re.fullmatch(r"[1-9][0-9]{0,17}", text):
+        raise BadInput(
+            f"--to-version must be a model version number (1, 2, ...), not {value!r}",
+            file=where,
+            field="--to-version",
+        )
+    return text
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
