@@ -91,8 +91,34 @@ def load_spec(path: str | Path, config: ProjectConfig | None = None) -> LoadedSp
             line=line_for(lines, ("name",)),
             field="name",
         )
+    rival = _another_file_of_the_model(path)
+    if rival is not None:
+        raise BadInput(
+            f"{display_path(rival)} claims model '{spec.name}' too: one file per model name "
+            "in a folder, whatever its extension or case; remove one",
+            file=display,
+            line=line_for(lines, ("name",)),
+            field="name",
+        )
     digest = hashlib.sha256(raw).hexdigest()
     return LoadedSpec(spec, path.resolve(), display, lines, digest, config)
+
+
+def _another_file_of_the_model(path: Path) -> Path | None:
+    """A spec file beside `path` whose name differs from it only in extension or case."""
+    try:
+        siblings = sorted(path.parent.iterdir())
+    except OSError:
+        return None
+    for sibling in siblings:
+        if (
+            sibling.name != path.name
+            and sibling.suffix.lower() in {".yaml", ".yml"}
+            and sibling.stem.lower() == path.stem.lower()
+            and sibling.is_file()
+        ):
+            return sibling
+    return None
 
 
 def _with_columns_hint(error: BadInput, data: dict[str, Any], root: Path) -> BadInput:
