@@ -422,6 +422,17 @@ def test_ci_runs_lint_and_tests_through_nox() -> None:
     assert "nox -s lint" in runs and "nox -s tests" in runs
 
 
+def test_lint_audits_every_action_under_the_root_and_no_stub_writes_the_path() -> None:
+    """zizmor runs on the repository root (test stubs included), in both personas; the
+    setup-python stub leaves PATH to the harness instead of writing $GITHUB_PATH."""
+    noxfile = (ROOT / "noxfile.py").read_text(encoding="utf-8")
+    assert 'session.run("zizmor", "--offline", str(ROOT))' in noxfile
+    assert 'session.run("zizmor", "--offline", "--persona", "pedantic", str(ROOT))' in noxfile
+    for stub in (ROOT / "tests" / "workflows" / "stubs").glob("*/action.yml"):
+        for step in load(stub)["runs"].get("steps", []):
+            assert "GITHUB_PATH" not in step.get("run", ""), stub.parent.name
+
+
 def test_harness_default_events(tmp_path: Path) -> None:
     import subprocess
 
