@@ -188,7 +188,7 @@ def test_issue_opened_updated_not_duplicated_closed_and_others_untouched(
         open_bot = [i for i in gh.state.issues if i["user"]["login"] != "mallory"]
         assert len(open_bot) == 1 and open_bot[0]["state"] == "open"
         assert sync_issue(github, _report("healthy")) == ("closed", number)
-        assert open_bot[0]["state"] == "closed" and gh.state.issue_comments[number]
+        assert open_bot[0]["state"] == "closed" and gh.state.comments[number]
         assert sync_issue(github, _report("healthy")) == ("unchanged", None)
         assert decoy["state"] == "open" and decoy["body"].endswith("copied by hand")
 
