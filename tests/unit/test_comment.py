@@ -88,7 +88,11 @@ def test_a_personal_token_updates_its_own_users_comments(github: Any, tmp_path: 
     """With a token that names its user (`GET /user`), that user's marker comment is the
     bot's; github-actions[bot]'s is still recognised, a human's is not."""
     github.state.tokens["pat"] = {"login": "release-bot", "type": "User"}
-    mine = {"id": 1, "body": comment.marker("a") + "\nold", "user": github.state.tokens["pat"]}
+    mine: dict[str, Any] = {
+        "id": 1,
+        "body": comment.marker("a") + "\nold",
+        "user": github.state.tokens["pat"],
+    }
     github.state.comments[6] = [{"id": 9, "body": comment.marker("a"), "user": HUMAN}, mine]
     with pytest.MonkeyPatch.context() as patch:
         patch.setenv("GITHUB_TOKEN", "pat")
@@ -100,7 +104,7 @@ def test_a_personal_token_updates_its_own_users_comments(github: Any, tmp_path: 
 def test_an_app_bot_named_by_bot_is_recognised(github: Any, tmp_path: Path) -> None:
     app = {"login": "models-app[bot]", "type": "Bot"}
     github.state.tokens["app"] = app
-    ours = {"id": 1, "body": comment.marker("a") + "\nold", "user": app}
+    ours: dict[str, Any] = {"id": 1, "body": comment.marker("a") + "\nold", "user": app}
     github.state.comments[8] = [ours]
     with pytest.MonkeyPatch.context() as patch:
         patch.setenv("GITHUB_TOKEN", "app")
