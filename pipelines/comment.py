@@ -1,9 +1,13 @@
 """`comment`: one pull-request comment per model, created once and then updated in place.
 
 Each report starts with a hidden marker `<!-- pipelines-report:<name> -->`; the comment that
-carries it is edited on every push instead of adding a new one. GitHub REST API through
+carries it is edited on every push instead of adding a new one, provided this bot wrote it:
+its author is `--bot` (default `github-actions[bot]`, user type Bot) or the login the token
+belongs to (`GET /user`, which a personal token answers and GITHUB_TOKEN refuses). A marker
+in anyone else's comment is left alone and the bot posts its own. GitHub REST API through
 urllib: `GITHUB_TOKEN`, `GITHUB_REPOSITORY`, `GITHUB_API_URL` and the pull-request number
-(`--pr`, else `PR_NUMBER`, else the event payload at `GITHUB_EVENT_PATH`).
+(`--pr`, else `PR_NUMBER`, else the event payload at `GITHUB_EVENT_PATH`, else, in a
+`workflow_dispatch` run, the open pull request from the dispatched branch `GITHUB_REF_NAME`).
 """
 
 from __future__ import annotations
@@ -16,6 +20,7 @@ import os
 import re
 import time
 import urllib.error
+import urllib.parse
 import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
@@ -26,6 +31,7 @@ from pipelines.errors import BadInput, InfraError
 
 log = logging.getLogger("pipelines")
 
+BOT = "github-actions[bot]"
 MARKER_RE = re.compile(r"<!--\s*pipelines-report:([A-Za-z0-9._-]+)\s*-->")
 MAX_BODY = 65_000  # GitHub refuses comment bodies over 65,536 characters
 PAGE_SIZE = 100
@@ -104,15 +110,43 @@ class GitHub:
             page += 1
 
 
-def upsert(github: GitHub, pr: int, body: str) -> tuple[str, int]:
-    """Update the comment with the body's marker, or create it. Returns (action, id)."""
+def token_login(github: GitHub) -> str | None:
+    """The login the token belongs to, or None when GitHub will not say (an installation
+    token such as GITHUB_TOKEN gets 403 from `GET /user`)."""
+    try:
+        user = github.request("GET", "/user")
+    except InfraError as exc:
+        log.debug("comment: the token names no user (%s)", exc)
+        return None
+    login = user.get("login") if isinstance(user, dict) else None
+    return str(login) if login else None
+
+
+def written_by_us(comment: dict[str, Any], bot: str, login: str | None) -> bool:
+    """Whether `comment` was written by the bot (login `bot`, type Bot) or by `login`."""
+    user = comment.get("user")
+    if not isinstance(user, dict):
+        return False
+    author = str(user.get("login") or "")
+    if login is not None and author == login:
+        return True
+    return author == bot and user.get("type") == "Bot"
+
+
+def upsert(
+    github: GitHub, pr: int, body: str, *, bot: str = BOT, login: str | None = None
+) -> tuple[str, int]:
+    """Update this bot's comment with the body's marker, or create it: (action, id).
+
+    Only a comment written by `bot` or by `login` (the token's own user) is updated; a
+    marker copied into someone else's comment is ignored."""
     name = marker_name(body)
     if name is None:
         raise BadInput("report has no pipelines-report marker")
     body = fit_body(body)
     tag = marker(name)
     for existing in github.comments(pr):
-        if tag in str(existing.get("body") or ""):
+        if tag in str(existing.get("body") or "") and written_by_us(existing, bot, login):
             comment_id = int(existing["id"])
             path = f"/repos/{github.repository}/issues/comments/{comment_id}"
             github.request("PATCH", path, {"body": body})
@@ -123,8 +157,22 @@ def upsert(github: GitHub, pr: int, body: str) -> tuple[str, int]:
     return "created", int(created["id"])
 
 
-def pr_number(explicit: int | None) -> int:
-    """The pull-request number from `--pr`, `PR_NUMBER` or the event payload."""
+def branch_pr(github: GitHub, branch: str) -> int | None:
+    """The open pull request whose head is `branch` of this repository, if any."""
+    owner = github.repository.split("/")[0]
+    head = urllib.parse.quote(f"{owner}:{branch}", safe="")
+    found = github.request("GET", f"/repos/{github.repository}/pulls?state=open&head={head}")
+    numbers = sorted(int(p["number"]) for p in found or [])
+    if len(numbers) > 1:
+        log.warning(
+            "comment: %d open pull requests from %s; using #%d", len(numbers), branch, numbers[0]
+        )
+    return numbers[0] if numbers else None
+
+
+def pr_number(explicit: int | None, github: GitHub | None = None) -> int:
+    """The pull-request number from `--pr`, `PR_NUMBER`, the event payload or, in a
+    `workflow_dispatch` run (with `github`), the open pull request of the branch."""
     if explicit:
         return explicit
     if os.environ.get("PR_NUMBER", "").strip().isdigit():
@@ -135,6 +183,12 @@ def pr_number(explicit: int | None) -> int:
         number = (event.get("pull_request") or {}).get("number") or event.get("number")
         if number:
             return int(number)
+    if os.environ.get("GITHUB_EVENT_NAME") == "workflow_dispatch" and github is not None:
+        branch = os.environ.get("GITHUB_REF_NAME", "")
+        found = branch_pr(github, branch) if branch else None
+        if found is not None:
+            return found
+        raise BadInput(f"no open pull request from branch {branch!r} to comment on")
     raise BadInput(
         "no pull-request number: pass --pr, set PR_NUMBER or run on a pull_request event"
     )
@@ -173,12 +227,14 @@ def handle(args: argparse.Namespace) -> int:
     if not token or not repository:
         raise BadInput("GITHUB_TOKEN and GITHUB_REPOSITORY must be set")
     github = GitHub(os.environ.get("GITHUB_API_URL", "https://api.github.com"), repository, token)
-    pr = pr_number(args.pr)
+    pr = pr_number(args.pr, github)
+    login = token_login(github)
     for source in expand(args.sources):
         path = report_path(source)
         if not path.is_file():
             raise BadInput(f"no report at {path} (run `report` first)", file=source)
-        action, comment_id = upsert(github, pr, path.read_text(encoding="utf-8"))
+        text = path.read_text(encoding="utf-8")
+        action, comment_id = upsert(github, pr, text, bot=args.bot, login=login)
         log.info("comment: %s comment %d on #%d from %s", action, comment_id, pr, path)
     return 0
 
@@ -197,4 +253,10 @@ def register(subparsers: Any) -> None:
         help="spec files or report.md files (glob patterns allowed)",
     )
     parser.add_argument("--pr", type=int, help="pull-request number")
+    parser.add_argument(
+        "--bot",
+        default=BOT,
+        help=f"login of the bot whose comments are updated (default {BOT}; a GitHub App's "
+        "token: <app-slug>[bot])",
+    )
     parser.set_defaults(handler=handle)

@@ -86,7 +86,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--owner", required=True, help="GitHub organisation or user")
     parser.add_argument("--title", default="", help="README title (default: the name)")
     parser.add_argument(
-        "--reviewers", default="", help="CODEOWNERS of model_specs/ (default @OWNER/ml-reviewers)"
+        "--reviewers",
+        default="",
+        help="owners of every .github/CODEOWNERS rule (default @OWNER/ml-reviewers)",
     )
     parser.add_argument(
         "--experiment-prefix", default="", help="MLflow experiment prefix (default NAME/)"

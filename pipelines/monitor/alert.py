@@ -8,6 +8,15 @@
   batch appended, and the new sha256 in the spec. The usual pull-request pipeline then
   retrains and gates the candidate against the champion. Both files are written through
   the REST API (contents), so the job needs no git credentials on disk.
+
+What starts that pipeline: GitHub starts no workflow for events made with GITHUB_TOKEN
+(only workflow_dispatch and repository_dispatch). With `PIPELINES_RETRAIN_TOKEN` set (a
+fine-grained personal token, or a GitHub App's installation token minted in the job), the
+branch and the pull request are written with it and their `pull_request` events start the
+pipeline as for any pull request. Without it they are written with GITHUB_TOKEN, and the
+pull-request
+workflow (`--workflow`, default pull-request.yml) is dispatched on the branch; its checks
+report on the branch's head commit under the same names.
 """
 
 from __future__ import annotations
@@ -19,6 +28,7 @@ import logging
 import os
 import re
 import urllib.parse
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -34,6 +44,8 @@ log = logging.getLogger("pipelines")
 BOT = "github-actions[bot]"
 LABEL = "monitoring"
 PAGE = 100
+RETRAIN_TOKEN = "PIPELINES_RETRAIN_TOKEN"  # noqa: S105 (the variable's name, not a value)
+PR_WORKFLOW = "pull-request.yml"
 
 
 def github_from_env() -> GitHub:
@@ -145,6 +157,11 @@ def retrain_files(loaded: LoadedSpec, report: dict[str, Any]) -> dict[str, bytes
     return {source: data, spec_rel: "".join(lines).encode("utf-8")}
 
 
+def retrain_branch(model: str) -> str:
+    """The branch of a model's retrain pull request."""
+    return f"monitor/retrain-{model}"
+
+
 def open_retrain_pr(github: GitHub, loaded: LoadedSpec, report: dict[str, Any]) -> tuple[str, int]:
     """Create or refresh branch `monitor/retrain-<model>` and its one pull request."""
     model = loaded.spec.name
@@ -152,7 +169,7 @@ def open_retrain_pr(github: GitHub, loaded: LoadedSpec, report: dict[str, Any]) 
     repo = f"/repos/{github.repository}"
     base = str(github.request("GET", repo)["default_branch"])
     base_sha = github.request("GET", f"{repo}/git/ref/heads/{_q(base)}")["object"]["sha"]
-    branch = f"monitor/retrain-{model}"
+    branch = retrain_branch(model)
     owner = github.repository.split("/")[0]
     head = urllib.parse.quote(f"{owner}:{branch}")
     open_prs = github.request("GET", f"{repo}/pulls?state=open&head={head}&base={_q(base)}") or []
@@ -198,6 +215,32 @@ def open_retrain_pr(github: GitHub, loaded: LoadedSpec, report: dict[str, Any]) 
     return "opened", int(created["number"])
 
 
+def dispatch_pipeline(github: GitHub, workflow: str, branch: str) -> None:
+    """Start `workflow` (a file name in .github/workflows) on `branch` with workflow_dispatch:
+    the one event GITHUB_TOKEN may start a workflow with."""
+    path = f"/repos/{github.repository}/actions/workflows/{_q(workflow)}/dispatches"
+    github.request("POST", path, {"ref": branch})
+
+
+def retrain(
+    github: GitHub,
+    loaded: LoadedSpec,
+    report: dict[str, Any],
+    retrain_token: str = "",
+    workflow: str = PR_WORKFLOW,
+) -> tuple[str, int, str]:
+    """Open or refresh the retrain pull request and make sure its pipeline starts:
+    (action, number, how) where `how` is `pull_request` (written with `retrain_token`, whose
+    events start workflows) or `workflow_dispatch` (written with GitHub's token, then
+    `workflow` dispatched on the branch)."""
+    if retrain_token:
+        action, number = open_retrain_pr(replace(github, token=retrain_token), loaded, report)
+        return action, number, "pull_request"
+    action, number = open_retrain_pr(github, loaded, report)
+    dispatch_pipeline(github, workflow, retrain_branch(loaded.spec.name))
+    return action, number, "workflow_dispatch"
+
+
 def _q(text: str) -> str:
     return urllib.parse.quote(text, safe="/")
 
@@ -228,9 +271,28 @@ def handle(args: argparse.Namespace) -> int:
         return 0
     if args.spec is None:
         raise BadInput("retrain-pr needs the model's spec file")
-    action, number = open_retrain_pr(github, load_spec(args.spec), report)
-    log.info("%s: retrain pull request %s (#%d)", report["model"], action, number)
-    write_github_output({"pr-action": action, "pr": str(number)})
+    token = os.environ.get(RETRAIN_TOKEN, "").strip()
+    action, number, how = retrain(github, load_spec(args.spec), report, token, args.workflow)
+    if how == "pull_request":
+        log.info(
+            "%s: retrain pull request %s (#%d) with %s: its events start the pipeline",
+            report["model"],
+            action,
+            number,
+            RETRAIN_TOKEN,
+        )
+    else:
+        log.info(
+            "%s: retrain pull request %s (#%d) with GITHUB_TOKEN, which starts no workflow: "
+            "%s dispatched on %s (set %s to let the pull request start it)",
+            report["model"],
+            action,
+            number,
+            args.workflow,
+            retrain_branch(str(report["model"])),
+            RETRAIN_TOKEN,
+        )
+    write_github_output({"pr-action": action, "pr": str(number), "pipeline-trigger": how})
     return 0
 
 
@@ -246,4 +308,10 @@ def register(subparsers: Any) -> None:
     parser.add_argument("report", type=Path, help="report.json written by `monitor`")
     parser.add_argument("spec", type=Path, nargs="?", help="the model's spec (retrain-pr)")
     parser.add_argument("--bot", default=BOT, help=f"login of the workflow's bot (default {BOT})")
+    parser.add_argument(
+        "--workflow",
+        default=PR_WORKFLOW,
+        help=f"workflow dispatched on the retrain branch without {RETRAIN_TOKEN} "
+        f"(default {PR_WORKFLOW})",
+    )
     parser.set_defaults(handler=handle)

@@ -69,7 +69,8 @@ def test_init_renders_identity_and_is_idempotent(key: str, tmp_path: Path) -> No
     assert pyproject["tool"]["pipelines"]["experiment_prefix"] == answers.experiment_prefix
     assert (dest / "README.md").read_text(encoding="utf-8").startswith(f"# {answers.title}\n")
     codeowners = (dest / ".github" / "CODEOWNERS").read_text(encoding="utf-8")
-    assert f"model_specs/ {answers.reviewers}\n" in codeowners
+    for rule in ("model_specs/", "data/", "pipelines/", ".github/", "/uv.lock"):
+        assert f"{rule} {answers.reviewers}\n" in codeowners, rule
     assert TEMPLATE.reviewers not in codeowners
     recorded = json.loads((dest / ANSWERS_FILE).read_text(encoding="utf-8"))
     assert recorded["answers"] == answers.context()

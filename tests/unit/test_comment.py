@@ -46,8 +46,12 @@ def _report(folder: Path, name: str, text: str) -> Path:
     return path
 
 
+BOT = {"login": "github-actions[bot]", "type": "Bot"}
+HUMAN = {"login": "mallory", "type": "User"}
+
+
 def test_created_once_then_updated_in_place(github: Any, tmp_path: Path) -> None:
-    github.state.comments[7] = [{"id": 1, "body": "a human comment"}]
+    github.state.comments[7] = [{"id": 1, "body": "a human comment", "user": HUMAN}]
     first = _report(tmp_path, "item-recs", "ndcg 0.10")
     other = _report(tmp_path, "wine", "f1 0.9")
     assert main(["comment", str(first), str(other), "--pr", "7"]) == 0
@@ -59,11 +63,90 @@ def test_created_once_then_updated_in_place(github: Any, tmp_path: Path) -> None
     assert bodies[1].startswith("<!-- pipelines-report:item-recs -->")
     methods = [m for m, *_ in github.state.requests if m != "GET"]
     assert methods == ["POST", "POST", "PATCH"]
+    assert github.state.comments[7][1]["user"] == BOT
+
+
+def test_a_marker_in_a_human_comment_is_left_alone(github: Any, tmp_path: Path) -> None:
+    """A marker copied into someone else's comment (or a bot of another name) is never
+    edited: the bot posts its own, then updates that one."""
+    copied = {"id": 1, "body": comment.marker("wine") + "\nhand-written", "user": HUMAN}
+    other_bot = {
+        "id": 2,
+        "body": comment.marker("wine") + "\nlint",
+        "user": {"login": "linter[bot]", "type": "Bot"},
+    }
+    github.state.comments[5] = [copied, other_bot]
+    assert main(["comment", str(_report(tmp_path, "wine", "f1 0.8")), "--pr", "5"]) == 0
+    assert main(["comment", str(_report(tmp_path, "wine", "f1 0.9")), "--pr", "5"]) == 0
+    thread = github.state.comments[5]
+    assert [c["body"].splitlines()[-1] for c in thread[:2]] == ["hand-written", "lint"]
+    assert len(thread) == 3 and thread[2]["user"] == BOT and "f1 0.9" in thread[2]["body"]
+    assert github.state.edited_by_others == []
+
+
+def test_a_personal_token_updates_its_own_users_comments(github: Any, tmp_path: Path) -> None:
+    """With a token that names its user (`GET /user`), that user's marker comment is the
+    bot's; github-actions[bot]'s is still recognised, a human's is not."""
+    github.state.tokens["pat"] = {"login": "release-bot", "type": "User"}
+    mine: dict[str, Any] = {
+        "id": 1,
+        "body": comment.marker("a") + "\nold",
+        "user": github.state.tokens["pat"],
+    }
+    github.state.comments[6] = [{"id": 9, "body": comment.marker("a"), "user": HUMAN}, mine]
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("GITHUB_TOKEN", "pat")
+        assert main(["comment", str(_report(tmp_path, "a", "new")), "--pr", "6"]) == 0
+    assert mine["body"].endswith("new\n") and len(github.state.comments[6]) == 2
+    assert github.state.comments[6][0]["body"] == comment.marker("a")
+
+
+def test_an_app_bot_named_by_bot_is_recognised(github: Any, tmp_path: Path) -> None:
+    app = {"login": "models-app[bot]", "type": "Bot"}
+    github.state.tokens["app"] = app
+    ours: dict[str, Any] = {"id": 1, "body": comment.marker("a") + "\nold", "user": app}
+    github.state.comments[8] = [ours]
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("GITHUB_TOKEN", "app")
+        report = str(_report(tmp_path, "a", "new"))
+        assert main(["comment", report, "--pr", "8", "--bot", "models-app[bot]"]) == 0
+    assert ours["body"].endswith("new\n") and len(github.state.comments[8]) == 1
+
+
+def test_a_dispatched_run_comments_on_its_branchs_pull_request(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    sys.path.insert(0, str(Path(__file__).parents[1] / "workflows"))
+    from github_monitor_stub import MonitorStub
+
+    with MonitorStub() as gh:
+        gh.state.pulls.append(
+            {
+                "number": 42,
+                "state": "open",
+                "head": {"ref": "monitor/retrain-a"},
+                "owner": gh.state.repository.split("/")[0],
+            }
+        )
+        for key, value in {
+            "GITHUB_API_URL": gh.url,
+            "GITHUB_REPOSITORY": gh.state.repository,
+            "GITHUB_TOKEN": "t",
+            "GITHUB_EVENT_NAME": "workflow_dispatch",
+            "GITHUB_REF_NAME": "monitor/retrain-a",
+        }.items():
+            monkeypatch.setenv(key, value)
+        monkeypatch.delenv("PR_NUMBER", raising=False)
+        monkeypatch.delenv("GITHUB_EVENT_PATH", raising=False)
+        assert main(["comment", str(_report(tmp_path, "a", "x"))]) == 0
+        assert [c["user"] for c in gh.state.comments[42]] == [BOT]
+        monkeypatch.setenv("GITHUB_REF_NAME", "no-such-branch")
+        assert main(["comment", str(_report(tmp_path, "a", "x"))]) == 2
 
 
 def test_finds_marker_on_a_later_page(github: Any, tmp_path: Path) -> None:
-    thread = [{"id": i, "body": f"noise {i}"} for i in range(150)]
-    thread.append({"id": 999, "body": comment.marker("wine") + "\nold"})
+    thread = [{"id": i, "body": f"noise {i}", "user": HUMAN} for i in range(150)]
+    thread.append({"id": 999, "body": comment.marker("wine") + "\nold", "user": BOT})
     github.state.comments[3] = thread
     assert main(["comment", str(_report(tmp_path, "wine", "new")), "--pr", "3"]) == 0
     assert github.state.comments[3][-1]["body"].endswith("new\n")

@@ -8,6 +8,7 @@ import math
 import shutil
 import sys
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -188,7 +189,7 @@ def test_issue_opened_updated_not_duplicated_closed_and_others_untouched(
         open_bot = [i for i in gh.state.issues if i["user"]["login"] != "mallory"]
         assert len(open_bot) == 1 and open_bot[0]["state"] == "open"
         assert sync_issue(github, _report("healthy")) == ("closed", number)
-        assert open_bot[0]["state"] == "closed" and gh.state.issue_comments[number]
+        assert open_bot[0]["state"] == "closed" and gh.state.comments[number]
         assert sync_issue(github, _report("healthy")) == ("unchanged", None)
         assert decoy["state"] == "open" and decoy["body"].endswith("copied by hand")
 
@@ -234,3 +235,74 @@ def test_retrain_pull_request_changes_only_the_pin_and_the_data(
         assert json.dumps(gh.state.pulls[0]["head"]) == json.dumps(
             {"ref": "monitor/retrain-item-recs"}
         )
+
+
+def _retrain_setup(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, gh: Any) -> Path:
+    section = (ROOT / "model_specs" / "item-recs.yaml").read_text().split("\nmonitoring:")[1]
+    spec_path = _spec(tmp_path, "monitoring:" + section)
+    report = tmp_path / "report.json"
+    report.write_text(json.dumps(_report("alert")), encoding="utf-8")
+    for key, value in {
+        "GITHUB_TOKEN": "t",
+        "GITHUB_REPOSITORY": gh.state.repository,
+        "GITHUB_API_URL": gh.url,
+        "GITHUB_OUTPUT": str(tmp_path / "out.txt"),
+    }.items():
+        monkeypatch.setenv(key, value)
+    monkeypatch.delenv("PIPELINES_RETRAIN_TOKEN", raising=False)
+    gh.state.files["main"] = {"data/interactions.csv": b"old", "model_specs/item-recs.yaml": b"x"}
+    monkeypatch.chdir(spec_path.parents[1])
+    return spec_path
+
+
+def test_retrain_with_github_token_dispatches_the_pipeline_on_the_branch(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """GITHUB_TOKEN's pull request starts no workflow: pull-request.yml is dispatched on the
+    retrain branch after its last write, on every alert (a refresh starts nothing either)."""
+    from github_monitor_stub import BOT, MonitorStub
+
+    from pipelines.cli import main
+
+    with MonitorStub() as gh:
+        spec = _retrain_setup(tmp_path, monkeypatch, gh)
+        args = ["monitor-alert", "retrain-pr", str(tmp_path / "report.json"), str(spec)]
+        assert main(args) == 0
+        branch = "monitor/retrain-item-recs"
+        (dispatch,) = gh.state.dispatches
+        assert dispatch == {
+            "workflow": "pull-request.yml",
+            "ref": branch,
+            "sha": gh.state.branches[branch],  # dispatched after the last commit
+            "inputs": {},
+            "by": BOT,
+        }
+        assert gh.state.pulls[0]["user"]["login"] == BOT
+        assert "pipeline-trigger=workflow_dispatch" in (tmp_path / "out.txt").read_text()
+        assert main(args) == 0
+        assert len(gh.state.pulls) == 1 and len(gh.state.dispatches) == 2
+        assert gh.state.dispatches[1]["sha"] == gh.state.branches[branch]
+        gh.state.workflows = set()  # a workflow without workflow_dispatch: GitHub says 404
+        assert main(args) == 3
+
+
+def test_retrain_with_the_retrain_token_lets_the_pull_request_start_the_pipeline(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from github_monitor_stub import MonitorStub
+
+    from pipelines.cli import main
+
+    with MonitorStub() as gh:
+        spec = _retrain_setup(tmp_path, monkeypatch, gh)
+        gh.state.tokens["app-token"] = {"login": "models-retrain[bot]", "type": "Bot"}
+        monkeypatch.setenv("PIPELINES_RETRAIN_TOKEN", "app-token")
+        assert main(["monitor-alert", "retrain-pr", str(tmp_path / "report.json"), str(spec)]) == 0
+        assert gh.state.dispatches == []
+        assert gh.state.pulls[0]["user"]["login"] == "models-retrain[bot]"
+        writes = {(m, p.rsplit("/", 1)[-1]) for who, m, p in gh.state.callers if m != "GET"}
+        assert writes and all(
+            who == "models-retrain[bot]" for who, m, _ in gh.state.callers if m != "GET"
+        )
+        assert ("POST", "pulls") in writes
+        assert "pipeline-trigger=pull_request" in (tmp_path / "out.txt").read_text()

@@ -1,7 +1,10 @@
-"""The GitHub stub plus what monitoring calls: issues, pull requests, refs and contents.
+"""The GitHub stub plus what monitoring calls: issues, pull requests, refs, contents and
+workflow dispatches.
 
-Every token is the workflow's bot (`github-actions[bot]`); issues seeded by a test may name
-another author. Files written through the contents API are kept per branch.
+A token is the workflow's bot (`github-actions[bot]`) unless `state.tokens` names its user;
+issues seeded by a test may name another author. Files written through the contents API are
+kept per branch. `POST /actions/workflows/{id}/dispatches` answers 204 with no body, as
+GitHub documents, 404 for a workflow it does not know and 422 for a ref that is no branch.
 """
 
 from __future__ import annotations
@@ -12,9 +15,9 @@ from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import parse_qs, unquote, urlsplit
 
-from github_stub import GitHubState, GitHubStub, _Handler
+from github_stub import BOT_USER, GitHubState, GitHubStub, _Handler
 
-BOT = "github-actions[bot]"
+BOT = BOT_USER["login"]
 
 
 @dataclass
@@ -25,7 +28,9 @@ class MonitorState(GitHubState):
     pulls: list[dict[str, Any]] = field(default_factory=list)
     branches: dict[str, str] = field(default_factory=lambda: {"main": "0" * 40})
     files: dict[str, dict[str, bytes]] = field(default_factory=dict)  # branch -> path -> bytes
-    issue_comments: dict[int, list[str]] = field(default_factory=dict)
+    # workflow files that declare `workflow_dispatch`, and the dispatches received
+    workflows: set[str] = field(default_factory=lambda: {"pull-request.yml"})
+    dispatches: list[dict[str, Any]] = field(default_factory=list)
 
     def seed_issue(self, title: str, body: str, author: str) -> dict[str, Any]:
         issue = {
@@ -33,7 +38,7 @@ class MonitorState(GitHubState):
             "title": title,
             "body": body,
             "state": "open",
-            "user": {"login": author},
+            "user": {"login": author, "type": "Bot" if author.endswith("[bot]") else "User"},
             "labels": [],
         }
         self.issues.append(issue)
@@ -48,16 +53,15 @@ class _MonitorHandler(_Handler):
         path = unquote(url.path.removeprefix("/api/v3"))
         repo = f"/repos/{self.state.repository}"
         rest = path.removeprefix(repo) if path.startswith(repo + "/") else None
-        if rest is None or not re.match(r"/(issues|pulls|git|contents)\b", rest):
+        if rest is None or not re.match(r"/(issues|pulls|git|contents|actions)\b", rest):
             super()._dispatch(method)
             return
-        if rest.startswith("/issues/") and rest.endswith("/comments") and method == "GET":
+        if re.fullmatch(r"/issues/(\d+/comments|comments/\d+)", rest):  # the base stub's
             super()._dispatch(method)
             return
         body: Any = self._body() if method in {"POST", "PATCH", "PUT"} else None
         self.state.requests.append((method, path, body))
-        if not (self.headers.get("Authorization") or "").startswith(("Bearer ", "token ")):
-            self._send(401, {"message": "Requires authentication"})
+        if not self._authorized(method, path):
             return
         query = {k: v[0] for k, v in parse_qs(url.query).items()}
         self._monitor(method, rest, query, body)
@@ -78,7 +82,7 @@ class _MonitorHandler(_Handler):
                 "title": body["title"],
                 "body": body["body"],
                 "state": "open",
-                "user": {"login": BOT},
+                "user": self._caller(),
                 "labels": [{"name": n} for n in body.get("labels", [])],
             }
             state.issues.append(issue)
@@ -90,9 +94,6 @@ class _MonitorHandler(_Handler):
                 return
             issue.update({k: v for k, v in body.items() if k in {"body", "state", "title"}})
             self._send(200, issue)
-        elif (m := re.fullmatch(r"/issues/(\d+)/comments", rest)) and method == "POST":
-            state.issue_comments.setdefault(int(m.group(1)), []).append(body["body"])
-            self._send(201, {"id": state.new_id(), "body": body["body"]})
         elif (m := re.fullmatch(r"/git/ref/heads/(.+)", rest)) and method == "GET":
             sha = state.branches.get(m.group(1))
             self._send(
@@ -126,6 +127,7 @@ class _MonitorHandler(_Handler):
                 self._send(409, {"message": "sha does not match"})
                 return
             files[m.group(1)] = base64.b64decode(body["content"])
+            state.branches[branch] = f"{state.new_id():040d}"  # each write is a new commit
             self._send(200, {"content": {"path": m.group(1)}})
         elif rest == "/pulls" and method == "GET":
             head = query.get("head", "")
@@ -144,7 +146,7 @@ class _MonitorHandler(_Handler):
                 "head": {"ref": body["head"]},
                 "base": {"ref": body["base"]},
                 "owner": state.repository.split("/")[0],
-                "user": {"login": BOT},
+                "user": self._caller(),
             }
             state.pulls.append(pull)
             self._send(201, pull)
@@ -155,6 +157,26 @@ class _MonitorHandler(_Handler):
                 return
             pull.update({k: v for k, v in body.items() if k in {"body", "title", "state"}})
             self._send(200, pull)
+        elif (m := re.fullmatch(r"/actions/workflows/([^/]+)/dispatches", rest)) and (
+            method == "POST"
+        ):
+            if m.group(1) not in state.workflows:
+                self._send(404, {"message": "Not Found"})
+                return
+            ref = str((body or {}).get("ref", "")).removeprefix("refs/heads/")
+            if ref not in state.branches:
+                self._send(422, {"message": f"No ref found for: {ref}"})
+                return
+            state.dispatches.append(
+                {
+                    "workflow": m.group(1),
+                    "ref": ref,
+                    "sha": state.branches[ref],
+                    "inputs": dict((body or {}).get("inputs") or {}),
+                    "by": self._caller()["login"],
+                }
+            )
+            self._send(204)
         else:
             self._send(404, {"message": "Not Found"})
 

@@ -2,6 +2,11 @@
 
 github.com cannot be reached from tests; this serves issue comments, environments,
 deployment branch policies, branch protection, users and teams on 127.0.0.1.
+
+Who calls: a token listed in `GitHubState.tokens` is that user (a PAT: `GET /user` answers
+with its login); any other token is the workflow's `GITHUB_TOKEN`, acting as
+`github-actions[bot]` (type Bot), for which `GET /user` answers 403 as GitHub does. Every
+comment carries its author as `user: {login, type}`, as GitHub's API returns it.
 """
 
 from __future__ import annotations
@@ -14,6 +19,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
+BOT_USER: dict[str, str] = {"login": "github-actions[bot]", "type": "Bot"}
 NO_REVIEWERS_MESSAGE = (
     "Failed to create the environment protection rule: required reviewers are not "
     "available for this repository's plan"
@@ -39,7 +45,12 @@ class GitHubState:
     secrets: dict[str, set[str]] = field(default_factory=dict)
     users: dict[str, int] = field(default_factory=lambda: {"alice": 101, "bob": 102})
     teams: dict[str, int] = field(default_factory=lambda: {"acme/ml": 201})
+    # token -> the user it belongs to (`{"login", "type"}`); unlisted: github-actions[bot]
+    tokens: dict[str, dict[str, str]] = field(default_factory=dict)
     requests: list[tuple[str, str, Any]] = field(default_factory=list)
+    # (login of the caller, method, path) of every authenticated request
+    callers: list[tuple[str, str, str]] = field(default_factory=list)
+    edited_by_others: list[int] = field(default_factory=list)  # comment ids
     next_id: int = 1000
 
     def new_id(self) -> int:
@@ -61,6 +72,19 @@ class _Handler(BaseHTTPRequestHandler):
         self.end_headers()
         self.wfile.write(raw)
 
+    def _caller(self) -> dict[str, str]:
+        """The user behind the request's token (the workflow's bot when unlisted)."""
+        token = (self.headers.get("Authorization") or "").split(" ", 1)[-1]
+        return dict(self.state.tokens.get(token, BOT_USER))
+
+    def _authorized(self, method: str, path: str) -> bool:
+        """False (401 sent) without a token; else the caller is recorded."""
+        if not (self.headers.get("Authorization") or "").startswith(("Bearer ", "token ")):
+            self._send(401, {"message": "Requires authentication"})
+            return False
+        self.state.callers.append((self._caller()["login"], method, path))
+        return True
+
     def _body(self) -> Any:
         length = int(self.headers.get("Content-Length") or 0)
         return json.loads(self.rfile.read(length)) if length else None
@@ -71,8 +95,7 @@ class _Handler(BaseHTTPRequestHandler):
         body: Any = self._body() if method in {"POST", "PATCH", "PUT"} else None
         state = self.state
         state.requests.append((method, path, body))
-        if not (self.headers.get("Authorization") or "").startswith(("Bearer ", "token ")):
-            self._send(401, {"message": "Requires authentication"})
+        if not self._authorized(method, path):
             return
         repo = f"/repos/{state.repository}"
         owner = state.repository.split("/")[0]
@@ -87,6 +110,13 @@ class _Handler(BaseHTTPRequestHandler):
                     "owner": {"login": owner, "type": "Organization"},
                 },
             )
+            return
+        if method == "GET" and path == "/user":
+            caller = self._caller()
+            if caller == BOT_USER:  # an installation token (GITHUB_TOKEN) has no user
+                self._send(403, {"message": "Resource not accessible by integration"})
+            else:
+                self._send(200, caller)
             return
         if method == "GET" and path == f"/orgs/{owner}":
             org: dict[str, Any] = {"login": owner, "type": "Organization"}
@@ -127,7 +157,7 @@ class _Handler(BaseHTTPRequestHandler):
                 page = int(query.get("page", ["1"])[0])
                 self._send(200, thread[(page - 1) * per_page : page * per_page])
             else:
-                comment = {"id": state.new_id(), "body": body["body"]}
+                comment = {"id": state.new_id(), "body": body["body"], "user": self._caller()}
                 thread.append(comment)
                 self._send(201, comment)
             return
@@ -135,6 +165,9 @@ class _Handler(BaseHTTPRequestHandler):
             for thread in state.comments.values():
                 for comment in thread:
                     if comment["id"] == int(match.group(1)):
+                        if comment.get("user", {}).get("login") != self._caller()["login"]:
+                            # GitHub lets a repository writer edit anyone's comment: record it
+                            state.edited_by_others.append(comment["id"])
                         comment["body"] = body["body"]
                         self._send(200, comment)
                         return

@@ -11,8 +11,9 @@ Used by the workflow tests and by `nox -s act -- <workflow> <event>`:
   from `stubs/` (`--local-repository`); artifacts travel through `$ACT_ARTIFACT_DIR`. A
   checkout of another repository (the template, checked out by the reusable workflows) is
   exported from a local git repository named in `$ACT_REPOSITORIES_DIR/<owner>/<name>`.
-- The setup-python stub puts the interpreter running this harness on PATH
-  (`$ACT_PYTHON_BIN`), as setup-python puts the requested one.
+- act runs with the interpreter behind this harness first on PATH (act's host runner hands
+  its PATH to every step), so the setup-python stub has nothing to do: no step writes
+  `$GITHUB_PATH` from an outside value.
 - A clean environment and HOME; `/dev/null` for act's env, secret, var and input files.
 - The setup action's environment is pre-warmed in that HOME from the running interpreter,
   so no job installs anything.
@@ -227,8 +228,6 @@ def run_act(
         f"ACT_ARTIFACT_DIR={artifacts}",
         "--env",
         f"ACT_REPOSITORIES_DIR={repos_dir}",
-        "--env",
-        f"ACT_PYTHON_BIN={python_bin()}",
         *local_repository_args(repo, template or repo),
         *extra_args,
     ]
@@ -239,7 +238,7 @@ def run_act(
             command += [flag, f"{key}={value}"]
     clean_env = {
         "HOME": str(home),
-        "PATH": "/usr/local/bin:/usr/bin:/bin",
+        "PATH": f"{python_bin()}:/usr/local/bin:/usr/bin:/bin",
         "LANG": "C.UTF-8",
         "TMPDIR": str(home / "tmp"),
     }

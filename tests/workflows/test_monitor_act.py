@@ -1,6 +1,9 @@
 """`monitor.yml` under act against the GitHub stub and a throwaway MLflow: a drifted batch
 opens one issue and one retrain pull request, a second alert updates both (no duplicates),
-and a stable batch closes the issue. An issue someone else wrote is never touched."""
+and a stable batch closes the issue. An issue someone else wrote is never touched. Without
+PIPELINES_RETRAIN_TOKEN the pull-request pipeline is dispatched on the retrain branch (the
+pull request, made with GITHUB_TOKEN, starts nothing); with it, nothing is dispatched and
+the token writes the branch and the pull request."""
 
 from __future__ import annotations
 
@@ -67,18 +70,22 @@ def test_monitor_workflow_issue_lifecycle_and_one_retrain_pr(tmp_path: Path) -> 
         }
         decoy = gh.state.seed_issue("notes", "<!-- pipelines-monitor:item-recs -->", "mallory")
 
-        def act() -> ActResult:
+        app = {"login": "models-retrain[bot]", "type": "Bot"}
+        gh.state.tokens["app-token"] = app
+
+        def act(**more_secrets: str) -> ActResult:
             return run_act(
                 repo,
                 ".github/workflows/monitor.yml",
                 "workflow_dispatch",
                 {**EVENT, "repository": {"full_name": REPOSITORY, "name": "models"}},
                 home=tmp_path / "home",
-                secrets={"MLFLOW_TRACKING_URI": uri, "GITHUB_TOKEN": "t0ken"},
+                secrets={"MLFLOW_TRACKING_URI": uri, "GITHUB_TOKEN": "t0ken", **more_secrets},
                 env={"GITHUB_API_URL": gh.url},
             )
 
         first = act()
+        first_callers = list(gh.state.callers)
         assert first.step_result("Monitor", "Fail on an alert or an error") == "failure", explain(
             first
         )
@@ -91,13 +98,21 @@ def test_monitor_workflow_issue_lifecycle_and_one_retrain_pr(tmp_path: Path) -> 
         changed = {p for p, data in branch.items() if data != gh.state.files["main"].get(p)}
         assert changed == {"data/interactions.csv", SPEC}
         assert branch["data/interactions.csv"].endswith(drifted.read_bytes().partition(b"\n")[2])
+        (dispatch,) = gh.state.dispatches
+        assert dispatch["workflow"] == "pull-request.yml" and dispatch["by"] == BOT
+        assert dispatch["ref"] == "monitor/retrain-item-recs"
+        assert dispatch["sha"] == gh.state.branches["monitor/retrain-item-recs"]
 
-        second = act()
+        second = act(PIPELINES_RETRAIN_TOKEN="app-token")
         assert second.job_result("Issue") is not None, explain(second)
         assert len([i for i in gh.state.issues if i["user"]["login"] == BOT]) == 1
         assert len(gh.state.pulls) == 1
         patched = [r for r in gh.state.requests if r[0] == "PATCH" and "/issues/" in r[1]]
         assert len(patched) == 1, gh.state.requests
+        assert len(gh.state.dispatches) == 1, explain(second)  # the token's events start it
+        writes = [c for c in gh.state.callers[len(first_callers) :] if c[1] in {"PUT", "PATCH"}]
+        retrain_writes = [c for c in writes if "/contents/" in c[2] or "/pulls/" in c[2]]
+        assert retrain_writes and {c[0] for c in retrain_writes} == {app["login"]}
 
         _git(repo, "rm", "-q", str(drifted.relative_to(repo)))
         _git(repo, "commit", "-qm", "back to the stable batch")
@@ -106,7 +121,7 @@ def test_monitor_workflow_issue_lifecycle_and_one_retrain_pr(tmp_path: Path) -> 
             explain(third)
         )
         assert mine[0]["state"] == "closed", explain(third)
-        assert len(gh.state.pulls) == 1
+        assert len(gh.state.pulls) == 1 and len(gh.state.dispatches) == 1
         assert decoy["state"] == "open" and decoy["body"].endswith("-->")
 
     from mlflow.tracking import MlflowClient

@@ -120,11 +120,13 @@ def test_every_remote_action_has_an_offline_stub() -> None:
 
 def test_pull_request_always_reports_one_check() -> None:
     """No path filter: a path-filtered workflow cannot be a required check (it never reports
-    on unrelated pull requests); the plan decides what runs and an empty plan passes."""
+    on unrelated pull requests); the plan decides what runs and an empty plan passes. A
+    dispatch (the monitor's retrain branch) runs the same jobs, so the same check names."""
     document = workflow("pull-request")
-    assert document["on"] == {"pull_request": None}
+    assert document["on"] == {"pull_request": None, "workflow_dispatch": None}
     assert document["concurrency"]["cancel-in-progress"] is True
-    assert "pull_request.number" in document["concurrency"]["group"]
+    group = document["concurrency"]["group"]
+    assert group == "pull-request-${{ github.event.pull_request.number || github.ref }}"
     (job,) = document["jobs"].values()
     assert job["name"] == "Pipeline"
     assert job["uses"] == "./.github/workflows/pipeline.yml"
@@ -139,6 +141,14 @@ def test_pull_request_always_reports_one_check() -> None:
     assert jobs["model"]["permissions"] == {"contents": "read"}
     assert jobs["comment"]["permissions"] == {"contents": "read", "pull-requests": "write"}
     assert "head.repo.full_name == github.repository" in jobs["comment"]["if"]
+    assert "github.event_name == 'workflow_dispatch'" in jobs["comment"]["if"]
+    # a dispatched run plans the branch against the default branch, as its pull request would
+    (plan,) = [s for s in jobs["plan"]["steps"] if s.get("id") == "plan"]
+    assert plan["with"]["base"] == (
+        "${{ github.event.pull_request.base.sha || (github.event_name == 'workflow_dispatch' "
+        "&& format('origin/{0}', github.event.repository.default_branch)) "
+        "|| github.event.before }}"
+    )
 
 
 def test_the_required_checks_are_the_ones_that_always_report() -> None:
@@ -242,9 +252,53 @@ def test_pull_request_credentials_never_reach_forks() -> None:
         "MLFLOW_TRACKING_PASSWORD",
         "MLFLOW_TRACKING_TOKEN",
     }
-    same_repo = "${{ github.event.pull_request.head.repo.full_name == github.repository && "
+    # a dispatch can only be started by a writer of the repository, on one of its branches
+    same_repo = (
+        "${{ (github.event_name == 'workflow_dispatch' || "
+        "github.event.pull_request.head.repo.full_name == github.repository) && "
+    )
     for name, value in env.items():
         assert value == f"{same_repo}secrets.{name} || '' }}}}", name
+
+
+MLFLOW_SECRETS = {
+    "MLFLOW_TRACKING_URI",
+    "MLFLOW_TRACKING_USERNAME",
+    "MLFLOW_TRACKING_PASSWORD",
+    "MLFLOW_TRACKING_TOKEN",
+}
+
+
+def test_monitor_talks_to_mlflow_as_the_pull_request_user() -> None:
+    """The monitor job gets every MLflow credential (basic auth or a bearer token) from the
+    repository's secrets, the pull-request user's: no environment, so never the release
+    user; no other monitor job holds an MLflow secret."""
+    jobs = workflow("monitor")["jobs"]
+    assert "environment" not in jobs["monitor"]
+    (score,) = [s for s in jobs["monitor"]["steps"] if s.get("id") == "monitor"]
+    assert {k: v for k, v in score["env"].items() if k.startswith("MLFLOW_")} == {
+        name: f"${{{{ secrets.{name} }}}}" for name in MLFLOW_SECRETS
+    }
+    for job_id, job in jobs.items():
+        if job_id != "monitor":
+            assert "MLFLOW_" not in yaml.safe_dump(job), job_id
+
+
+def test_the_retrain_pull_request_starts_the_pipeline() -> None:
+    """With the retrain token the pull request's own events start pull-request.yml; without
+    it the job dispatches the workflow alert.py names, which must accept a dispatch with no
+    required input."""
+    from pipelines.monitor import alert
+
+    retrain = workflow("monitor")["jobs"]["retrain"]
+    assert retrain["permissions"]["actions"] == "write"
+    (step,) = [s for s in retrain["steps"] if "retrain-pr" in str(s.get("run", ""))]
+    assert step["env"][alert.RETRAIN_TOKEN] == f"${{{{ secrets.{alert.RETRAIN_TOKEN} }}}}"
+    assert step["env"]["GITHUB_TOKEN"] == "${{ github.token }}"
+    dispatched = load(ROOT / ".github" / "workflows" / alert.PR_WORKFLOW)
+    assert "workflow_dispatch" in dispatched["on"]
+    inputs = (dispatched["on"]["workflow_dispatch"] or {}).get("inputs") or {}
+    assert not [name for name, spec in inputs.items() if spec.get("required")]
 
 
 def test_only_environment_jobs_register_or_move_aliases() -> None:
@@ -420,6 +474,17 @@ def test_ci_runs_lint_and_tests_through_nox() -> None:
     jobs = workflow("ci")["jobs"]
     runs = [s.get("run", "") for j in jobs.values() for s in j.get("steps", [])]
     assert "nox -s lint" in runs and "nox -s tests" in runs
+
+
+def test_lint_audits_every_action_under_the_root_and_no_stub_writes_the_path() -> None:
+    """zizmor runs on the repository root (test stubs included), in both personas; the
+    setup-python stub leaves PATH to the harness instead of writing $GITHUB_PATH."""
+    noxfile = (ROOT / "noxfile.py").read_text(encoding="utf-8")
+    assert 'session.run("zizmor", "--offline", str(ROOT))' in noxfile
+    assert 'session.run("zizmor", "--offline", "--persona", "pedantic", str(ROOT))' in noxfile
+    for stub in (ROOT / "tests" / "workflows" / "stubs").glob("*/action.yml"):
+        for step in load(stub)["runs"].get("steps", []):
+            assert "GITHUB_PATH" not in step.get("run", ""), stub.parent.name
 
 
 def test_harness_default_events(tmp_path: Path) -> None:
