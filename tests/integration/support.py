@@ -86,7 +86,7 @@ class MlflowServer:
     """One `mlflow server` process; can be killed and restarted on the same store and port."""
 
     backend_uri: str
-    artifacts: Path
+    artifacts: Path | str  # a folder, or a URI such as s3://bucket/prefix
     workdir: Path
     port: int = field(default_factory=free_port)
     proc: subprocess.Popen[bytes] | None = None
