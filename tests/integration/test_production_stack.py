@@ -26,6 +26,7 @@ import hashlib
 import importlib.util
 import json
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -62,6 +63,9 @@ from tests.integration.test_auth import (
 )
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
+
+PRODUCTION_DOC = ROOT / "docs" / "production.md"
+SERVING_USER, SERVING_PASSWORD = "serving", "serving-pw-5e1b7a20"
 
 MODEL = "prod-stack"
 BUCKET = "mlflow-artifacts"
@@ -249,8 +253,12 @@ class Stack:
     def uri(self) -> str:
         return self.server.url
 
-    def job(self, name: str, release: bool) -> Job:
-        user, password = (RELEASE_USER, RELEASE_PASSWORD) if release else (PR_USER, PR_PASSWORD)
+    def job(self, name: str, user: str) -> Job:
+        password = {
+            PR_USER: PR_PASSWORD,
+            RELEASE_USER: RELEASE_PASSWORD,
+            SERVING_USER: SERVING_PASSWORD,
+        }[user]
         job = Job.fresh(self.jobs_root / name, self.uri, user, password, self.repo)
         self.jobs[name] = job
         return job
@@ -259,6 +267,19 @@ class Stack:
         status, body = rest(self.uri, "admin", ADMIN_PASSWORD, "GET", path)
         assert status == 200, (path, status, body)
         return dict(json.loads(body))
+
+
+def serving_block() -> str:
+    """The shell block of docs/production.md that adds the serving replicas' user (run in
+    the shell of docs/mlflow-auth.md's blocks, whose `api` helper it uses)."""
+    text = PRODUCTION_DOC.read_text(encoding="utf-8")
+    pattern = (
+        r"<!-- tests/integration/test_production_stack\.py runs this block[^>]*-->"
+        r"\s*```bash\n(.*?)```"
+    )
+    blocks = re.findall(pattern, text, flags=re.DOTALL)
+    assert len(blocks) == 1, f"{PRODUCTION_DOC}: expected the serving user's block"
+    return str(blocks[0])
 
 
 def _database(postgres: Postgres, name: str) -> str:
@@ -350,13 +371,14 @@ def stack(
     try:
         users, models = doc_blocks()
         setup = subprocess.run(
-            ["bash", "-c", users + "\n" + models],
+            ["bash", "-c", "\n".join((users, models, serving_block()))],
             cwd=ROOT,
             env=clean_env(
                 MLFLOW_TRACKING_URI=server.url,
                 MLFLOW_ADMIN_PASSWORD=ADMIN_PASSWORD,
                 PR_PASSWORD=PR_PASSWORD,
                 RELEASE_PASSWORD=RELEASE_PASSWORD,
+                SERVING_PASSWORD=SERVING_PASSWORD,
                 MODELS=MODEL,
             ),
             capture_output=True,
@@ -375,9 +397,9 @@ def stack(
         results = stack.results
         for tag in ("v1", "v2"):
             if tag == "v2":  # a pull request against champion 1, read from the bucket
-                pr = stack.job(f"pr-{tag}", release=False)
+                pr = stack.job(f"pr-{tag}", PR_USER)
                 results[f"pr-{tag}"] = pr("run", str(pr.specs[tag]))
-            staging = stack.job(f"staging-{tag}", release=True)
+            staging = stack.job(f"staging-{tag}", RELEASE_USER)
             spec = str(staging.specs[tag])
             for step, args in (
                 ("run", ("run", spec, "--reuse")),
@@ -387,14 +409,14 @@ def stack(
                 results[f"staging-{tag}-{step}"] = staging(*args)
                 ok(results[f"staging-{tag}-{step}"])
             handoff = staging.runs("promote.json")
-            production = stack.job(f"production-{tag}", release=True)
+            production = stack.job(f"production-{tag}", RELEASE_USER)
             results[f"production-{tag}"] = production(
                 "promote", str(production.specs[tag]), "--alias", "champion",
                 "--run-id", handoff["run_id"], "--digest", handoff["digest"],
             )  # fmt: skip
             ok(results[f"production-{tag}"])
-        stack.served.update(_serve(stack.job("serve", release=False)))
-        rollback = stack.job("rollback", release=True)
+        stack.served.update(_serve(stack.job("serve", SERVING_USER)))
+        rollback = stack.job("rollback", RELEASE_USER)
         results["rollback"] = rollback("rollback", str(rollback.specs["v2"]))
         yield stack
     finally:
@@ -460,6 +482,28 @@ def test_served_champion_answers_as_recorded(stack: Stack) -> None:
             else:
                 assert got[key] == value, (key, got, want)
     assert "version 2" in served["log"], served["log"][-2000:]
+
+
+def test_serving_user_only_reads(stack: Stack) -> None:
+    """The serving replicas' user (no role) reads the champion and cannot move an alias,
+    register a version or write a run in the release experiment (403 each)."""
+    release_experiment = experiment_ids(stack)[f"{EXPERIMENT_PREFIX}{MODEL}"]
+    status, text = rest(
+        stack.uri, SERVING_USER, SERVING_PASSWORD, "GET",
+        f"/api/2.0/mlflow/registered-models/alias?name={MODEL}&alias=champion",
+    )  # fmt: skip
+    assert status == 200, text
+    for path, body in (
+        (
+            "/api/2.0/mlflow/registered-models/alias",
+            {"name": MODEL, "alias": "champion", "version": "2"},
+        ),
+        ("/api/2.0/mlflow/model-versions/create", {"name": MODEL, "source": "models:/m-x"}),
+        ("/api/2.0/mlflow/runs/create", {"experiment_id": release_experiment}),
+    ):
+        status, text = rest(stack.uri, SERVING_USER, SERVING_PASSWORD, "POST", path, body)
+        assert status == 403, (path, status, text)
+    assert aliases(stack) == {"staging": "2", "champion": "1"}
 
 
 def test_model_files_are_in_the_bucket(stack: Stack) -> None:
