@@ -40,6 +40,7 @@ from typing import Any
 import pytest
 
 from pipelines.config import load_config
+from pipelines.steps.check_data import PROFILE_ARTIFACT
 from tests.conftest import ROOT
 from tests.integration.support import (
     BIN,
@@ -509,8 +510,9 @@ def test_serving_user_only_reads(stack: Stack) -> None:
 def test_model_files_are_in_the_bucket(stack: Stack) -> None:
     """Each registered version's files are objects of the bucket under the release
     experiment, byte for byte what the release's digests record; the pull request's
-    logged model is under the pull-request experiment. Clients were handed only
-    `mlflow-artifacts:` URIs (the server's proxy), never the bucket's."""
+    logged model is under the pull-request experiment, and each run's data profile under
+    its own. Clients were handed only `mlflow-artifacts:` URIs (the server's proxy), never
+    the bucket's."""
     objects = stack.s3.objects()
     experiments = experiment_ids(stack)
     release_experiment = experiments[f"{EXPERIMENT_PREFIX}{MODEL}"]
@@ -528,6 +530,15 @@ def test_model_files_are_in_the_bucket(stack: Stack) -> None:
     assert logged["artifact_uri"].startswith(f"mlflow-artifacts:/{pr_experiment}/")
     pr_prefix = f"{PREFIX}/{logged['artifact_uri'].removeprefix('mlflow-artifacts:/')}/MLmodel"
     assert pr_prefix in objects, sorted(objects)[:20]
+    # The runs' own artifacts too: the data profile the next pull request's drift check reads.
+    for job, experiment in (("pr-v2", pr_experiment), ("staging-v2", release_experiment)):
+        run_id = stack.jobs[job].runs("publish.json")["run_id"]
+        run_uri = stack.admin(f"/api/2.0/mlflow/runs/get?run_id={run_id}")["run"]["info"][
+            "artifact_uri"
+        ]
+        assert run_uri.startswith(f"mlflow-artifacts:/{experiment}/"), run_uri
+        key = f"{PREFIX}/{run_uri.removeprefix('mlflow-artifacts:/').strip('/')}/{PROFILE_ARTIFACT}"
+        assert isinstance(json.loads(objects[key]), dict), key
     assert all(k.startswith(f"{PREFIX}/") for k in objects), sorted(objects)[:20]
 
 
