@@ -205,16 +205,19 @@ def _log_run(
 
 @contextmanager
 def _pyfunc_package(state: ModelState) -> Iterator[PyfuncPackage]:
-    """The pyfunc to log, while its payload exists: the serving module alone as code, the
-    serving payload and the index as artifacts, the spec-named signature (with params `k`,
+    """The pyfunc to log, while its payload exists: the serving module as code (with the
+    kind's own server module, `kinds.model_code`), the serving payload and the index as
+    artifacts, the spec-named signature (with params `k`,
     `exclude_seen`), an example, and the model's own answers to that example (which
     `smoke` expects of it once registered)."""
     import tempfile
 
     from pipelines import serving
-    from pipelines.signature import signature
+    from pipelines.kinds import get_kind, model_code
+    from pipelines.signature import input_columns, signature
 
     package_dir = Path(pipelines.__file__).parent
+    kind = get_kind(state.spec.task)
     bundle = state.bundle()
     index = state.run.file(INDEX_FILE)
     with tempfile.TemporaryDirectory(prefix="serving-") as tmp:
@@ -226,6 +229,7 @@ def _pyfunc_package(state: ModelState) -> Iterator[PyfuncPackage]:
             bundle.index_metric,
             bundle.extras,
             sample_rows=state.meta().sample_rows,
+            server=kind.server,
         )
         server = serving.load(payload, index)
         example = server.sample_input()
@@ -233,9 +237,9 @@ def _pyfunc_package(state: ModelState) -> Iterator[PyfuncPackage]:
         yield PyfuncPackage(
             python_model=package_dir / "serving_entry.py",
             artifacts={"serving": payload, "index": index},
-            code_paths=[package_dir / "serving.py"],
+            code_paths=[package_dir / "serving.py", *model_code(kind)],
             pip_requirements=requirements(),
-            signature=signature(state.spec),
+            signature=signature(input_columns(state.task, state.spec)),
             input_example=example,
         )
 
