@@ -11,7 +11,19 @@ import numpy as np
 
 from pipelines import gate
 from pipelines.access import champion_unavailable
-from pipelines.contracts import EXACT_FILE, INDEX_FILE, Evaluation, IndexReport, Verdict
+from pipelines.contracts import (
+    EXACT_FILE,
+    INDEX_FILE,
+    ChampionRecord,
+    Evaluation,
+    GateRecord,
+    HistoryPoint,
+    HoldoutCopies,
+    IndexReport,
+    Interval,
+    SampleRecord,
+    Verdict,
+)
 from pipelines.errors import EXIT_GATE_FAILED, EXIT_OK
 from pipelines.evalsample import sample_holdout
 from pipelines.index import KeptExact, remember_exact, restore_index, search_index
@@ -74,17 +86,17 @@ def evaluate(state: ModelState, args: argparse.Namespace | None = None) -> int:
             primary=spec.evaluation.primary,
             holdout_fingerprint=holdout.fingerprint(state.data_sha256),
             candidate=candidate.metrics,
-            champion=champion_info,
+            champion=ChampionRecord.model_validate(champion_info) if champion_info else None,
             champion_metrics=champion_scores.metrics if champion_scores else None,
             baseline=gate.BASELINE_NAMES[spec.task],
             baseline_metrics=baseline_scores.metrics,
             candidate_interval=_interval(spec, candidate),
             history=_champion_history(state, champion_info),
-            gate=decision.as_dict(),
+            gate=GateRecord.model_validate(decision.as_dict()),
             passed=decision.passed,
-            sample=sample.as_dict() if sample is not None else None,
+            sample=SampleRecord.model_validate(sample.as_dict()) if sample is not None else None,
             split=state.meta().split,
-            holdout_copies=copies,
+            holdout_copies=HoldoutCopies.model_validate(copies) if copies is not None else None,
             compared_candidate=compared.metrics if compared is not candidate else None,
             # the one place the pull request's verdict is decided; later steps read it
             verdict=Verdict.of(decision.passed, decision.summary, state.run.read(IndexReport)),
@@ -272,7 +284,7 @@ def _rows_the_champion_did_not_train_on(
     return Split(train=split.train, test=split.test[~seen], rule=split.rule), ""
 
 
-def _interval(spec: Any, scores: Scores) -> dict[str, Any] | None:
+def _interval(spec: Any, scores: Scores) -> Interval | None:
     """The bootstrap interval of the primary metric's mean (per-unit metrics only)."""
     primary = spec.evaluation.primary
     if primary not in scores.per_unit or not metric_info(spec.task, primary).per_unit:
@@ -284,10 +296,10 @@ def _interval(spec: Any, scores: Scores) -> dict[str, Any] | None:
         resamples=settings.resamples,
         seed=settings.seed,
     )
-    return {"metric": primary, "low": low, "high": high, "confidence": settings.confidence}
+    return Interval(metric=primary, low=low, high=high, confidence=settings.confidence)
 
 
-def _champion_history(state: ModelState, champion: dict[str, Any] | None) -> list[dict[str, Any]]:
+def _champion_history(state: ModelState, champion: dict[str, Any] | None) -> list[HistoryPoint]:
     """The primary metric each past champion logged (on its own holdout), oldest first.
 
     Follows the `previous_champion` tags back from the current champion, at most HISTORY.
@@ -297,7 +309,7 @@ def _champion_history(state: ModelState, champion: dict[str, Any] | None) -> lis
     registry = state.registry()
     name, primary = state.spec.name, state.spec.evaluation.primary
     key = f"candidate.{primary}"
-    history: list[dict[str, Any]] = []
+    history: list[HistoryPoint] = []
     version: str | None = champion["version"]
     seen: set[str] = set()
     while version and version not in seen and len(history) < HISTORY:
@@ -307,7 +319,7 @@ def _champion_history(state: ModelState, champion: dict[str, Any] | None) -> lis
             break
         value = registry.run_metrics(found.run_id).get(key) if found.run_id else None
         if value is not None:
-            history.append({"version": str(found.version), "value": float(value)})
+            history.append(HistoryPoint(version=str(found.version), value=float(value)))
         version = found.tags.get(TAG_PREVIOUS_CHAMPION)
     return history[::-1]
 

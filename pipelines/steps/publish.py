@@ -70,8 +70,7 @@ def publish(state: ModelState, args: argparse.Namespace | None = None) -> int:
     index_report = state.run.read(IndexReport)
     data_report = state.run.read(DataReport)
     gate = GATE_PASSED if evaluation.verdict.passed else GATE_FAILED
-    champion = evaluation.champion or {}
-    compared_with = str(champion.get("version") or NO_CHAMPION)
+    compared_with = evaluation.champion.version if evaluation.champion else NO_CHAMPION
     holdout = evaluation.holdout_fingerprint
     registry = state.registry()
     name, content_hash = state.spec.name, state.content_hash
@@ -161,17 +160,23 @@ def _log_run(
 ) -> PublishedRun:
     registry = state.registry()
     metrics = {f"candidate.{k}": v for k, v in evaluation.candidate.items() if _finite(v)}
-    metrics.update({f"index.{k}": v for k, v in index_report.measured.items() if _finite(v)})
+    measured = index_report.measured.model_dump()
+    metrics.update({f"index.{k}": v for k, v in measured.items() if _finite(v)})
     if evaluation.champion_metrics:
         metrics.update(
             {f"champion.{k}": v for k, v in evaluation.champion_metrics.items() if _finite(v)}
         )
     metrics.update({f"baseline.{k}": v for k, v in evaluation.baseline_metrics.items()})
-    for against in ("champion", "baseline"):
-        comparison = evaluation.gate.get(against) or {}
-        for key in ("delta", "ci_low", "ci_high", "margin", "resolution"):
-            if key in comparison:
-                metrics[f"gate.{against}.{key}"] = comparison[key]
+    for against, comparison in (
+        ("champion", evaluation.gate.champion),
+        ("baseline", evaluation.gate.baseline),
+    ):
+        if comparison is not None:
+            metrics[f"gate.{against}.delta"] = comparison.delta
+            metrics[f"gate.{against}.ci_low"] = comparison.ci_low
+            metrics[f"gate.{against}.ci_high"] = comparison.ci_high
+            metrics[f"gate.{against}.margin"] = comparison.margin
+            metrics[f"gate.{against}.resolution"] = comparison.resolution
     metrics = {k: v for k, v in metrics.items() if _finite(v)}
     from pipelines.report import render_report
     from pipelines.steps.report import build_context

@@ -8,6 +8,8 @@ import os
 from pathlib import Path
 from typing import Any
 
+from pydantic import BaseModel
+
 from pipelines.contracts import REPORT_MD, DataReport, Evaluation, IndexReport, Publish
 from pipelines.gate import VERDICTS
 from pipelines.kinds import METRICS
@@ -72,26 +74,31 @@ def build_context(state: ModelState, *, with_publish: bool = True) -> dict[str, 
         "primary": evaluation.primary,
         "passed": evaluation.verdict.passed,
         "summary": evaluation.verdict.summary,
-        "comparison": gate["champion"],
-        "baseline": gate.get("baseline"),
+        "comparison": _plain(gate.champion),
+        "baseline": _plain(gate.baseline),
         "baseline_name": evaluation.baseline,
         "verdicts": VERDICTS,
-        "champion": evaluation.champion,
-        "override": gate.get("override"),
-        "champion_unavailable": gate.get("champion_unavailable"),
+        "champion": _plain(evaluation.champion),
+        "override": gate.override,
+        "champion_unavailable": gate.champion_unavailable,
         "metric_rows": rows,
-        "thresholds": gate["thresholds"],
-        "index_gate": index.gate,
+        "thresholds": [t.model_dump() for t in gate.thresholds],
+        "index_gate": [c.model_dump() for c in index.gate],
         "index": index.model_dump(),
-        "size_text": _size(index.measured["size_bytes"]),
+        "size_text": _size(index.measured.size_bytes),
         "data": data.model_dump(),
-        "data_failed": [c for c in data.checks if not c["passed"]],
+        "data_failed": [c.model_dump() for c in data.checks if not c.passed],
         "publish": publish,
         "chart": chart(evaluation.model_dump()),
-        "sample": evaluation.sample,  # only when the holdout was sampled
+        "sample": _plain(evaluation.sample),  # only when the holdout was sampled
         "split_text": SplitRule.of(evaluation.split).describe() if evaluation.split else None,
-        "holdout_copies": evaluation.holdout_copies,
+        "holdout_copies": _plain(evaluation.holdout_copies),
     }
+
+
+def _plain(record: BaseModel | None) -> dict[str, Any] | None:
+    """A record as the template reads it (its JSON shape), or None."""
+    return None if record is None else record.model_dump()
 
 
 def chart(evaluation: dict[str, Any]) -> str | None:
