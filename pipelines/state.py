@@ -23,6 +23,7 @@ from pipelines.data.sources import LoadedData, load_data
 from pipelines.rundir import RunDir
 from pipelines.spec import LoadedSpec
 from pipelines.tasks import Bundle, Split, Task, get_task
+from pipelines.tasks.base import load_bundle
 
 if TYPE_CHECKING:
     from pipelines.index import KeptExact
@@ -134,12 +135,3 @@ class ModelState:
         registry = _registries[key]
         registry.activate()  # another store may have been used last in this process
         return registry
-
-
-def load_bundle(path: Path) -> Bundle:
-    """Unpickle a bundle this project wrote (run directory or logged model)."""
-    with path.open("rb") as handle:
-        bundle = pickle.load(handle)
-    if not isinstance(bundle, Bundle):
-        raise TypeError(f"{path} does not hold a model bundle")
-    return bundle

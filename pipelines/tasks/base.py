@@ -7,8 +7,10 @@ pickle `Bundle` under this module's name.
 from __future__ import annotations
 
 import hashlib
+import pickle
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -70,3 +72,13 @@ class Scores:
     metrics: dict[str, float]
     per_unit: dict[str, np.ndarray]
     units: np.ndarray  # unit ids (users, rows) aligning per_unit arrays between models
+
+
+def load_bundle(path: Path) -> Bundle:
+    """Unpickle a bundle this project wrote (run directory or a model logged before the
+    serving payload); TypeError when the file holds something else."""
+    with path.open("rb") as handle:
+        bundle = pickle.load(handle)
+    if not isinstance(bundle, Bundle):
+        raise TypeError(f"{path} does not hold a model bundle")
+    return bundle
