@@ -9,11 +9,10 @@ from typing import Any
 from pipelines.contracts import DataCheck, DataReport
 from pipelines.data.checks import as_dicts, run_checks
 from pipelines.errors import BadInput
-from pipelines.registry import CHAMPION
+from pipelines.registry import CHAMPION, PROFILE_ARTIFACT
 from pipelines.state import ModelState
 
 log = logging.getLogger("pipelines")
-PROFILE_ARTIFACT = "data_profile.json"
 
 
 def check_data(state: ModelState, args: argparse.Namespace | None = None) -> int:

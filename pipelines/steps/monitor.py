@@ -28,10 +28,10 @@ from pipelines.monitor.fresh import FreshData, check_measurable, load_fresh
 from pipelines.monitor.record import MonitorReport
 from pipelines.monitor.report import render
 from pipelines.monitor.score import Outcome, quality_metric, score_champion
-from pipelines.registry import CHAMPION, TAG_GIT_SHA
+from pipelines.provenance import git_sha
+from pipelines.registry import CHAMPION, PROFILE_ARTIFACT, TAG_GIT_SHA
 from pipelines.spec import LoadedSpec, load_spec
 from pipelines.state import ModelState
-from pipelines.steps.check_data import PROFILE_ARTIFACT
 
 log = logging.getLogger("pipelines")
 
@@ -86,7 +86,6 @@ def monitor(loaded: LoadedSpec, *, log_run: bool = True, out: Path | None = None
     json_path = _write(out, report)
     if log_run:
         from pipelines.monitor.plot import plot_history
-        from pipelines.steps.publish import git_sha
 
         run_id = runs.log_monitoring_run(
             registry,

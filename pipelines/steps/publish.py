@@ -10,8 +10,6 @@ from __future__ import annotations
 import argparse
 import json
 import logging
-import os
-import subprocess
 from collections.abc import Iterator
 from contextlib import ExitStack, contextmanager
 from importlib import metadata
@@ -29,10 +27,12 @@ from pipelines.contracts import (
     IndexReport,
     Publish,
 )
+from pipelines.provenance import git_sha, pr_number
 from pipelines.registry import (
     GATE_FAILED,
     GATE_PASSED,
     NO_CHAMPION,
+    PROFILE_ARTIFACT,
     TAG_COMPARED_WITH,
     TAG_CONTENT,
     TAG_DATA_SHA,
@@ -47,7 +47,6 @@ from pipelines.registry import (
     PyfuncPackage,
 )
 from pipelines.state import ModelState
-from pipelines.steps.check_data import PROFILE_ARTIFACT
 
 log = logging.getLogger("pipelines")
 
@@ -179,10 +178,12 @@ def _log_run(
             metrics[f"gate.{against}.resolution"] = comparison.resolution
     metrics = {k: v for k, v in metrics.items() if _finite(v)}
     from pipelines.report import render_report
-    from pipelines.steps.report import build_context
+    from pipelines.report.context import build_context
 
     # The review as the pull request shows it, minus the link to this run.
-    review = render_report(build_context(state, with_publish=False))
+    review = render_report(
+        build_context(state.spec.name, state.spec.task, evaluation, index_report, data_report)
+    )
     tags = run_tags(state, evaluation.holdout_fingerprint)
     if state.spec.description:
         tags["mlflow.note.content"] = state.spec.description  # the run's description
@@ -286,24 +287,6 @@ def _finite(value: Any) -> bool:
     return isinstance(value, int | float) and value == value and abs(value) != float("inf")
 
 
-def git_sha(root: Path) -> str:
-    """The commit being built: GITHUB_SHA in Actions, else git, else 'unknown'."""
-    if os.environ.get("GITHUB_SHA"):
-        return os.environ["GITHUB_SHA"]
-    try:
-        out = subprocess.run(
-            ["git", "rev-parse", "HEAD"],
-            cwd=root,
-            capture_output=True,
-            text=True,
-            timeout=5,
-            check=True,
-        )
-    except (OSError, subprocess.SubprocessError):
-        return "unknown"
-    return out.stdout.strip() or "unknown"
-
-
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     """The `publish` command's own options."""
     parser.add_argument(
@@ -311,15 +294,3 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         action="store_true",
         help="publish into the release experiment (only with the release credential)",
     )
-
-
-def pr_number() -> str:
-    """The pull request number, from PIPELINES_PR_NUMBER or GITHUB_REF (refs/pull/N/...)."""
-    explicit = os.environ.get("PIPELINES_PR_NUMBER")
-    if explicit:
-        return explicit
-    ref = os.environ.get("GITHUB_REF", "")
-    parts = ref.split("/")
-    if len(parts) >= 3 and parts[1] == "pull":
-        return parts[2]
-    return "none"
