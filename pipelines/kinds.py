@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import importlib
 import importlib.util
+import sys
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -156,6 +157,25 @@ def model_code(kind: Kind) -> list[Path]:
         return [Path(next(iter(found.submodule_search_locations)))]
     assert found.origin is not None
     return [Path(found.origin)]
+
+
+def kind_sources(kind: Kind) -> list[Path]:
+    """The source files of `kind` that live outside the pipelines package (its `Task`'s
+    module, its server's module or package), sorted: part of a model's content hash, so
+    a plug-in kind's edited code is a new model. Empty for the built-in kinds."""
+    package = Path(__file__).resolve().parent
+    found: set[Path] = set()
+    roots = list(model_code(kind))
+    if not isinstance(kind.task, str):
+        module = sys.modules.get(type(kind.task).__module__)
+        if module is not None and getattr(module, "__file__", None):
+            roots.append(Path(str(module.__file__)))
+    for root in roots:
+        root = root.resolve()
+        if root == package or package in root.parents:
+            continue
+        found.update(root.rglob("*.py") if root.is_dir() else [root])
+    return sorted(found)
 
 
 # {kind name: Kind}, read-only: change it with `register` / `unregister`.

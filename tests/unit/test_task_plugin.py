@@ -19,7 +19,7 @@ import pandas as pd
 import pytest
 
 from pipelines.cli import main
-from pipelines.kinds import METRICS, unregister
+from pipelines.kinds import METRICS, get_kind, kind_sources, unregister
 from pipelines.metrics import MetricInfo
 from pipelines.spec import LoadedSpec
 from pipelines.tasks import Bundle, Kind, Scores, Searcher, Split, get_task, kinds, register
@@ -182,6 +182,22 @@ def test_a_plugin_kind_publishes_a_model_that_loads_and_answers_with_its_own_ser
     # the signature is the kind's default input columns: the spec's features, required
     with pytest.raises(Exception, match=r"missing inputs \['x2'\]"):
         model.predict(pd.DataFrame({"x1": [1.0]}))
+
+
+def test_a_plugin_kind_s_own_code_is_part_of_the_content_hash(
+    toy_kind: Kind, tmp_path: Path
+) -> None:
+    from pipelines.spec import load_spec
+    from pipelines.state import ModelState
+
+    loaded = load_spec(_repo(tmp_path / "repo"))
+    server = tmp_path / "plugin" / SERVER.name
+    sources = {p.name for p in kind_sources(TOY)}
+    assert sources == {SERVER.name, Path(__file__).name}  # its server and its task
+    before = ModelState(loaded).content_hash
+    server.write_text(server.read_text(encoding="utf-8") + "\n# edited\n", encoding="utf-8")
+    assert ModelState(loaded).content_hash != before
+    assert kind_sources(get_kind("classification")) == []  # built-ins: the package's hash
 
 
 def test_an_unregistered_kind_is_a_spec_error(tmp_path: Path) -> None:
