@@ -2,15 +2,17 @@
 
 Each model names its file (`FILE`) and carries `schema_version`; `RunDir.write` and
 `RunDir.read` are the only way steps write and read these files, so a file has one shape.
-Nested figures that come straight from a library (profiles, measurements) stay free-form
-dictionaries; the fields steps act on are typed.
+The values steps and reports read (checks, gates, measurements, the champion, the
+manifest) are typed records; only figures that come straight from a library or the spec
+(the data profile, estimator params, the split rule, tuning) stay free-form dictionaries.
+Fields added since a file's first shape have defaults, so older run folders still read.
 """
 
 from __future__ import annotations
 
 from typing import Any, ClassVar, Literal
 
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict, SerializerFunctionWrapHandler, model_serializer
 
 # -- file names, the only place they are spelled -----------------------------------------
 DATA_REPORT = "data_report.json"
@@ -37,6 +39,22 @@ class Contract(BaseModel):
     schema_version: Literal[1] = 1
 
 
+class Record(BaseModel):
+    """A typed value inside a contract (no file of its own)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class DataCheck(Record):
+    """One data check (`data.checks.CheckResult`)."""
+
+    name: str
+    field: str  # the spec field the check comes from
+    passed: bool
+    detail: str
+    blocking: bool = True
+
+
 class DataReport(Contract):
     """`check-data`: the data's origin and pin, each check's result, the training profile."""
 
@@ -47,7 +65,7 @@ class DataReport(Contract):
     sha256: str
     rows: int
     columns: list[str]
-    checks: list[dict[str, Any]]
+    checks: list[DataCheck]
     passed: bool
     drift_reference: str | None
     profile: dict[str, Any]
@@ -72,22 +90,45 @@ class TrainMeta(Contract):
     sample_rows: list[dict[str, Any]] | None
 
 
+class IndexMeasured(Record):
+    """What build-index measured of the index (`index.IndexMeasurement`)."""
+
+    recall_at_10: float
+    p50_ms: float
+    p99_ms: float
+    p99_single_ms: float | None = None  # not in reports written before it was measured
+    batch_qps: float
+    build_seconds: float
+    size_bytes: int
+    vectors: int
+    dimensions: int
+    queries: int
+
+
+class IndexCheck(Record):
+    """One bound of the index gate."""
+
+    name: str
+    value: float
+    bound: str  # ">= 0.95" or "<= 5"
+    passed: bool
+
+
 class IndexReport(Contract):
     """`build-index`: the settings used, what was measured, the index gate's checks."""
 
     FILE: ClassVar[str] = INDEX_REPORT
 
     settings: dict[str, Any]
-    measured: dict[str, Any]
-    gate: list[dict[str, Any]]
+    measured: IndexMeasured
+    gate: list[IndexCheck]
     passed: bool
     tuning: dict[str, Any] | None
 
 
-class Verdict(BaseModel):
-    """The pull request's verdict: evaluation gate and index gate together."""
-
-    model_config = ConfigDict(extra="forbid", frozen=True)
+class Verdict(Record):
+    """The pull request's verdict: evaluation gate and index gate together (the one class
+    of that name; `gate.ComparisonVerdict` is one outcome of one comparison)."""
 
     passed: bool
     summary: str
@@ -100,6 +141,104 @@ class Verdict(BaseModel):
         return cls(passed=evaluation_passed and index.passed, summary=summary)
 
 
+class ThresholdCheck(Record):
+    """One absolute bound on one metric (`gate.ThresholdResult`)."""
+
+    metric: str
+    value: float
+    bound: str
+    passed: bool
+
+
+class ComparisonRecord(Record):
+    """The candidate against the champion or the baseline (`gate.Comparison`)."""
+
+    metric: str
+    candidate: float
+    champion: float  # the other model's value (champion or baseline)
+    delta: float
+    ci_low: float
+    ci_high: float
+    confidence: float
+    margin: float
+    units: int
+    verdict: str  # one of gate.VERDICTS
+    passed: bool
+    against: str = "champion"
+    margin_source: str = "spec"
+    resolution: float = 0.0
+    gating: bool = True
+    reason: str = ""
+
+
+class GateRecord(Record):
+    """The evaluation gate's decision (`gate.GateDecision`)."""
+
+    thresholds: list[ThresholdCheck]
+    champion: ComparisonRecord | None = None
+    baseline: ComparisonRecord | None = None
+    passed: bool = True
+    summary: str = ""
+    incomparable: str | None = None
+    override: str | None = None
+    champion_unavailable: str | None = None
+    copies: str | None = None
+
+
+class ChampionRecord(Record):
+    """The champion version the candidate was compared with, and whether it could be.
+
+    Written with the keys it was given (a champion that could not be scored has no row
+    counts), as evaluation.json always held it."""
+
+    version: str
+    run_id: str | None
+    content_hash: str | None
+    comparable: bool | None = None
+    reason: str | None = None
+    holdout_rows: int | None = None
+    excluded_rows: int | None = None
+
+    @model_serializer(mode="wrap")
+    def _given_keys(self, handler: SerializerFunctionWrapHandler) -> dict[str, Any]:
+        data: dict[str, Any] = handler(self)
+        return {k: v for k, v in data.items() if k in self.model_fields_set}
+
+
+class Interval(Record):
+    """The bootstrap interval of the primary metric's mean."""
+
+    metric: str
+    low: float
+    high: float
+    confidence: float
+
+
+class HistoryPoint(Record):
+    """The primary metric a past champion logged."""
+
+    version: str
+    value: float
+
+
+class SampleRecord(Record):
+    """The holdout sample evaluate scored on (`evalsample.Sample.as_dict`)."""
+
+    units: int
+    size: int
+    fraction: float
+    seed: int
+    strata: int
+    stratified_by: str
+
+
+class HoldoutCopies(Record):
+    """Holdout rows that copy a training row."""
+
+    rows: int
+    of: int
+
+
 class Evaluation(Contract):
     """`evaluate`: candidate, champion and baseline on one holdout, the gate's decision
     (`gate`, `passed`) and the verdict every later step reads (`verdict`)."""
@@ -110,22 +249,22 @@ class Evaluation(Contract):
     primary: str
     holdout_fingerprint: str
     candidate: dict[str, float]
-    champion: dict[str, Any] | None
+    champion: ChampionRecord | None
     champion_metrics: dict[str, float] | None
     baseline: str
     baseline_metrics: dict[str, float]
-    candidate_interval: dict[str, Any] | None
-    history: list[dict[str, Any]]
-    gate: dict[str, Any]
+    candidate_interval: Interval | None
+    history: list[HistoryPoint]
+    gate: GateRecord
     passed: bool
     verdict: Verdict
-    sample: dict[str, Any] | None = None  # the holdout sample, above evaluation.max_units
+    sample: SampleRecord | None = None  # the holdout sample, above evaluation.max_units
     split: dict[str, Any] | None = None  # the split's rule (`splitting.SplitRule`)
     # The candidate on the holdout rows the champion was compared on (those the champion
     # was not fitted on), when some were excluded; else None (the same as `candidate`).
     compared_candidate: dict[str, float] | None = None
     # Holdout rows that copy a training row: {"rows": n, "of": holdout rows}.
-    holdout_copies: dict[str, int] | None = None
+    holdout_copies: HoldoutCopies | None = None
 
 
 class Publish(Contract):
@@ -161,3 +300,21 @@ class Promote(Contract):
     moved: bool
     run_id: str | None = None  # the verdict it was promoted on
     digest: str | None = None  # the version's tree digest, checked against its files
+
+
+class StepRecord(Record):
+    """One step's entry in manifest.json: when and for which content it ran, and the
+    fingerprint of each output it wrote (None: not written)."""
+
+    seconds: float
+    finished_at: str
+    content_hash: str
+    outputs: dict[str, str | None]
+
+
+class Manifest(Record):
+    """manifest.json: the last run of each step (written and read by `RunDir` only)."""
+
+    FILE: ClassVar[str] = MANIFEST
+
+    steps: dict[str, StepRecord] = {}

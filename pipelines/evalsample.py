@@ -6,11 +6,11 @@ candidate, the champion and the baseline are all scored on the same sample, and 
 bootstrap intervals are computed on it; at or below it nothing changes (the split is
 returned as it is, and evaluation.json carries no `sample` key).
 
-Units are what the paired bootstrap resamples: holdout users for retrieval (only those
-with training history can be scored), holdout rows for classification and regression.
-Strata: retrieval users by training activity (deciles of their training interactions: a
-sample keeps the heavy and the cold users in their proportions), classification rows by
-label, regression rows by deciles of the target. Allocation is proportional (largest
+Units are what the paired bootstrap resamples, and their strata, as the kind says
+(`Task.holdout_units`): holdout users for retrieval (only those with training history can
+be scored) by training activity (deciles of their training interactions: a sample keeps
+the heavy and the cold users in their proportions), holdout rows for classification by
+label and for regression by deciles of the target. Allocation is proportional (largest
 remainder), and within a stratum the draw comes from `numpy.random.default_rng(seed)` over
 the sorted unit ids, so the sample depends only on the data, the split and the seed.
 """
@@ -23,9 +23,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from pipelines.tasks.base import Split
-
-STRATA = 10
+from pipelines.kinds import get_task
+from pipelines.tasks.base import HoldoutUnits, Split
 
 
 @dataclass(frozen=True)
@@ -52,55 +51,26 @@ class Sample:
 
 
 def sample_holdout(spec: Any, frame: pd.DataFrame, split: Split) -> Sample | None:
-    """The sampled split when the holdout has more than `evaluation.max_units` units."""
+    """The sampled split when the holdout has more than `evaluation.max_units` units (the
+    units and strata are the kind's: `Task.holdout_units`; a kind without it is never
+    sampled)."""
+    holdout_units = getattr(get_task(spec.task), "holdout_units", None)
+    if holdout_units is None:
+        return None
     limit = int(spec.evaluation.max_units)
     seed = int(spec.data.split.seed)
-    if spec.task == "retrieval":
-        user = spec.data.user
-        test_users = frame[user].to_numpy()[split.test]
-        train_users = frame[user].to_numpy()[split.train]
-        units = np.intersect1d(np.unique(test_users), np.unique(train_users))
-        if len(units) <= limit:
-            return None
-        activity = _counts(train_users, units)
-        strata = _quantile_bins(activity.astype(np.float64))
-        kept = units[_draw(strata, limit, seed)]
-        rows = split.test[np.isin(test_users, kept)]
-        by = "training interactions per user (deciles)"
-    else:
-        if len(split.test) <= limit:
-            return None
-        target = frame[spec.data.target].to_numpy()[split.test]
-        if spec.task == "classification":
-            _, strata = np.unique(target, return_inverse=True)
-            by = "label"
-        else:
-            strata = _quantile_bins(np.asarray(target, dtype=np.float64))
-            by = "target (deciles)"
-        order = np.argsort(split.test, kind="stable")  # units are row ids: draw over sorted ids
-        chosen = _draw(strata[order], limit, seed)
-        rows = np.sort(split.test[order][chosen])
-        units, kept = split.test, rows
+    units: HoldoutUnits = holdout_units(spec, frame, split)
+    if len(units.ids) <= limit:
+        return None
+    kept = units.ids[_draw(units.strata, limit, seed)]
     return Sample(
-        split=Split(train=split.train, test=np.sort(rows)),
-        units=len(units),
+        split=Split(train=split.train, test=np.sort(units.rows(kept))),
+        units=len(units.ids),
         size=len(kept),
         seed=seed,
-        strata=len(np.unique(strata)),
-        stratified_by=by,
+        strata=len(np.unique(units.strata)),
+        stratified_by=units.stratified_by,
     )
-
-
-def _counts(values: np.ndarray, units: np.ndarray) -> np.ndarray:
-    """How often each of the sorted `units` occurs in `values`."""
-    uniq, counts = np.unique(values, return_counts=True)
-    return counts[np.searchsorted(uniq, units)]
-
-
-def _quantile_bins(values: np.ndarray) -> np.ndarray:
-    """Decile bin of each value (ties share a bin; fewer bins when values repeat)."""
-    edges = np.unique(np.quantile(values, np.linspace(0, 1, STRATA + 1)[1:-1]))
-    return np.searchsorted(edges, values, side="right")
 
 
 def _draw(strata: np.ndarray, size: int, seed: int) -> np.ndarray:

@@ -17,7 +17,7 @@ _MAX_INDEX_CELLS = 1 << 24  # resample index matrix budget per batch
 
 
 @dataclass(frozen=True)
-class Verdict:
+class ComparisonVerdict:
     """One outcome of a comparison, whether it passes the gate, and what it means."""
 
     name: str
@@ -27,28 +27,34 @@ class Verdict:
 
 
 # The one list of verdicts: the README's table and the report's words come from here.
-VERDICTS: tuple[Verdict, ...] = (
-    Verdict("better", "champion", True, "the interval lies above zero"),
-    Verdict(
+VERDICTS: tuple[ComparisonVerdict, ...] = (
+    ComparisonVerdict("better", "champion", True, "the interval lies above zero"),
+    ComparisonVerdict(
         "no significant change", "champion", True, "the interval holds zero; low end ≥ -margin"
     ),
-    Verdict("worse (within margin)", "champion", True, "the interval lies in [-margin, 0)"),
-    Verdict(
+    ComparisonVerdict(
+        "worse (within margin)", "champion", True, "the interval lies in [-margin, 0)"
+    ),
+    ComparisonVerdict(
         "possibly worse than the margin allows",
         "champion",
         False,
         "the interval holds zero but reaches below -margin",
     ),
-    Verdict("worse", "champion", False, "the interval lies below zero and reaches below -margin"),
-    Verdict(
+    ComparisonVerdict(
+        "worse", "champion", False, "the interval lies below zero and reaches below -margin"
+    ),
+    ComparisonVerdict(
         "not comparable",
         "champion",
         False,
         "the champion cannot be scored on this holdout (other features, labels, task, or a "
         "metric that is not a number); passes only with `champion.replace_incomparable: REASON`",
     ),
-    Verdict("beats baseline", "baseline", True, "the interval lies above zero"),
-    Verdict("does not beat baseline", "baseline", False, "the interval reaches zero or below"),
+    ComparisonVerdict("beats baseline", "baseline", True, "the interval lies above zero"),
+    ComparisonVerdict(
+        "does not beat baseline", "baseline", False, "the interval reaches zero or below"
+    ),
 )
 VERDICT_NAMES = frozenset(v.name for v in VERDICTS)
 

@@ -21,7 +21,7 @@ from typing import Any, TypeVar, cast
 import numpy as np
 from pydantic import ValidationError
 
-from pipelines.contracts import MANIFEST, Contract
+from pipelines.contracts import MANIFEST, Contract, Manifest, StepRecord
 from pipelines.errors import InfraError, StepOrderError
 from pipelines.table import INPUTS, OUTPUTS, PRODUCER
 
@@ -125,17 +125,17 @@ class RunDir:
         names the step to run again. Outputs go before the step runs, so a step that
         crashes leaves nothing a later step could take for a result.
         """
-        manifest = self.manifest().get("steps", {})
+        manifest = self.manifest().steps
         for name in INPUTS.get(step, ()):
             path = self.require(name)
             producer = PRODUCER[name]
-            record = manifest.get(producer) or {}
-            if record.get("content_hash") != content_hash:
+            record = manifest.get(producer)
+            if record is None or record.content_hash != content_hash:
                 raise StepOrderError(
                     f"{path} was made from another spec, data or code than this one's: "
                     f"run `{producer}` again"
                 )
-            if record.get("outputs", {}).get(name) != self.fingerprint(name):
+            if record.outputs.get(name) != self.fingerprint(name):
                 raise StepOrderError(
                     f"{path} changed after `{producer}` wrote it: run `{producer}` again"
                 )
@@ -147,39 +147,42 @@ class RunDir:
             self._remove(self.file(name))
         if any(s in manifest for s in steps[steps.index(step) :]):
             kept = {k: v for k, v in manifest.items() if k not in steps[steps.index(step) :]}
-            self._write_json(MANIFEST, {**self.manifest(), "steps": kept})
+            self._write_manifest(Manifest(steps=kept))
 
     def as_written(self, name: str, content_hash: str) -> bool:
         """Whether `name` is what its producer wrote for this content hash, unchanged since
         (the check `begin_step` makes of required inputs, for an optional one)."""
-        record = self.manifest().get("steps", {}).get(PRODUCER[name]) or {}
+        record = self.manifest().steps.get(PRODUCER[name])
         return (
             self.file(name).exists()
-            and record.get("content_hash") == content_hash
-            and record.get("outputs", {}).get(name) == self.fingerprint(name)
+            and record is not None
+            and record.content_hash == content_hash
+            and record.outputs.get(name) == self.fingerprint(name)
         )
 
     def record_step(self, step: str, seconds: float, content_hash: str) -> None:
         """Add a step's duration, content hash and output fingerprints to the manifest."""
-        manifest = self.manifest()
-        manifest.setdefault("steps", {})[step] = {
-            "seconds": round(seconds, 4),
-            "finished_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
-            "content_hash": content_hash,
-            "outputs": {name: self.fingerprint(name) for name in OUTPUTS.get(step, ())},
-        }
-        self._write_json(MANIFEST, manifest)
+        record = StepRecord(
+            seconds=round(seconds, 4),
+            finished_at=time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+            content_hash=content_hash,
+            outputs={name: self.fingerprint(name) for name in OUTPUTS.get(step, ())},
+        )
+        self._write_manifest(Manifest(steps={**self.manifest().steps, step: record}))
 
-    def manifest(self) -> dict[str, Any]:
-        """The manifest, or an empty one (an unreadable one counts as empty)."""
+    def manifest(self) -> Manifest:
+        """The manifest, or an empty one (an unreadable or malformed one counts as empty:
+        every input it would vouch for is then refused, never trusted)."""
         path = self.file(MANIFEST)
         if not path.exists():
-            return {}
+            return Manifest()
         try:
-            value = json.loads(path.read_text(encoding="utf-8"))
-        except ValueError:
-            return {}
-        return value if isinstance(value, dict) else {}
+            return Manifest.model_validate_json(path.read_bytes())
+        except ValidationError:
+            return Manifest()
+
+    def _write_manifest(self, manifest: Manifest) -> None:
+        self._write_json(MANIFEST, manifest.model_dump())
 
     def fingerprint(self, name: str) -> str | None:
         """`fingerprint` of a run-directory entry, cached while its size and mtime hold."""

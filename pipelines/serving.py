@@ -123,9 +123,11 @@ def write_payload(
     index_metric: str,
     extras: dict[str, Any],
     sample_rows: list[dict[str, Any]] | None = None,
+    server: str | None = None,
 ) -> None:
     """Write what serving needs: numeric arrays as .npy (memory-mapped when served),
-    the estimator and any other objects pickled, the rest as JSON."""
+    the estimator and any other objects pickled, the rest as JSON; `server` is the
+    "module:Class" of a kind that brings its own server (logged as model code)."""
     folder.mkdir(parents=True, exist_ok=True)
     arrays: list[str] = []
     plain: dict[str, Any] = {}
@@ -155,6 +157,8 @@ def write_payload(
         "plain": plain,
         "sample_rows": sample_rows,
     }
+    if server is not None:
+        meta["server"] = server
     (folder / _META).write_text(json.dumps(meta, indent=1, default=_json_default), "utf-8")
 
 
@@ -187,7 +191,20 @@ def load(folder: Path, index_path: Path) -> Server:
     if index is None:
         raise ValueError(f"{index_path} is not a usearch index")
     bundle = ServedBundle(meta["task"], estimator, meta["index_metric"], extras)
-    return SERVERS.get(bundle.task, TabularServer)(bundle, index, meta)
+    return server_class(meta)(bundle, index, meta)
+
+
+def server_class(meta: dict[str, Any]) -> type[Server]:
+    """The payload's server: its kind's own ("module:Class", shipped as model code), else
+    the one `SERVERS` lists for its kind, else the feature-table server."""
+    named = meta.get("server")
+    if named:
+        import importlib
+
+        module, _, attribute = str(named).partition(":")
+        server: type[Server] = getattr(importlib.import_module(module), attribute)
+        return server
+    return SERVERS.get(meta["task"], TabularServer)
 
 
 class Server(ABC):

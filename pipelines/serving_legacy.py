@@ -2,12 +2,15 @@
 
 Their logged entry point imports `NeighboursModel` from `pipelines.serving`, which hands
 out this class, so `evaluate` can still score such a champion and `smoke` query it. New
-models never use it.
+models never use it. It imports nothing of the package (not even serving, which imports
+it on demand): unpickling a model's bundle imports the bundle's class
+(`pipelines.tasks.base.Bundle`) by itself, and loading imports usearch.
 """
 
 from __future__ import annotations
 
 import json
+import pickle
 from pathlib import Path
 from typing import Any
 
@@ -15,17 +18,29 @@ import numpy as np
 import pandas as pd
 from mlflow.pyfunc import PythonModel
 
-from pipelines.index import restore_index, search_index
-from pipelines.state import load_bundle
-from pipelines.tasks.base import Bundle
-
 DEFAULT_K = 10
+
+
+def search_index(index: Any, queries: np.ndarray, count: int) -> tuple[np.ndarray, np.ndarray]:
+    """(keys, distances) as 2-D arrays, one query at a time; key -1 where fewer than
+    `count` were found (what `serving.search_index` answers, for these old models)."""
+    queries = np.atleast_2d(np.asarray(queries, dtype=np.float32))
+    count = min(count, len(index))
+    keys = np.full((len(queries), count), -1, dtype=np.int64)
+    distances = np.zeros((len(queries), count), dtype=np.float32)
+    for row, query in enumerate(queries):
+        if count == 0:
+            break
+        found = index.search(np.ascontiguousarray(query), count)
+        keys[row, : len(found.keys)] = found.keys
+        distances[row, : len(found.keys)] = found.distances
+    return keys, distances
 
 
 class NeighboursModel(PythonModel):
     """A fitted bundle plus its usearch index."""
 
-    bundle: Bundle
+    bundle: Any  # a pipelines.tasks.base.Bundle
     index: Any
     meta: dict[str, Any]
 
@@ -39,8 +54,16 @@ class NeighboursModel(PythonModel):
 
     def load_files(self, bundle: Path, index: Path, meta: Path) -> None:
         """Load from plain paths (also used by evaluation to score a champion)."""
-        self.bundle = load_bundle(bundle)
-        self.index = restore_index(index)
+        from usearch.index import Index
+
+        with bundle.open("rb") as handle:
+            self.bundle = pickle.load(handle)  # imports its class, pipelines.tasks.base
+        kind = type(self.bundle)
+        if (kind.__module__, kind.__qualname__) != ("pipelines.tasks.base", "Bundle"):
+            raise TypeError(f"{bundle} does not hold a model bundle")
+        self.index = Index.restore(str(index))
+        if self.index is None:
+            raise ValueError(f"{index} is not a usearch index")
         self.meta = json.loads(meta.read_text(encoding="utf-8"))
 
     def sample_input(self) -> pd.DataFrame:

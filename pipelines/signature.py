@@ -1,15 +1,18 @@
-"""The logged model's signature, from the spec's column names and dtypes.
+"""The logged model's signature, from the input columns its kind names (`input_columns`).
 
 Params `k` and `exclude_seen` are declared so `mlflow models serve` passes them through.
-Retrieval's query columns are all optional: a request carries the one it asks with.
 """
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+from typing import Any
+
 from mlflow.models.signature import ModelSignature
 from mlflow.types.schema import Array, ColSpec, DataType, ParamSchema, ParamSpec, Schema
 
-from pipelines.serving import DEFAULT_K, HISTORY
+from pipelines.kinds import InputColumn
+from pipelines.serving import DEFAULT_K
 from pipelines.spec import Spec
 
 _TYPES = {
@@ -21,26 +24,26 @@ _TYPES = {
 }
 
 
-def signature(spec: Spec) -> ModelSignature:
-    """Inputs named as in the spec (a tabular model's features), plus the `k` and
-    `exclude_seen` params."""
-    data = spec.data
-    dtypes = {name: _TYPES[column.dtype] for name, column in data.columns.items()}
-    if spec.task == "retrieval":
-        assert data.user is not None and data.item is not None  # the spec model requires them
-        columns = [
-            ColSpec(dtypes[data.user], data.user, required=False),
-            ColSpec(Array(dtypes[data.item]), HISTORY, required=False),
-            ColSpec(dtypes[data.item], data.item, required=False),
-        ]
-        if data.weight:
-            columns.insert(2, ColSpec(Array(DataType.double), data.weight, required=False))
-    else:
-        columns = [ColSpec(dtypes[c], c) for c in spec.feature_columns()]
+def signature(columns: Sequence[InputColumn]) -> ModelSignature:
+    """Inputs `columns` (named and typed as in the spec), plus the `k` and `exclude_seen`
+    params."""
+    specs = [
+        ColSpec(Array(_TYPES[c.dtype]) if c.array else _TYPES[c.dtype], c.name, required=c.required)
+        for c in columns
+    ]
     params = ParamSchema(
         [
             ParamSpec("k", DataType.long, DEFAULT_K),
             ParamSpec("exclude_seen", DataType.boolean, True),
         ]
     )
-    return ModelSignature(inputs=Schema(columns), params=params)  # type: ignore[arg-type]
+    return ModelSignature(inputs=Schema(specs), params=params)  # type: ignore[arg-type]
+
+
+def input_columns(task: Any, spec: Spec) -> list[InputColumn]:
+    """The kind's `input_columns(spec)` (a `Task`'s optional method), or by default the
+    spec's feature columns, each required."""
+    own = getattr(task, "input_columns", None)
+    if own is not None:
+        return list(own(spec))
+    return [InputColumn(c, spec.data.columns[c].dtype) for c in spec.feature_columns()]

@@ -20,9 +20,11 @@ import numpy as np
 import pipelines
 from pipelines.contracts import BUNDLE_FILE, MODEL_DIR, SPLIT_FILE, TrainMeta
 from pipelines.data.sources import LoadedData, load_data
+from pipelines.kinds import get_kind, kind_sources
 from pipelines.rundir import RunDir
 from pipelines.spec import LoadedSpec
 from pipelines.tasks import Bundle, Split, Task, get_task
+from pipelines.tasks.base import load_bundle
 
 if TYPE_CHECKING:
     from pipelines.index import KeptExact
@@ -82,13 +84,19 @@ class ModelState:
 
     @cached_property
     def content_hash(self) -> str:
-        """What defines the model: spec, data and code."""
+        """What defines the model: spec, data and code (the package's, a plug-in kind's own)."""
         # Monitoring settings do not change the model: a spec edited there keeps its hash.
         spec = self.spec.model_dump(mode="json", exclude={"monitoring"})
         canonical = json.dumps(spec, sort_keys=True)
         digest = hashlib.sha256()
         for part in (canonical, self.data_sha256, code_version()):
             digest.update(part.encode())
+            digest.update(b"\0")
+        # A plug-in kind's own code (none for the built-in kinds, whose hashes stay as
+        # they were): its edited task or server is a new model.
+        for path in kind_sources(get_kind(self.spec.task)):
+            digest.update(path.name.encode())
+            digest.update(path.read_bytes())
             digest.update(b"\0")
         return digest.hexdigest()
 
@@ -134,12 +142,3 @@ class ModelState:
         registry = _registries[key]
         registry.activate()  # another store may have been used last in this process
         return registry
-
-
-def load_bundle(path: Path) -> Bundle:
-    """Unpickle a bundle this project wrote (run directory or logged model)."""
-    with path.open("rb") as handle:
-        bundle = pickle.load(handle)
-    if not isinstance(bundle, Bundle):
-        raise TypeError(f"{path} does not hold a model bundle")
-    return bundle

@@ -24,13 +24,15 @@ REGRESSION_LEAVES = 64
 
 
 def leakage_checks(loaded: LoadedSpec, frame: pd.DataFrame) -> list[CheckResult]:
-    """One result per numeric feature of a tabular spec (none for retrieval or when off)."""
+    """One result per numeric feature of a spec whose kind has a target (none when off)."""
+    from pipelines.kinds import get_kind, get_task
+
     spec = loaded.spec
     limit = spec.data.checks.max_leakage_score
     target = spec.data.target
-    if spec.task == "retrieval" or target is None or limit is None:
+    kind = get_kind(spec.task)
+    if kind.target is None or target is None or limit is None:
         return []
-    from pipelines.tasks import get_task
 
     train = frame.iloc[get_task(spec.task).split(loaded, frame).train]
     rng = np.random.default_rng(spec.data.split.seed)
@@ -40,7 +42,7 @@ def leakage_checks(loaded: LoadedSpec, frame: pd.DataFrame) -> list[CheckResult]
         return []
     half = len(train) // 2
     labels = train[target].to_numpy()
-    classify = spec.task == "classification"
+    classify = kind.target == "class"
     if classify:
         labels = labels.astype(str)
         _, counts = np.unique(labels[half:], return_counts=True)

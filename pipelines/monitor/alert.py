@@ -23,7 +23,6 @@ from __future__ import annotations
 
 import argparse
 import base64
-import json
 import logging
 import os
 import re
@@ -32,10 +31,13 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
+from pydantic import ValidationError
+
 from pipelines.comment import GitHub
 from pipelines.data.sources import sha256_file
 from pipelines.errors import BadInput, InfraError
 from pipelines.github_output import write_github_output
+from pipelines.monitor.record import MonitorReport
 from pipelines.monitor.report import marker, render
 from pipelines.spec import LoadedSpec, load_spec
 
@@ -65,12 +67,17 @@ def read_report(path: Path) -> dict[str, Any]:
             raise BadInput("no report.json in this folder", file=path)
         path = found[0]
     try:
-        report: dict[str, Any] = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, ValueError) as exc:
+        text = path.read_bytes()
+    except OSError as exc:
         raise BadInput(f"cannot read the monitoring report: {exc}", file=path) from exc
-    if "model" not in report or "status" not in report:
-        raise BadInput("not a monitoring report (no model or status)", file=path)
-    return report
+    try:
+        report = MonitorReport.model_validate_json(text)
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        where = ".".join(str(p) for p in first["loc"]) or "the file"
+        raise BadInput(f"not a monitoring report: {where}: {first['msg']}", file=path) from exc
+    plain: dict[str, Any] = report.model_dump()
+    return plain
 
 
 def find_issue(github: GitHub, model: str, bot: str) -> dict[str, Any] | None:

@@ -10,6 +10,7 @@ items serving answers them with, and are counted (`fallback_users`).
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -17,7 +18,7 @@ import numpy as np
 import pandas as pd
 
 from pipelines.index import exact_topk, search_index
-from pipelines.kinds import METRICS, metric_info
+from pipelines.kinds import METRICS, get_kind, imported, metric_info
 from pipelines.monitor import detectors
 from pipelines.monitor.detectors import Check, Quality
 from pipelines.serving import feature_input
@@ -98,6 +99,11 @@ def _unseen(
     return None
 
 
+# What a kind's monitor scores a champion with (`Kind.monitor` names one):
+# (loaded, champion, profile, fresh frame, labelled, holdout metrics) -> Outcome.
+Scorer = Callable[[LoadedSpec, Any, dict[str, Any], pd.DataFrame, bool, dict[str, float]], Outcome]
+
+
 def score_champion(
     loaded: LoadedSpec,
     champion: Any,
@@ -107,22 +113,59 @@ def score_champion(
     labelled: bool,
     holdout: dict[str, float],
 ) -> Outcome:
-    """Run every check of the spec's monitoring section on `frame`."""
-    spec = loaded.spec
-    bundle = champion.bundle
-    known: dict[str, np.ndarray] = {}
-    if spec.task == "retrieval":
-        columns = bundle.extras["columns"]
-        known = {
-            columns["user"]: bundle.extras["user_ids"],
-            columns["item"]: bundle.extras["item_ids"],
-        }
+    """Run every check of the spec's monitoring section on `frame`, with the scorer of the
+    spec's kind (`Kind.monitor`); a kind without one gets the data checks only."""
+    kind = get_kind(loaded.spec.task)
+    scorer: Scorer = imported(kind.monitor) if kind.monitor else score_data
+    return scorer(loaded, champion, profile, frame, labelled, holdout)
+
+
+def score_data(
+    loaded: LoadedSpec,
+    champion: Any,
+    profile: dict[str, Any],
+    frame: pd.DataFrame,
+    labelled: bool,
+    holdout: dict[str, float],
+) -> Outcome:
+    """Feature drift only (a kind whose champion monitoring cannot score)."""
+    outcome = Outcome(checks=feature_drift(loaded, profile, frame, {}))
+    outcome.facts["rows"] = len(frame)
+    return outcome
+
+
+def score_retrieval(
+    loaded: LoadedSpec,
+    champion: Any,
+    profile: dict[str, Any],
+    frame: pd.DataFrame,
+    labelled: bool,
+    holdout: dict[str, float],
+) -> Outcome:
+    """Feature drift (the champion's own users and items as the known ids), then live
+    quality, index recall and prediction drift (`_retrieval`)."""
+    extras = champion.bundle.extras
+    columns = extras["columns"]
+    known = {columns["user"]: extras["user_ids"], columns["item"]: extras["item_ids"]}
     outcome = Outcome(checks=feature_drift(loaded, profile, frame, known))
     outcome.facts["rows"] = len(frame)
-    if spec.task == "retrieval":
-        _retrieval(loaded, champion, frame, holdout, outcome)
-    else:
-        _tabular(loaded, champion, frame, labelled, holdout, outcome)
+    _retrieval(loaded, champion, frame, holdout, outcome)
+    return outcome
+
+
+def score_tabular(
+    loaded: LoadedSpec,
+    champion: Any,
+    profile: dict[str, Any],
+    frame: pd.DataFrame,
+    labelled: bool,
+    holdout: dict[str, float],
+) -> Outcome:
+    """Feature drift, then prediction drift, live quality (labelled data) and index
+    recall (`_tabular`)."""
+    outcome = Outcome(checks=feature_drift(loaded, profile, frame, {}))
+    outcome.facts["rows"] = len(frame)
+    _tabular(loaded, champion, frame, labelled, holdout, outcome)
     return outcome
 
 
@@ -182,7 +225,7 @@ def _retrieval(
         fresh = fresh.assign(**{weight: 1.0})
     frame = pd.concat([history[keep], fresh[keep]], ignore_index=True)
     split = Split(train=np.arange(len(history)), test=np.arange(len(history), len(frame)))
-    task = get_task("retrieval")
+    task = get_task(loaded.spec.task)
 
     def searcher(q: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
         return search_index(index, q, k)
@@ -242,7 +285,7 @@ def _tabular(
     predicted = np.asarray(model.predict(x))
     labels = pd.Series(np.asarray(extras["train_labels"]))
     drift = loaded.spec.monitoring.drift if loaded.spec.monitoring else None
-    if loaded.spec.task == "classification":
+    if get_kind(loaded.spec.task).target == "class":
         value = detectors.categorical_psi(labels, pd.Series(predicted))
         detail = "predicted classes vs training labels"
     else:

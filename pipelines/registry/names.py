@@ -10,6 +10,10 @@ CHAMPION = "champion"
 STAGING = "staging"
 ALIASES = (STAGING, CHAMPION)
 
+# The training data's profile, logged with each run: what `check-data` compares a new
+# candidate's data with and `monitor` compares fresh data with.
+PROFILE_ARTIFACT = "data_profile.json"
+
 TAG_PREFIX = "pipelines."
 # Provenance, on every run, logged model and version.
 TAG_GIT_SHA = "pipelines.git_sha"

@@ -14,7 +14,7 @@ import numpy as np
 from pipelines.config import load_config
 from pipelines.errors import BadInput
 from pipelines.gate import mean_interval, noise_margin
-from pipelines.kinds import METRICS
+from pipelines.kinds import METRICS, get_kind
 from pipelines.scaffold.draft import CONFIDENCE, RESAMPLES, SEED, THRESHOLD_METRICS, Draft
 from pipelines.scaffold.infer import round_out
 from pipelines.scaffold.number_text import fmt
@@ -64,7 +64,7 @@ def fit_baseline(draft: Draft, root: Path) -> None:
         metric, draft.intervals[metric], scores[metric]
     )
     log.info("champion margin: %s", draft.margin_why)
-    if draft.task == "classification":
+    if get_kind(draft.task).target == "class" and "accuracy" in scores:
         majority = float(data.frame[draft.roles["target"]].value_counts(normalize=True).max())
         if scores["accuracy"] <= majority:
             log.warning(

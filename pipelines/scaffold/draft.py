@@ -15,6 +15,7 @@ import numpy as np
 import pandas as pd
 
 from pipelines.errors import BadInput
+from pipelines.kinds import get_kind
 from pipelines.scaffold.infer import (
     TimeColumn,
     find_time_column,
@@ -96,21 +97,21 @@ def make_draft(
 
 def _draft_tabular(common: dict[str, Any], frame: pd.DataFrame, flags: Flags) -> Draft:
     """Classification or regression: the target, numeric features, a linear model."""
-    task = common["task"]
+    classes = get_kind(common["task"]).target == "class"
     target = flags["target"] or _guess_target(frame)
     labels = frame[target]
     if labels.isna().any():
         raise BadInput(f"target '{target}' has {int(labels.isna().sum())} missing values")
     target_dtype = infer_dtype(labels)
-    if task == "regression" and target_dtype not in {"int64", "float64"}:
-        raise BadInput(f"target '{target}' is {target_dtype}: regression needs numbers")
-    if task == "classification":
+    if not classes and target_dtype not in {"int64", "float64"}:
+        raise BadInput(f"target '{target}' is {target_dtype}: {common['task']} needs numbers")
+    if classes:
         _check_classes(target, labels, target_dtype)
     time = find_time_column(frame, skip=(target,))
     columns, excluded = _features(frame, target, time.name if time else None)
     if not columns:
         raise BadInput(f"no usable numeric feature columns besides '{target}'")
-    if task == "classification":
+    if classes:
         low, high = (
             (float(labels.min()), float(labels.max())) if target_dtype == "int64" else (None, None)
         )
@@ -121,9 +122,9 @@ def _draft_tabular(common: dict[str, Any], frame: pd.DataFrame, flags: Flags) ->
     if time is not None:
         columns.append(_time_column(time, "the split's time, not a feature"))
     columns.append(Column(target, target_dtype, 0, low, high, note))
-    stratified = task == "classification" and int(labels.value_counts().min()) >= 2
+    stratified = classes and int(labels.value_counts().min()) >= 2
     strategy = "stratified" if stratified else "random"
-    if task == "classification":
+    if classes:
         estimator, params = "sklearn.linear_model.LogisticRegression", {"C": 1.0, "max_iter": 1000}
         primary, champion_metric = "accuracy", "log_loss"
     else:

@@ -10,7 +10,7 @@ from typing import Any
 
 import numpy as np
 
-from pipelines.contracts import EXACT_FILE, INDEX_FILE, IndexReport
+from pipelines.contracts import EXACT_FILE, INDEX_FILE, IndexCheck, IndexMeasured, IndexReport
 from pipelines.errors import EXIT_GATE_FAILED, EXIT_OK
 from pipelines.evalsample import sample_holdout
 from pipelines.index import IndexSettings, build_index, keep_exact, measure, recall_subset
@@ -67,24 +67,24 @@ def build(state: ModelState, args: argparse.Namespace | None = None) -> int:
     )
     gate = state.spec.index.gate
     checks = [
-        {
-            "name": "recall_at_10",
-            "value": measured.recall_at_10,
-            "bound": f">= {gate.min_recall_at_10:g}",
-            "passed": measured.recall_at_10 >= gate.min_recall_at_10,
-        },
-        {
-            "name": "p99_ms",
-            "value": measured.p99_ms,
-            "bound": f"<= {gate.max_p99_ms:g}",
-            "passed": measured.p99_ms <= gate.max_p99_ms,
-        },
+        IndexCheck(
+            name="recall_at_10",
+            value=measured.recall_at_10,
+            bound=f">= {gate.min_recall_at_10:g}",
+            passed=measured.recall_at_10 >= gate.min_recall_at_10,
+        ),
+        IndexCheck(
+            name="p99_ms",
+            value=measured.p99_ms,
+            bound=f"<= {gate.max_p99_ms:g}",
+            passed=measured.p99_ms <= gate.max_p99_ms,
+        ),
     ]
-    passed = all(c["passed"] for c in checks)
+    passed = all(c.passed for c in checks)
     state.run.write(
         IndexReport(
             settings=asdict(settings),
-            measured=measured.as_dict(),
+            measured=IndexMeasured.model_validate(measured.as_dict()),
             gate=checks,
             passed=passed,
             tuning=tuning,

@@ -6,14 +6,13 @@ import argparse
 import logging
 from typing import Any
 
-from pipelines.contracts import DataReport
+from pipelines.contracts import DataCheck, DataReport
 from pipelines.data.checks import as_dicts, run_checks
 from pipelines.errors import BadInput
-from pipelines.registry import CHAMPION
+from pipelines.registry import CHAMPION, PROFILE_ARTIFACT
 from pipelines.state import ModelState
 
 log = logging.getLogger("pipelines")
-PROFILE_ARTIFACT = "data_profile.json"
 
 
 def check_data(state: ModelState, args: argparse.Namespace | None = None) -> int:
@@ -29,7 +28,7 @@ def check_data(state: ModelState, args: argparse.Namespace | None = None) -> int
             sha256=data.sha256,
             rows=len(data.frame),
             columns=list(data.frame.columns),
-            checks=as_dicts(results),
+            checks=[DataCheck.model_validate(c) for c in as_dicts(results)],
             passed=not failed,
             drift_reference=champion_version,
             profile=profile,

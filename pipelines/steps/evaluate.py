@@ -11,14 +11,27 @@ import numpy as np
 
 from pipelines import gate
 from pipelines.access import champion_unavailable
-from pipelines.contracts import EXACT_FILE, INDEX_FILE, Evaluation, IndexReport, Verdict
+from pipelines.contracts import (
+    EXACT_FILE,
+    INDEX_FILE,
+    ChampionRecord,
+    Evaluation,
+    GateRecord,
+    HistoryPoint,
+    HoldoutCopies,
+    IndexReport,
+    Interval,
+    SampleRecord,
+    Verdict,
+)
 from pipelines.errors import EXIT_GATE_FAILED, EXIT_OK
 from pipelines.evalsample import sample_holdout
 from pipelines.index import KeptExact, remember_exact, restore_index, search_index
 from pipelines.kinds import metric_info
-from pipelines.registry import CHAMPION, TAG_PREVIOUS_CHAMPION
-from pipelines.spec import Spec
+from pipelines.registry import CHAMPION, TAG_PREVIOUS_CHAMPION, Registry
+from pipelines.spec import LoadedSpec, Spec
 from pipelines.state import ModelState
+from pipelines.tasks import Task
 from pipelines.tasks.base import Bundle, Scores, Split
 from pipelines.tasks.baselines import score_baseline
 
@@ -43,8 +56,11 @@ def evaluate(state: ModelState, args: argparse.Namespace | None = None) -> int:
     # A fork's pull request holds no registry credentials: it does not look for a champion
     # in its throwaway store, and its report says the comparison was not run.
     unavailable = champion_unavailable()
+    registry = None if unavailable else state.registry()
     champion_info, champion_scores, fair = (
-        (None, None, None) if unavailable else _score_champion(state, frame, split)
+        (None, None, None)
+        if registry is None
+        else _score_champion(registry, state.loaded, state.task, frame, split)
     )
     compared = candidate
     if fair is not None and len(fair.test) < len(split.test):  # scored on the same rows
@@ -56,7 +72,7 @@ def evaluate(state: ModelState, args: argparse.Namespace | None = None) -> int:
     comparison, incomparable, champion_scores = _against_champion(
         spec, compared, champion_info, champion_scores
     )
-    copies, copies_problem = _holdout_copies(state, frame, split)
+    copies, copies_problem = _holdout_copies(state.loaded, state.task, frame, split)
     settings = spec.evaluation.champion
     bounds = {name: (t.min, t.max) for name, t in spec.evaluation.thresholds.items()}
     decision = gate.decide(
@@ -74,17 +90,17 @@ def evaluate(state: ModelState, args: argparse.Namespace | None = None) -> int:
             primary=spec.evaluation.primary,
             holdout_fingerprint=holdout.fingerprint(state.data_sha256),
             candidate=candidate.metrics,
-            champion=champion_info,
+            champion=ChampionRecord.model_validate(champion_info) if champion_info else None,
             champion_metrics=champion_scores.metrics if champion_scores else None,
             baseline=gate.BASELINE_NAMES[spec.task],
             baseline_metrics=baseline_scores.metrics,
             candidate_interval=_interval(spec, candidate),
-            history=_champion_history(state, champion_info),
-            gate=decision.as_dict(),
+            history=_champion_history(registry, spec, champion_info) if registry else [],
+            gate=GateRecord.model_validate(decision.as_dict()),
             passed=decision.passed,
-            sample=sample.as_dict() if sample is not None else None,
+            sample=SampleRecord.model_validate(sample.as_dict()) if sample is not None else None,
             split=state.meta().split,
-            holdout_copies=copies,
+            holdout_copies=HoldoutCopies.model_validate(copies) if copies is not None else None,
             compared_candidate=compared.metrics if compared is not candidate else None,
             # the one place the pull request's verdict is decided; later steps read it
             verdict=Verdict.of(decision.passed, decision.summary, state.run.read(IndexReport)),
@@ -100,20 +116,20 @@ def evaluate(state: ModelState, args: argparse.Namespace | None = None) -> int:
 
 
 def _holdout_copies(
-    state: ModelState, frame: Any, split: Split
+    loaded: LoadedSpec, task: Task, frame: Any, split: Split
 ) -> tuple[dict[str, int] | None, str | None]:
     """How many holdout rows the candidate was itself fitted on (the same content, or for
     retrieval the same user and item), and why that fails the gate when above
     `MAX_HOLDOUT_COPIES`; (None, None) for a kind that cannot say."""
-    copies_of_training = getattr(state.task, "copies_of_training", None)
+    copies_of_training = getattr(task, "copies_of_training", None)
     if copies_of_training is None:
         return None, None
-    copied = int(np.count_nonzero(copies_of_training(state.loaded, frame, split)))
+    copied = int(np.count_nonzero(copies_of_training(loaded, frame, split)))
     counts = {"rows": copied, "of": len(split.test)}
     if copied:
         log.warning(
             "%s: %d of %d holdout rows copy a training row",
-            state.spec.name,
+            loaded.spec.name,
             copied,
             len(split.test),
         )
@@ -203,13 +219,13 @@ def _against_champion(
 
 
 def _score_champion(
-    state: ModelState, frame: Any, split: Split
+    registry: Registry, loaded: LoadedSpec, task: Task, frame: Any, split: Split
 ) -> tuple[dict[str, Any] | None, Scores | None, Split | None]:
     """Load `models:/<name>@champion` and score it on the candidate's holdout rows it was
     not fitted on: (what to record of it, its scores, those rows as a split). Scores are
     None when it cannot be compared (the reason is in the record)."""
-    registry = state.registry()
-    version = registry.version_by_alias(state.spec.name, CHAMPION)
+    name = loaded.spec.name
+    version = registry.version_by_alias(name, CHAMPION)
     if version is None:
         return None, None, None
     info: dict[str, Any] = {
@@ -219,12 +235,12 @@ def _score_champion(
     }
     # By version, not alias: the scores belong to the version recorded above; its files
     # are checked against the digests the release recorded (a mismatch is exit 3).
-    champion = registry.load_version(state.spec.name, version).server
+    champion = registry.load_version(name, version).server
     bundle = cast(Bundle, champion.bundle)  # serving's copy of Bundle: the same fields
-    fair, why_not = _rows_the_champion_did_not_train_on(state, bundle, frame, split)
+    fair, why_not = _rows_the_champion_did_not_train_on(loaded, task, bundle, frame, split)
     if fair is None:
         info.update(comparable=False, reason=f"champion version {version.version} {why_not}")
-        log.warning("%s: %s", state.spec.name, info["reason"])
+        log.warning("%s: %s", name, info["reason"])
         return info, None, None
     info["holdout_rows"] = len(split.test)
     info["excluded_rows"] = len(split.test) - len(fair.test)
@@ -232,14 +248,14 @@ def _score_champion(
         log.info(
             "%s: %d of %d holdout rows left out of the champion comparison: champion "
             "version %s was fitted on them",
-            state.spec.name,
+            name,
             info["excluded_rows"],
             len(split.test),
             version.version,
         )
     try:
-        scores = state.task.score(
-            state.loaded, bundle, frame, fair, lambda q, k: search_index(champion.index, q, k)
+        scores = task.score(
+            loaded, bundle, frame, fair, lambda q, k: search_index(champion.index, q, k)
         )
     except Exception as exc:  # any failure to score it: not comparable, and the gate fails
         text = " ".join(str(exc).split())[:300]
@@ -248,20 +264,20 @@ def _score_champion(
             f"champion version {version.version} cannot be scored on this holdout: "
             f"{type(exc).__name__}: {text}"
         )
-        log.warning("%s: %s", state.spec.name, info["reason"])
+        log.warning("%s: %s", name, info["reason"])
         return info, None, None
     info["comparable"] = True
     return info, scores, fair
 
 
 def _rows_the_champion_did_not_train_on(
-    state: ModelState, bundle: Bundle, frame: Any, split: Split
+    loaded: LoadedSpec, task: Task, bundle: Bundle, frame: Any, split: Split
 ) -> tuple[Split | None, str]:
     """The candidate's holdout without the rows the champion was fitted on, or (None, why
     that cannot be known or nothing is left)."""
-    trained_on = getattr(state.task, "trained_on", None)
+    trained_on = getattr(task, "trained_on", None)
     if trained_on is None:
-        return None, f"cannot be compared: a {state.spec.task} model does not say its rows"
+        return None, f"cannot be compared: a {loaded.spec.task} model does not say its rows"
     try:
         seen = np.asarray(trained_on(bundle, frame, split.test), dtype=bool)
     except (ValueError, KeyError, TypeError) as exc:
@@ -272,7 +288,7 @@ def _rows_the_champion_did_not_train_on(
     return Split(train=split.train, test=split.test[~seen], rule=split.rule), ""
 
 
-def _interval(spec: Any, scores: Scores) -> dict[str, Any] | None:
+def _interval(spec: Any, scores: Scores) -> Interval | None:
     """The bootstrap interval of the primary metric's mean (per-unit metrics only)."""
     primary = spec.evaluation.primary
     if primary not in scores.per_unit or not metric_info(spec.task, primary).per_unit:
@@ -284,20 +300,21 @@ def _interval(spec: Any, scores: Scores) -> dict[str, Any] | None:
         resamples=settings.resamples,
         seed=settings.seed,
     )
-    return {"metric": primary, "low": low, "high": high, "confidence": settings.confidence}
+    return Interval(metric=primary, low=low, high=high, confidence=settings.confidence)
 
 
-def _champion_history(state: ModelState, champion: dict[str, Any] | None) -> list[dict[str, Any]]:
+def _champion_history(
+    registry: Registry, spec: Spec, champion: dict[str, Any] | None
+) -> list[HistoryPoint]:
     """The primary metric each past champion logged (on its own holdout), oldest first.
 
     Follows the `previous_champion` tags back from the current champion, at most HISTORY.
     """
     if not champion:
         return []
-    registry = state.registry()
-    name, primary = state.spec.name, state.spec.evaluation.primary
+    name, primary = spec.name, spec.evaluation.primary
     key = f"candidate.{primary}"
-    history: list[dict[str, Any]] = []
+    history: list[HistoryPoint] = []
     version: str | None = champion["version"]
     seen: set[str] = set()
     while version and version not in seen and len(history) < HISTORY:
@@ -307,7 +324,7 @@ def _champion_history(state: ModelState, champion: dict[str, Any] | None) -> lis
             break
         value = registry.run_metrics(found.run_id).get(key) if found.run_id else None
         if value is not None:
-            history.append({"version": str(found.version), "value": float(value)})
+            history.append(HistoryPoint(version=str(found.version), value=float(value)))
         version = found.tags.get(TAG_PREVIOUS_CHAMPION)
     return history[::-1]
 

@@ -25,12 +25,13 @@ from pipelines.errors import EXIT_GATE_FAILED, EXIT_OK, BadInput, PipelineError
 from pipelines.github_output import write_github_output
 from pipelines.monitor.detectors import Check
 from pipelines.monitor.fresh import FreshData, check_measurable, load_fresh
+from pipelines.monitor.record import MonitorReport
 from pipelines.monitor.report import render
 from pipelines.monitor.score import Outcome, quality_metric, score_champion
-from pipelines.registry import CHAMPION, TAG_GIT_SHA
+from pipelines.provenance import git_sha
+from pipelines.registry import CHAMPION, PROFILE_ARTIFACT, TAG_GIT_SHA
 from pipelines.spec import LoadedSpec, load_spec
 from pipelines.state import ModelState
-from pipelines.steps.check_data import PROFILE_ARTIFACT
 
 log = logging.getLogger("pipelines")
 
@@ -60,7 +61,7 @@ def monitor(loaded: LoadedSpec, *, log_run: bool = True, out: Path | None = None
     version = registry.version_by_alias(spec.name, CHAMPION)
     if version is None or not version.run_id:
         log.warning("%s: no champion version: nothing to monitor", spec.name)
-        _write(out, {"model": spec.name, "status": "no-champion", "checks": []})
+        _write(out, MonitorReport(model=spec.name, status="no-champion", checks=[]))
         return EXIT_OK
     from pipelines.registry import monitoring as runs
 
@@ -85,7 +86,6 @@ def monitor(loaded: LoadedSpec, *, log_run: bool = True, out: Path | None = None
     json_path = _write(out, report)
     if log_run:
         from pipelines.monitor.plot import plot_history
-        from pipelines.steps.publish import git_sha
 
         run_id = runs.log_monitoring_run(
             registry,
@@ -95,17 +95,18 @@ def monitor(loaded: LoadedSpec, *, log_run: bool = True, out: Path | None = None
             metrics=metrics_of(outcome),
             artifacts=[json_path],
         )
-        report["run_id"] = run_id
-        report["run_url"] = registry.run_url(
-            registry.experiment_id(spec.name, release=False), run_id
-        )
         history = runs.monitoring_history(registry, spec.name)
-        report["history_points"] = len(history)
+        logged: dict[str, Any] = {
+            "run_id": run_id,
+            "run_url": registry.run_url(registry.experiment_id(spec.name, release=False), run_id),
+            "history_points": len(history),
+        }
         metric = quality_metric(spec.task, spec.evaluation.primary, spec.champion_metric)
         plot = plot_history(history, metric, holdout.get(metric), out / PLOT)
         if plot is not None:
             runs.attach_artifact(registry, run_id, plot)
-            report["plot"] = str(plot)
+            logged["plot"] = str(plot)
+        report = MonitorReport.model_validate({**report.model_dump(), **logged})
         _write(out, report)
     _log_verdict(spec.name, report, outcome)
     return EXIT_GATE_FAILED if outcome.alerts else EXIT_OK
@@ -153,41 +154,43 @@ def _number(value: float | None) -> str:
 
 def _report(
     loaded: LoadedSpec, version: str, fresh: FreshData, outcome: Outcome, status: str
-) -> dict[str, Any]:
+) -> MonitorReport:
     quality = outcome.quality
-    return {
-        "model": loaded.spec.name,
-        "spec": loaded.display,
-        "status": status,
-        "version": version,
-        "fresh": {
-            "origin": fresh.origin,
-            "sha256": fresh.sha256,
-            "rows": len(fresh.frame),
-            "path": fresh.path.relative_to(loaded.config.root.resolve()).as_posix()
-            if fresh.path
-            else None,
-        },
-        "checks": [c.as_dict() for c in outcome.checks],
-        "alerts": [c.name for c in outcome.alerts],
-        "drifted_columns": drifted_columns(outcome.checks),
-        "quality": None
-        if quality is None
-        else {
-            "metric": quality.metric,
-            "measured": quality.measured,
-            "value": quality.value if quality.measured else None,
-            "ci_low": quality.ci_low if quality.measured else None,
-            "ci_high": quality.ci_high if quality.measured else None,
-            "confidence": quality.confidence,
-            "units": quality.units,
-            "holdout": quality.holdout,
-            "max_drop": quality.max_drop,
-            "degraded": quality.degraded,
-        },
-        "facts": outcome.facts,
-        "on_alert": list(loaded.spec.monitoring.on_alert) if loaded.spec.monitoring else [],
-    }
+    return MonitorReport.model_validate(
+        {
+            "model": loaded.spec.name,
+            "spec": loaded.display,
+            "status": status,
+            "version": version,
+            "fresh": {
+                "origin": fresh.origin,
+                "sha256": fresh.sha256,
+                "rows": len(fresh.frame),
+                "path": fresh.path.relative_to(loaded.config.root.resolve()).as_posix()
+                if fresh.path
+                else None,
+            },
+            "checks": [c.as_dict() for c in outcome.checks],
+            "alerts": [c.name for c in outcome.alerts],
+            "drifted_columns": drifted_columns(outcome.checks),
+            "quality": None
+            if quality is None
+            else {
+                "metric": quality.metric,
+                "measured": quality.measured,
+                "value": quality.value if quality.measured else None,
+                "ci_low": quality.ci_low if quality.measured else None,
+                "ci_high": quality.ci_high if quality.measured else None,
+                "confidence": quality.confidence,
+                "units": quality.units,
+                "holdout": quality.holdout,
+                "max_drop": quality.max_drop,
+                "degraded": quality.degraded,
+            },
+            "facts": outcome.facts,
+            "on_alert": list(loaded.spec.monitoring.on_alert) if loaded.spec.monitoring else [],
+        }
+    )
 
 
 def drifted_columns(checks: list[Check]) -> list[str]:
@@ -195,17 +198,18 @@ def drifted_columns(checks: list[Check]) -> list[str]:
     return [c.name.split(".", 1)[1] for c in checks if c.alert and c.kind in {"psi", "unseen"}]
 
 
-def _write(out: Path, report: dict[str, Any]) -> Path:
+def _write(out: Path, report: MonitorReport) -> Path:
     path = out / REPORT_JSON
-    path.write_text(json.dumps(report, indent=1, default=str) + "\n", encoding="utf-8")
-    (out / REPORT_MD).write_text(render(report), encoding="utf-8")
+    plain = report.model_dump()
+    path.write_text(json.dumps(plain, indent=1, default=str) + "\n", encoding="utf-8")
+    (out / REPORT_MD).write_text(render(plain), encoding="utf-8")
     write_github_output(
-        {"status": str(report["status"]), "report": str(path), "report-md": str(out / REPORT_MD)}
+        {"status": report.status, "report": str(path), "report-md": str(out / REPORT_MD)}
     )
     return path
 
 
-def _log_verdict(name: str, report: dict[str, Any], outcome: Outcome) -> None:
+def _log_verdict(name: str, report: MonitorReport, outcome: Outcome) -> None:
     quality = outcome.quality
     if quality is None:
         live = "no live quality (no labels)"
@@ -220,7 +224,7 @@ def _log_verdict(name: str, report: dict[str, Any], outcome: Outcome) -> None:
     if not outcome.alerts:
         log.info("%s: healthy; %s", name, live)
         return
-    drifted = ", ".join(report["drifted_columns"]) or "none"
+    drifted = ", ".join(report.drifted_columns) or "none"
     others = ", ".join(c.name for c in outcome.alerts if c.kind not in {"psi", "unseen"})
     log.warning(
         "%s: ALERT: drifted columns: %s; other alerts: %s; %s",

@@ -10,8 +10,6 @@ from __future__ import annotations
 import argparse
 import json
 import logging
-import os
-import subprocess
 from collections.abc import Iterator
 from contextlib import ExitStack, contextmanager
 from importlib import metadata
@@ -29,10 +27,12 @@ from pipelines.contracts import (
     IndexReport,
     Publish,
 )
+from pipelines.provenance import git_sha, pr_number
 from pipelines.registry import (
     GATE_FAILED,
     GATE_PASSED,
     NO_CHAMPION,
+    PROFILE_ARTIFACT,
     TAG_COMPARED_WITH,
     TAG_CONTENT,
     TAG_DATA_SHA,
@@ -47,7 +47,6 @@ from pipelines.registry import (
     PyfuncPackage,
 )
 from pipelines.state import ModelState
-from pipelines.steps.check_data import PROFILE_ARTIFACT
 
 log = logging.getLogger("pipelines")
 
@@ -70,8 +69,7 @@ def publish(state: ModelState, args: argparse.Namespace | None = None) -> int:
     index_report = state.run.read(IndexReport)
     data_report = state.run.read(DataReport)
     gate = GATE_PASSED if evaluation.verdict.passed else GATE_FAILED
-    champion = evaluation.champion or {}
-    compared_with = str(champion.get("version") or NO_CHAMPION)
+    compared_with = evaluation.champion.version if evaluation.champion else NO_CHAMPION
     holdout = evaluation.holdout_fingerprint
     registry = state.registry()
     name, content_hash = state.spec.name, state.content_hash
@@ -161,23 +159,31 @@ def _log_run(
 ) -> PublishedRun:
     registry = state.registry()
     metrics = {f"candidate.{k}": v for k, v in evaluation.candidate.items() if _finite(v)}
-    metrics.update({f"index.{k}": v for k, v in index_report.measured.items() if _finite(v)})
+    measured = index_report.measured.model_dump()
+    metrics.update({f"index.{k}": v for k, v in measured.items() if _finite(v)})
     if evaluation.champion_metrics:
         metrics.update(
             {f"champion.{k}": v for k, v in evaluation.champion_metrics.items() if _finite(v)}
         )
     metrics.update({f"baseline.{k}": v for k, v in evaluation.baseline_metrics.items()})
-    for against in ("champion", "baseline"):
-        comparison = evaluation.gate.get(against) or {}
-        for key in ("delta", "ci_low", "ci_high", "margin", "resolution"):
-            if key in comparison:
-                metrics[f"gate.{against}.{key}"] = comparison[key]
+    for against, comparison in (
+        ("champion", evaluation.gate.champion),
+        ("baseline", evaluation.gate.baseline),
+    ):
+        if comparison is not None:
+            metrics[f"gate.{against}.delta"] = comparison.delta
+            metrics[f"gate.{against}.ci_low"] = comparison.ci_low
+            metrics[f"gate.{against}.ci_high"] = comparison.ci_high
+            metrics[f"gate.{against}.margin"] = comparison.margin
+            metrics[f"gate.{against}.resolution"] = comparison.resolution
     metrics = {k: v for k, v in metrics.items() if _finite(v)}
     from pipelines.report import render_report
-    from pipelines.steps.report import build_context
+    from pipelines.report.context import build_context
 
     # The review as the pull request shows it, minus the link to this run.
-    review = render_report(build_context(state, with_publish=False))
+    review = render_report(
+        build_context(state.spec.name, state.spec.task, evaluation, index_report, data_report)
+    )
     tags = run_tags(state, evaluation.holdout_fingerprint)
     if state.spec.description:
         tags["mlflow.note.content"] = state.spec.description  # the run's description
@@ -205,16 +211,19 @@ def _log_run(
 
 @contextmanager
 def _pyfunc_package(state: ModelState) -> Iterator[PyfuncPackage]:
-    """The pyfunc to log, while its payload exists: the serving module alone as code, the
-    serving payload and the index as artifacts, the spec-named signature (with params `k`,
+    """The pyfunc to log, while its payload exists: the serving module as code (with the
+    kind's own server module, `kinds.model_code`), the serving payload and the index as
+    artifacts, the spec-named signature (with params `k`,
     `exclude_seen`), an example, and the model's own answers to that example (which
     `smoke` expects of it once registered)."""
     import tempfile
 
     from pipelines import serving
-    from pipelines.signature import signature
+    from pipelines.kinds import get_kind, model_code
+    from pipelines.signature import input_columns, signature
 
     package_dir = Path(pipelines.__file__).parent
+    kind = get_kind(state.spec.task)
     bundle = state.bundle()
     index = state.run.file(INDEX_FILE)
     with tempfile.TemporaryDirectory(prefix="serving-") as tmp:
@@ -226,6 +235,7 @@ def _pyfunc_package(state: ModelState) -> Iterator[PyfuncPackage]:
             bundle.index_metric,
             bundle.extras,
             sample_rows=state.meta().sample_rows,
+            server=kind.server,
         )
         server = serving.load(payload, index)
         example = server.sample_input()
@@ -233,9 +243,9 @@ def _pyfunc_package(state: ModelState) -> Iterator[PyfuncPackage]:
         yield PyfuncPackage(
             python_model=package_dir / "serving_entry.py",
             artifacts={"serving": payload, "index": index},
-            code_paths=[package_dir / "serving.py"],
+            code_paths=[package_dir / "serving.py", *model_code(kind)],
             pip_requirements=requirements(),
-            signature=signature(state.spec),
+            signature=signature(input_columns(state.task, state.spec)),
             input_example=example,
         )
 
@@ -277,24 +287,6 @@ def _finite(value: Any) -> bool:
     return isinstance(value, int | float) and value == value and abs(value) != float("inf")
 
 
-def git_sha(root: Path) -> str:
-    """The commit being built: GITHUB_SHA in Actions, else git, else 'unknown'."""
-    if os.environ.get("GITHUB_SHA"):
-        return os.environ["GITHUB_SHA"]
-    try:
-        out = subprocess.run(
-            ["git", "rev-parse", "HEAD"],
-            cwd=root,
-            capture_output=True,
-            text=True,
-            timeout=5,
-            check=True,
-        )
-    except (OSError, subprocess.SubprocessError):
-        return "unknown"
-    return out.stdout.strip() or "unknown"
-
-
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     """The `publish` command's own options."""
     parser.add_argument(
@@ -302,15 +294,3 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         action="store_true",
         help="publish into the release experiment (only with the release credential)",
     )
-
-
-def pr_number() -> str:
-    """The pull request number, from PIPELINES_PR_NUMBER or GITHUB_REF (refs/pull/N/...)."""
-    explicit = os.environ.get("PIPELINES_PR_NUMBER")
-    if explicit:
-        return explicit
-    ref = os.environ.get("GITHUB_REF", "")
-    parts = ref.split("/")
-    if len(parts) >= 3 and parts[1] == "pull":
-        return parts[2]
-    return "none"

@@ -24,6 +24,11 @@ class ClassificationTask(TabularTask):
     kind = "classification"
     stratify = True
 
+    def target_strata(self, target: np.ndarray) -> tuple[np.ndarray, str]:
+        """Holdout rows by label."""
+        _, strata = np.unique(target, return_inverse=True)
+        return strata, "label"
+
     def check_estimator(self, loaded: LoadedSpec, instance: Any) -> None:
         """A classifier, with `predict_proba` when a gated metric needs probabilities."""
         from sklearn.base import is_classifier

@@ -2,7 +2,17 @@
 for the index, scoring, the baseline and the served model's example rows.
 
 What the spec and the reports read about a kind without importing it (metrics, data
-roles, the baseline's name) is its `Kind` record in `pipelines.kinds`."""
+roles, the baseline's name, what its target holds, its server) is its `Kind` record in
+`pipelines.kinds`.
+
+Optional methods, looked up with `getattr` where they are used (a kind without them gets
+the default named):
+- `input_columns(spec) -> list[InputColumn]`: the served model's input columns (default:
+  the spec's feature columns, each required);
+- `holdout_units(spec, frame, split) -> HoldoutUnits`: what the bootstrap resamples and
+  its strata, so `evalsample` can sample a large holdout (default: no sampling);
+- `exact_queries`, `copies_of_training`, `trained_on` (see `RetrievalTask`, `TabularTask`).
+"""
 
 from __future__ import annotations
 

@@ -9,7 +9,7 @@ import pandas as pd
 from sklearn.dummy import DummyRegressor
 
 from pipelines.spec import LoadedSpec
-from pipelines.tasks.base import Bundle, Scores, Searcher, Split
+from pipelines.tasks.base import Bundle, Scores, Searcher, Split, quantile_strata
 from pipelines.tasks.tabular import TabularTask
 
 
@@ -17,6 +17,10 @@ class RegressionTask(TabularTask):
     """Predict a number; squared and absolute errors per row."""
 
     kind = "regression"
+
+    def target_strata(self, target: np.ndarray) -> tuple[np.ndarray, str]:
+        """Holdout rows by deciles of the target."""
+        return quantile_strata(np.asarray(target, dtype=np.float64)), "target (deciles)"
 
     def check_estimator(self, loaded: LoadedSpec, instance: Any) -> None:
         """A regressor."""

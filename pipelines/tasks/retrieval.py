@@ -15,9 +15,10 @@ import pandas as pd
 from scipy import sparse
 
 from pipelines.index import exact_topk
-from pipelines.serving import top_unseen
-from pipelines.spec import LoadedSpec
-from pipelines.tasks.base import Bundle, Scores, Searcher, Split
+from pipelines.kinds import InputColumn
+from pipelines.serving import HISTORY, top_unseen
+from pipelines.spec import LoadedSpec, Spec
+from pipelines.tasks.base import Bundle, HoldoutUnits, Scores, Searcher, Split, quantile_strata
 from pipelines.tasks.baselines import MostPopular
 from pipelines.tasks.splitting import row_hashes, split_rows
 
@@ -48,6 +49,36 @@ class RetrievalTask:
     ) -> list[dict[str, Any]] | None:
         """None: the served model's example is two known users (see `serving`)."""
         return None
+
+    def input_columns(self, spec: Spec) -> list[InputColumn]:
+        """A known user, an anonymous history (with its weights) or an item, each optional:
+        a request carries the one it asks with."""
+        data = spec.data
+        assert data.user is not None and data.item is not None  # the spec model requires them
+        columns = [
+            InputColumn(data.user, data.columns[data.user].dtype, required=False),
+            InputColumn(HISTORY, data.columns[data.item].dtype, array=True, required=False),
+            InputColumn(data.item, data.columns[data.item].dtype, required=False),
+        ]
+        if data.weight:
+            columns.insert(2, InputColumn(data.weight, "float64", array=True, required=False))
+        return columns
+
+    def holdout_units(self, spec: Spec, frame: pd.DataFrame, split: Split) -> HoldoutUnits:
+        """Holdout users with training history (only they can be scored), stratified by
+        their training activity (deciles of their training interactions)."""
+        user = spec.data.user
+        test_users = frame[user].to_numpy()[split.test]
+        train_users = frame[user].to_numpy()[split.train]
+        units = np.intersect1d(np.unique(test_users), np.unique(train_users))
+        uniq, counts = np.unique(train_users, return_counts=True)
+        activity = counts[np.searchsorted(uniq, units)]
+        return HoldoutUnits(
+            units,
+            quantile_strata(activity.astype(np.float64)),
+            "training interactions per user (deciles)",
+            lambda kept: split.test[np.isin(test_users, kept)],
+        )
 
     def split(self, loaded: LoadedSpec, frame: pd.DataFrame) -> Split:
         """The spec's split (`splitting`); the default key is the (user, item) pair, so

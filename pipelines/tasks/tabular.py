@@ -13,9 +13,10 @@ import pandas as pd
 from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import StandardScaler
 
+from pipelines.kinds import InputColumn
 from pipelines.serving import feature_input
-from pipelines.spec import LoadedSpec
-from pipelines.tasks.base import Bundle, Split
+from pipelines.spec import LoadedSpec, Spec
+from pipelines.tasks.base import Bundle, HoldoutUnits, Split
 from pipelines.tasks.splitting import row_hashes, split_rows
 
 # The salt of the row keys a fitted model records (not the split's: the same for every spec).
@@ -155,6 +156,22 @@ class TabularTask:
         """The first two holdout rows' features."""
         rows = frame.iloc[split.test[:2]][self.features(loaded)].to_dict(orient="records")
         return cast("list[dict[str, Any]]", rows)  # spec column names are strings
+
+    def input_columns(self, spec: Spec) -> list[InputColumn]:
+        """The feature columns, each required."""
+        return [InputColumn(c, spec.data.columns[c].dtype) for c in spec.feature_columns()]
+
+    def target_strata(self, target: np.ndarray) -> tuple[np.ndarray, str]:
+        """(stratum of each holdout row's target, how) for `holdout_units`."""
+        raise NotImplementedError
+
+    def holdout_units(self, spec: Spec, frame: pd.DataFrame, split: Split) -> HoldoutUnits:
+        """Holdout rows (by row id), stratified by their target (`target_strata`)."""
+        assert spec.data.target is not None  # the spec model requires it
+        order = np.argsort(split.test, kind="stable")  # units are row ids: sorted
+        target = frame[spec.data.target].to_numpy()[split.test][order]
+        strata, by = self.target_strata(target)
+        return HoldoutUnits(split.test[order], strata, by, np.sort)
 
     def holdout(
         self, bundle: Bundle, frame: pd.DataFrame, split: Split

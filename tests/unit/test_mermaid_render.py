@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from pipelines.steps.report import chart
+from pipelines.report.context import chart
 
 CHROMIUM_FLAGS = [
     "--headless",

@@ -40,7 +40,7 @@ def test_report_shows_a_baseline_check_that_is_off_and_why() -> None:
 
 
 def test_chart_without_a_champion_shows_baseline_and_candidate_interval() -> None:
-    from pipelines.steps.report import chart
+    from pipelines.report.context import chart
 
     source = chart(
         {

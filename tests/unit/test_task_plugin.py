@@ -1,11 +1,15 @@
-"""A task kind registered from the test suite runs validate → train → evaluate through
-the real CLI, with no package module edited: a new kind is one module plus one `register`."""
+"""A task kind registered from the test suite runs validate → check-data → train →
+build-index → evaluate → publish through the real CLI, and its logged model loads back and
+answers, with no package module edited: a new kind is one module (plus its server, logged
+as model code) and one `register`."""
 
 from __future__ import annotations
 
 import hashlib
 import json
 import os
+import shutil
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -15,13 +19,14 @@ import pandas as pd
 import pytest
 
 from pipelines.cli import main
-from pipelines.kinds import METRICS, unregister
+from pipelines.kinds import METRICS, get_kind, kind_sources, unregister
 from pipelines.metrics import MetricInfo
 from pipelines.spec import LoadedSpec
 from pipelines.tasks import Bundle, Kind, Scores, Searcher, Split, get_task, kinds, register
 
 ROOT = Path(__file__).resolve().parents[2]
 FEATURES = ["x1", "x2"]
+SERVER = Path(__file__).parent / "plugin" / "toy_server.py"
 
 
 class ToyTask:
@@ -80,14 +85,22 @@ TOY = Kind(
     metrics=(MetricInfo("abs_error", False, True, "absolute error per row"),),
     baseline_name="zero",
     task=ToyTask(),
+    target="number",
+    server="toy_server:ToyServer",
 )
 
 
 @pytest.fixture
-def toy_kind() -> Iterator[Kind]:
+def toy_kind(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Kind]:
+    """The toy kind registered, its server module importable from a folder of its own."""
+    plugin = tmp_path / "plugin"
+    plugin.mkdir()
+    shutil.copy(SERVER, plugin / SERVER.name)
+    monkeypatch.syspath_prepend(str(plugin))
     register(TOY)
     yield TOY
     unregister(TOY.name)
+    sys.modules.pop("toy_server", None)
 
 
 def _repo(root: Path) -> Path:
@@ -139,6 +152,52 @@ def test_a_kind_registered_from_the_tests_runs_end_to_end(
     assert evaluation["passed"] is True
     assert evaluation["baseline"] == "zero"
     assert evaluation["candidate"]["abs_error"] < 0.2 < evaluation["baseline_metrics"]["abs_error"]
+
+
+@pytest.mark.slow
+def test_a_plugin_kind_publishes_a_model_that_loads_and_answers_with_its_own_server(
+    toy_kind: Kind, mlflow_store: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import mlflow.pyfunc
+
+    spec = str(_repo(tmp_path / "repo"))
+    for step in ("check-data", "train", "build-index", "evaluate", "publish"):
+        assert main([step, spec]) == 0, step
+    run = Path(os.environ["PIPELINES_RUNS_DIR"]) / "toy-model"
+    published = json.loads((run / "publish.json").read_text(encoding="utf-8"))
+    # Only the logged copy of the server module can answer from here on.
+    shutil.rmtree(tmp_path / "plugin")
+    monkeypatch.setattr(sys, "path", [p for p in sys.path if p != str(tmp_path / "plugin")])
+    sys.modules.pop("toy_server", None)
+    model = mlflow.pyfunc.load_model(published["model_uri"])
+    logged = Path(sys.modules["toy_server"].__file__ or "")
+    assert logged.name == "toy_server.py" and logged.parent.name == "code"
+    server = model.unwrap_python_model().server  # type: ignore[attr-defined]
+    assert type(server).__name__ == "ToyServer"
+    answer = model.predict(pd.DataFrame({"x1": [1.0, 0.0], "x2": [0.0, 1.0]}), params={"k": 3})
+    assert answer["rank"].tolist() == [1, 2, 3, 1, 2, 3]
+    # target = 3 x1 - 2 x2 (+ noise): the fitted line answers, not the baseline's zero
+    first, second = answer.groupby("query")["prediction"].first().tolist()
+    assert first == pytest.approx(3.0, abs=0.1) and second == pytest.approx(-2.0, abs=0.1)
+    # the signature is the kind's default input columns: the spec's features, required
+    with pytest.raises(Exception, match=r"missing inputs \['x2'\]"):
+        model.predict(pd.DataFrame({"x1": [1.0]}))
+
+
+def test_a_plugin_kind_s_own_code_is_part_of_the_content_hash(
+    toy_kind: Kind, tmp_path: Path
+) -> None:
+    from pipelines.spec import load_spec
+    from pipelines.state import ModelState
+
+    loaded = load_spec(_repo(tmp_path / "repo"))
+    server = tmp_path / "plugin" / SERVER.name
+    sources = {p.name for p in kind_sources(TOY)}
+    assert sources == {SERVER.name, Path(__file__).name}  # its server and its task
+    before = ModelState(loaded).content_hash
+    server.write_text(server.read_text(encoding="utf-8") + "\n# edited\n", encoding="utf-8")
+    assert ModelState(loaded).content_hash != before
+    assert kind_sources(get_kind("classification")) == []  # built-ins: the package's hash
 
 
 def test_an_unregistered_kind_is_a_spec_error(tmp_path: Path) -> None:
