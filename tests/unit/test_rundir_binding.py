@@ -99,7 +99,6 @@ def test_a_changed_data_report_makes_the_later_results_stale(
     """A data report that differs from the one `train` read: the files stay, but no step
     takes the results that followed from the old one, and each names `train` to run again."""
     import pipelines.steps.check_data as check_data_module
-
     from pipelines.data.checks import CheckResult, as_dicts
 
     def one_more(results: list[CheckResult]) -> list[dict[str, object]]:
