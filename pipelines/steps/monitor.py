@@ -105,7 +105,8 @@ def monitor(loaded: LoadedSpec, *, log_run: bool = True, out: Path | None = None
         plot = plot_history(history, metric, holdout.get(metric), out / PLOT)
         if plot is not None:
             runs.attach_artifact(registry, run_id, plot)
-            report["plot"] = str(plot)
+            # Relative to the report's folder (report.md sits beside it), never a machine path.
+            report["plot"] = plot.name
         _write(out, report)
     _log_verdict(spec.name, report, outcome)
     return EXIT_GATE_FAILED if outcome.alerts else EXIT_OK
