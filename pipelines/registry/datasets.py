@@ -31,10 +31,10 @@ class DatasetInput:
     def to_mlflow(self) -> Any:
         """The MLflow dataset (`mlflow.data.from_pandas`) with an explicit source, so MLflow
         never guesses what the string names."""
-        import mlflow.data
         from mlflow.data.code_dataset_source import CodeDatasetSource
         from mlflow.data.dataset_source_registry import get_registered_sources
         from mlflow.data.http_dataset_source import HTTPDatasetSource
+        from mlflow.data.pandas_dataset import from_pandas
 
         source: Any
         if self.source.startswith(("https://", "http://")):
@@ -42,8 +42,10 @@ class DatasetInput:
         elif ":" in self.source.split("/", 1)[0]:  # sklearn:load_x, a loader, not a file
             source = CodeDatasetSource(tags={"loader": self.source})
         else:  # a repository path: MLflow's local source (two schemes share its class)
-            local = next(s for s in get_registered_sources() if s._get_source_type() == "local")
+            local: Any = next(
+                s for s in get_registered_sources() if s._get_source_type() == "local"
+            )
             source = local(self.source)
-        return mlflow.data.from_pandas(
+        return from_pandas(
             self.frame, source=source, name=self.name, digest=self.digest[:MAX_DIGEST]
         )
