@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import os
+import shutil
+import sys
 from pathlib import Path
 
 import nox
@@ -16,18 +18,37 @@ nox.options.reuse_venv = "yes"
 
 ROOT = Path(__file__).parent
 PYTHON = "3.11"
+# Two shared environments instead of one per session: every session that runs the package
+# (pipeline, new-spec, serve, monitor) uses RUNTIME, the development ones (tests, lint, act)
+# DEV with all their groups. `uv sync --locked` makes each match uv.lock exactly for its
+# groups, so sharing is as exact as a fresh environment, and a newcomer builds two, not five.
+RUNTIME = ROOT / ".nox" / "runtime"
+DEV = ROOT / ".nox" / "dev"
+# `dev`: the test, lint and act groups, nox itself and pre-commit (pyproject.toml).
+DEV_GROUPS = ("dev",)
+_PATH = os.environ.get("PATH", "")
 
 
-def install(session: nox.Session, *groups: str) -> None:
-    """The project (editable) plus dependency groups, at the versions pinned in uv.lock.
+def install(session: nox.Session, *groups: str, location: Path = RUNTIME) -> Path:
+    """Sync the shared environment at `location`: the project (editable) plus dependency
+    groups, at the versions pinned in uv.lock; put its bin first on PATH; return that bin.
 
     `uv sync --locked` fails when uv.lock is out of date with pyproject.toml (run `uv lock`).
     """
-    env = {"UV_PROJECT_ENVIRONMENT": str(session.virtualenv.location)}
+    uv = shutil.which("uv")
+    if uv is None:
+        session.error("uv is not on PATH: python -m pip install uv")
+    session.log(f"environment: {location.relative_to(ROOT)} (groups: {', '.join(groups) or '-'})")
     # Byte-compiled once here, so no process recompiles mlflow, pandas or scikit-learn.
-    args = ["uv", "sync", "--locked", "--no-default-groups", "--compile-bytecode"]
-    args += [f"--python={session.virtualenv.location}", *(f"--group={g}" for g in groups)]
-    session.run_install(*args, env=env)
+    args = [uv, "sync", "--locked", "--no-default-groups", "--compile-bytecode"]
+    args += [f"--python={PYTHON}", *(f"--group={g}" for g in groups)]
+    session.run_install(*args, env={"UV_PROJECT_ENVIRONMENT": str(location)}, external=True)
+    bin_dir = location / ("Scripts" if sys.platform == "win32" else "bin")
+    # The session has no environment of its own (python=False): its commands resolve on
+    # PATH, which starts with this environment's bin (reset for each session, never stacked).
+    os.environ["PATH"] = os.pathsep.join([str(bin_dir), _PATH])
+    os.environ["VIRTUAL_ENV"] = str(location)
+    return bin_dir
 
 
 def all_specs() -> list[str]:
@@ -35,17 +56,17 @@ def all_specs() -> list[str]:
     return sorted(str(p.relative_to(ROOT)) for p in (ROOT / "model_specs").glob("*.yaml"))
 
 
-@nox.session(python=PYTHON)
+@nox.session(python=False)
 def tests(session: nox.Session) -> None:
     """Run the test suite (pass pytest arguments after --, e.g. -m "not slow")."""
-    install(session, "test", "act")
+    install(session, *DEV_GROUPS, location=DEV)
     session.run("pytest", *session.posargs)
 
 
-@nox.session(python=PYTHON)
+@nox.session(python=False)
 def lint(session: nox.Session) -> None:
     """ruff (lint + format), mypy, import layering, the spec schema, and the specs."""
-    install(session, "lint")
+    install(session, *DEV_GROUPS, location=DEV)
     session.run("ruff", "check", ".")
     session.run("ruff", "format", "--check", ".")
     session.run("mypy")
@@ -69,27 +90,27 @@ def lint(session: nox.Session) -> None:
         session.run("check-jsonschema", "--builtin-schema", "vendor.dependabot", str(dependabot))
 
 
-@nox.session(python=PYTHON, default=False)
+@nox.session(python=False, default=False)
 def bench(session: nox.Session) -> None:
     """Benchmark pipeline and index vs faiss/hnswlib; writes docs/bench/ (-- --sizes N...).
     `-- serve [--sizes N...]` measures the served model under load instead."""
-    install(session, "bench")
+    bin_dir = install(session, "bench", location=ROOT / ".nox" / "bench")
     if session.posargs[:1] == ["serve"]:
-        path = os.pathsep.join([str(session.bin), os.environ.get("PATH", "")])
+        path = os.pathsep.join([str(bin_dir), os.environ.get("PATH", "")])
         session.run("python", "-m", "scripts.bench.serve", *session.posargs[1:], env={"PATH": path})
     else:
         session.run("python", "-m", "scripts.bench", *session.posargs)
 
 
-@nox.session(python=PYTHON, default=False)
+@nox.session(python=False, default=False)
 def act(session: nox.Session) -> None:
     """Run a workflow offline with act: `nox -s act -- pull-request pull_request` (see
     tests/workflows/harness.py: --input k=v, --secret k=v, --event-file FILE)."""
-    install(session, "act")
+    install(session, *DEV_GROUPS, location=DEV)
     session.run("python", "tests/workflows/harness.py", *session.posargs)
 
 
-@nox.session(python=PYTHON)
+@nox.session(python=False)
 def pipeline(session: nox.Session) -> None:
     """Run the PR pipeline on specs (default: all); promote passing ones to champion."""
     install(session)
@@ -99,16 +120,16 @@ def pipeline(session: nox.Session) -> None:
     session.run("python", "-m", "pipelines", "run", "--promote", "champion", *specs)
 
 
-@nox.session(python=PYTHON, default=False)
+@nox.session(python=False, default=False)
 def serve(session: nox.Session) -> None:
     """Serve a registered model over HTTP, from files checked against the digests the
     release recorded: -- NAME[@ALIAS] [--port 5000 --host 127.0.0.1 ...]."""
     if not session.posargs or session.posargs[0].startswith("-"):
         session.error("usage: nox -s serve -- NAME[@ALIAS] [mlflow models serve options]")
-    install(session)
+    bin_dir = install(session)
     target, *options = session.posargs
     # `mlflow models serve` execs uvicorn by name: this venv's bin must come first on PATH.
-    path = os.pathsep.join([str(session.bin), os.environ.get("PATH", "")])
+    path = os.pathsep.join([str(bin_dir), os.environ.get("PATH", "")])
     uri = os.environ.get("MLFLOW_TRACKING_URI") or f"sqlite:///{ROOT / '.mlflow' / 'mlflow.db'}"
     session.run(
         "python",
@@ -128,7 +149,7 @@ def init(session: nox.Session) -> None:
     session.run("python", "scripts/init_project.py", *session.posargs)
 
 
-@nox.session(name="new-spec", python=PYTHON, default=False)
+@nox.session(name="new-spec", python=False, default=False)
 def new_spec(session: nox.Session) -> None:
     """Write a first spec for a CSV: -- NAME --task KIND --data data/x.csv [--target COL]."""
     install(session)
@@ -142,7 +163,7 @@ def update_template(session: nox.Session) -> None:
     session.run("python", "scripts/update_template.py", *session.posargs)
 
 
-@nox.session(python=PYTHON, default=False)
+@nox.session(python=False, default=False)
 def monitor(session: nox.Session) -> None:
     """Score each champion on its spec's fresh data (default: every monitored spec); exit 1
     on an alert. A new batch: `python scripts/make_example_data.py --next-period drifted`."""

@@ -1,3 +1,3 @@
 """GitOps model pipeline: spec → data checks → train → index → evaluate → publish → promote."""
 
-__version__ = "0.1.0"
+__version__ = "0.2.0"

@@ -304,11 +304,13 @@ class Promote(Contract):
 
 class StepRecord(Record):
     """One step's entry in manifest.json: when and for which content it ran, and the
-    fingerprint of each output it wrote (None: not written)."""
+    fingerprint of each input it read and each output it wrote (None: not there). A record
+    without inputs (written before they were recorded) counts as stale."""
 
     seconds: float
     finished_at: str
     content_hash: str
+    inputs: dict[str, str | None] = {}
     outputs: dict[str, str | None]
 
 

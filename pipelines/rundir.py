@@ -118,12 +118,14 @@ class RunDir:
             raise
 
     def begin_step(self, step: str, content_hash: str) -> None:
-        """Check the step's inputs, then remove its outputs and every later step's.
+        """Check the step's inputs, then remove its own outputs (other steps' stay).
 
         An input is accepted only when the manifest says its producer wrote it for this
-        content hash and its fingerprint is unchanged since; otherwise StepOrderError
-        names the step to run again. Outputs go before the step runs, so a step that
-        crashes leaves nothing a later step could take for a result.
+        content hash, its fingerprint is unchanged since, and the producer's own inputs are
+        still the ones it read (`stale`); otherwise StepOrderError names the step to run
+        again. The step's outputs go before it runs, so a step that crashes leaves nothing
+        a later step could take for a result; a later step's outputs stay on disk, and the
+        manifest tells whether they still follow from this step's new ones.
         """
         manifest = self.manifest().steps
         for name in INPUTS.get(step, ()):
@@ -139,33 +141,69 @@ class RunDir:
                 raise StepOrderError(
                     f"{path} changed after `{producer}` wrote it: run `{producer}` again"
                 )
+            if (stale := self.stale(producer)) is not None:
+                rerun, changed = stale
+                raise StepOrderError(
+                    f"{path} follows from an older {changed} than the one there now: "
+                    f"run `{rerun}` again, then the steps after it"
+                )
         if step not in OUTPUTS:
             return
-        steps = list(OUTPUTS)
-        stale = [n for later in steps[steps.index(step) :] for n in OUTPUTS[later]]
-        for name in stale:
+        for name in OUTPUTS[step]:
             self._remove(self.file(name))
-        if any(s in manifest for s in steps[steps.index(step) :]):
-            kept = {k: v for k, v in manifest.items() if k not in steps[steps.index(step) :]}
+        if step in manifest:
+            kept = {k: v for k, v in manifest.items() if k != step}
             self._write_manifest(Manifest(steps=kept))
+
+    def stale(self, step: str) -> tuple[str, str] | None:
+        """(a step, its input) when that input of `step`'s last run, or of a step it
+        followed from, is no longer what that run read; None when nothing changed."""
+        steps = self.manifest().steps
+        seen: set[str] = set()
+        pending = [step]
+        while pending:
+            current = pending.pop()
+            if current in seen:
+                continue
+            seen.add(current)
+            record = steps.get(current)
+            read = record.inputs if record is not None else {}
+            for name in INPUTS.get(current, ()):
+                producer = PRODUCER[name]
+                made = steps.get(producer)
+                written = made.outputs.get(name) if made is not None else None
+                fingerprint = read.get(name)
+                if (
+                    fingerprint is None
+                    or fingerprint != self.fingerprint(name)
+                    or fingerprint != written
+                ):
+                    return current, name
+                pending.append(producer)
+        return None
 
     def as_written(self, name: str, content_hash: str) -> bool:
         """Whether `name` is what its producer wrote for this content hash, unchanged since
-        (the check `begin_step` makes of required inputs, for an optional one)."""
-        record = self.manifest().steps.get(PRODUCER[name])
+        and from unchanged inputs (the check `begin_step` makes of required inputs, for an
+        optional one)."""
+        producer = PRODUCER[name]
+        record = self.manifest().steps.get(producer)
         return (
             self.file(name).exists()
             and record is not None
             and record.content_hash == content_hash
             and record.outputs.get(name) == self.fingerprint(name)
+            and self.stale(producer) is None
         )
 
     def record_step(self, step: str, seconds: float, content_hash: str) -> None:
-        """Add a step's duration, content hash and output fingerprints to the manifest."""
+        """Add a step's duration, content hash, and the fingerprints of the inputs it read
+        and the outputs it wrote, to the manifest."""
         record = StepRecord(
             seconds=round(seconds, 4),
             finished_at=time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
             content_hash=content_hash,
+            inputs={name: self.fingerprint(name) for name in INPUTS.get(step, ())},
             outputs={name: self.fingerprint(name) for name in OUTPUTS.get(step, ())},
         )
         self._write_manifest(Manifest(steps={**self.manifest().steps, step: record}))

@@ -136,8 +136,9 @@ STEPS: tuple[Step, ...] = (
 
 BY_NAME: dict[str, Step] = {step.name: step for step in STEPS}
 PULL_REQUEST: tuple[Step, ...] = tuple(step for step in STEPS if step.pull_request)
-# The run-directory map, in pipeline order: a step that starts removes its own outputs and
-# those of every later step, so a crash never leaves a result a later step could take.
+# The run-directory map, in pipeline order: a step that starts removes its own outputs, so a
+# crash never leaves a result a later step could take; the manifest records what each step
+# read, so a later step's outputs that follow from older inputs are refused (RunDir.stale).
 OUTPUTS: dict[str, tuple[str, ...]] = {s.name: s.outputs for s in STEPS if s.outputs}
 # What each step reads: written, for the same content hash, by the step that produced it.
 INPUTS: dict[str, tuple[str, ...]] = {s.name: s.inputs for s in STEPS if s.inputs}

@@ -26,6 +26,10 @@ import jinja2
 
 MANIFEST = Path("scripts/template/manifest.toml")
 ANSWERS_FILE = ".template-answers.json"
+# A new fork's first release tag: the callers' pins in its docs name it (its README says how).
+FORK_FIRST_TAG = "v0.1.0"
+# In the template's README: what follows this line (its manual) a fork's README keeps.
+FORK_MANUAL = "<!-- fork-readme: a fork's README keeps what follows"
 # Never part of a project's files, whether or not git knows about them.
 SKIP_DIRS = {
     ".git",
@@ -164,6 +168,9 @@ class Manifest:
     examples: tuple[str, ...]
     tests_naming: tuple[str, ...]
     template_only: tuple[str, ...]
+    fork_readme: str = ""  # a jinja2 template of the README a new fork gets
+    fork_readme_target: str = "README.md"
+    fork_pins: tuple[str, ...] = ()  # files whose callers' version pins a new fork moves
 
 
 @dataclass(frozen=True)
@@ -207,6 +214,8 @@ def load_manifest(root: Path) -> Manifest:
         examples=tuple(data.get("examples", {}).get("paths", [])),
         tests_naming=tuple(data.get("examples", {}).get("tests_naming", [])),
         template_only=tuple(data.get("template_only", {}).get("paths", [])),
+        fork_readme=str(data.get("fork", {}).get("readme", "")),
+        fork_pins=tuple(data.get("fork", {}).get("pins", [])),
     )
 
 
@@ -286,6 +295,13 @@ def render_tree(root: Path, answers: Answers, source: Answers | None = None) -> 
         old, new = template.render(source.context()), template.render(answers.context())
         pairs.append((number, spec, old, new))
     dropped = manifest.template_only + (() if answers.examples else manifest.examples)
+    # Made from the template itself into a project of its own: a fork README, and the
+    # callers' version pins moved to the fork's own first tag (the template's tags are not
+    # the fork's). A fork rendered again keeps its own files (the fields still apply).
+    fork = read_answers_file(root) is None and (answers.name, answers.owner) != (
+        source.name,
+        source.owner,
+    )
     rendered = Rendered(files={}, matches={n: 0 for n, *_ in pairs})
     for path in list_files(root):
         if path == ANSWERS_FILE:
@@ -298,11 +314,33 @@ def render_tree(root: Path, answers: Answers, source: Answers | None = None) -> 
         if not answers.examples and _example_test(path, data, manifest.tests_naming):
             rendered.dropped.append(path)
             continue
+        if fork and path == manifest.fork_readme_target and manifest.fork_readme:
+            own = data.decode("utf-8")
+            # the lines after the marker's line
+            manual = own.split(FORK_MANUAL, 1)[1].partition("\n")[2] if FORK_MANUAL in own else ""
+            context = {
+                **answers.context(),
+                "template_version": manifest.version,
+                "manual": manual.strip("\n"),
+            }
+            readme = env.from_string((root / manifest.fork_readme).read_text(encoding="utf-8"))
+            data = (readme.render(context).rstrip("\n") + "\n").encode("utf-8")
+        elif fork and matches(path, manifest.fork_pins):
+            data = _pin_fork_tag(data, manifest.version)
         fields = [(n, s, o, w) for n, s, o, w in pairs if matches(path, s.files)]
         if fields:
             data = _substitute(data, fields, rendered.matches)
         rendered.files[path] = File(data, 0o755 if os.access(full, os.X_OK) else 0o644)
     return rendered
+
+
+def _pin_fork_tag(data: bytes, version: str) -> bytes:
+    """Callers' pins of the template's tag (`@vX.Y.Z`, `template-ref: vX.Y.Z`) moved to the
+    fork's own first tag, FORK_FIRST_TAG."""
+    text = data.decode("utf-8")
+    tag = re.escape(f"v{version}")
+    text = re.sub(rf"(@|template-ref: ){tag}\b", rf"\g<1>{FORK_FIRST_TAG}", text)
+    return text.encode("utf-8")
 
 
 def _example_test(path: str, data: bytes, names: tuple[str, ...]) -> bool:

@@ -23,9 +23,11 @@ from __future__ import annotations
 
 import argparse
 import base64
+import hashlib
 import logging
 import os
 import re
+import sys
 import urllib.parse
 from dataclasses import replace
 from pathlib import Path
@@ -112,8 +114,7 @@ def sync_issue(github: GitHub, report: dict[str, Any], bot: str = BOT) -> tuple[
         if existing is not None:
             github.request("PATCH", f"{base}/{existing['number']}", {"body": body})
             return "updated", int(existing["number"])
-        drifted = ", ".join(report.get("drifted_columns") or []) or "quality"
-        title = f"Monitoring alert: {model} ({drifted})"
+        title = issue_title(report)
         created = github.request("POST", base, {"title": title, "body": body, "labels": [LABEL]})
         return "opened", int(created["number"])
     if status == "healthy" and existing is not None:
@@ -125,6 +126,12 @@ def sync_issue(github: GitHub, report: dict[str, Any], bot: str = BOT) -> tuple[
         )
         return "closed", number
     return "unchanged", None
+
+
+def issue_title(report: dict[str, Any]) -> str:
+    """The title of a model's monitoring issue."""
+    drifted = ", ".join(report.get("drifted_columns") or []) or "quality"
+    return f"Monitoring alert: {report['model']} ({drifted})"
 
 
 # -- the retrain pull request ---------------------------------------------------------------
@@ -152,8 +159,6 @@ def retrain_files(loaded: LoadedSpec, report: dict[str, Any]) -> dict[str, bytes
     if train_header.strip() != fresh_header.strip():
         raise BadInput(f"{fresh}: header differs from {source}", file=fresh)
     data = train + (b"" if train.endswith(b"\n") else b"\n") + fresh_rows
-    import hashlib
-
     digest = hashlib.sha256(data).hexdigest()
     line = loaded.line_of("data", "sha256")
     lines = loaded.path.read_text(encoding="utf-8").splitlines(keepends=True)
@@ -167,6 +172,24 @@ def retrain_files(loaded: LoadedSpec, report: dict[str, Any]) -> dict[str, bytes
 def retrain_branch(model: str) -> str:
     """The branch of a model's retrain pull request."""
     return f"monitor/retrain-{model}"
+
+
+def retrain_title(model: str) -> str:
+    """The title of a model's retrain pull request."""
+    return f"Retrain {model} on fresh data"
+
+
+def retrain_body(loaded: LoadedSpec, report: dict[str, Any]) -> str:
+    """The body of a model's retrain pull request (marker, alerts, what changes, report)."""
+    model = loaded.spec.name
+    return (
+        f"<!-- pipelines-retrain:{model} -->\n"
+        f"Monitoring alerted on `{model}` (champion version {report.get('version')}): "
+        f"{', '.join(report.get('alerts') or [])}.\n\n"
+        f"This pull request re-pins `{loaded.spec.data.source}` to the training data with "
+        f"the fresh batch `{report['fresh']['origin']}` appended; the pull-request pipeline "
+        f"retrains the model and gates it against the champion.\n\n" + render(report)
+    )
 
 
 def open_retrain_pr(github: GitHub, loaded: LoadedSpec, report: dict[str, Any]) -> tuple[str, int]:
@@ -202,14 +225,7 @@ def open_retrain_pr(github: GitHub, loaded: LoadedSpec, report: dict[str, Any]) 
         if current:
             payload["sha"] = current
         github.request("PUT", f"{repo}/contents/{_q(path)}", payload)
-    body = (
-        f"<!-- pipelines-retrain:{model} -->\n"
-        f"Monitoring alerted on `{model}` (champion version {report.get('version')}): "
-        f"{', '.join(report.get('alerts') or [])}.\n\n"
-        f"This pull request re-pins `{loaded.spec.data.source}` to the training data with "
-        f"the fresh batch `{report['fresh']['origin']}` appended; the pull-request pipeline "
-        f"retrains the model and gates it against the champion.\n\n" + render(report)
-    )
+    body = retrain_body(loaded, report)
     if open_prs:
         number = int(open_prs[0]["number"])
         github.request("PATCH", f"{repo}/pulls/{number}", {"body": body})
@@ -217,7 +233,7 @@ def open_retrain_pr(github: GitHub, loaded: LoadedSpec, report: dict[str, Any]) 
     created = github.request(
         "POST",
         f"{repo}/pulls",
-        {"title": f"Retrain {model} on fresh data", "head": branch, "base": base, "body": body},
+        {"title": retrain_title(model), "head": branch, "base": base, "body": body},
     )
     return "opened", int(created["number"])
 
@@ -262,9 +278,50 @@ def _blob_sha(github: GitHub, path: str) -> str | None:
     return str(found["sha"]) if isinstance(found, dict) and "sha" in found else None
 
 
+def preview_issue(report: dict[str, Any], bot: str = BOT) -> str:
+    """What `issue` would do with this report, as text (no GitHub call)."""
+    model, status = str(report["model"]), str(report["status"])
+    who = f"opened by {bot} with marker {marker(model)}"
+    if status == "alert":
+        return (
+            f"issue: open one, or update the open one {who}\n"
+            f"title: {issue_title(report)}\nlabels: {LABEL}\nbody:\n{render(report)}"
+        )
+    if status == "healthy":
+        return f"issue: close the open one {who}, if any, with this comment:\n{render(report)}"
+    return f"issue: none ({model} is {status})"
+
+
+def preview_retrain(loaded: LoadedSpec, report: dict[str, Any]) -> str:
+    """What `retrain-pr` would open for this report, as text (no GitHub call)."""
+    model = loaded.spec.name
+    if report["status"] != "alert":
+        return f"retrain pull request: none ({model} is {report['status']})"
+    root = loaded.config.root.resolve()
+    lines = [
+        f"retrain pull request: branch {retrain_branch(model)} from the default branch",
+        f"title: {retrain_title(model)}",
+        "files changed:",
+    ]
+    for path, content in retrain_files(loaded, report).items():
+        before = (root / path).read_bytes()
+        old, new = (hashlib.sha256(b).hexdigest()[:12] for b in (before, content))
+        lines.append(f"  {path}: {len(before)} -> {len(content)} bytes, sha256 {old} -> {new}")
+    lines += ["body:", retrain_body(loaded, report)]
+    return "\n".join(lines)
+
+
 def handle(args: argparse.Namespace) -> int:
     """Run one subcommand."""
     report = read_report(args.report)
+    if args.dry_run:
+        previews = [preview_issue(report, args.bot)] if args.action == "issue" else []
+        if args.action == "retrain-pr" or args.spec is not None:
+            if args.spec is None:
+                raise BadInput("retrain-pr needs the model's spec file")
+            previews.append(preview_retrain(load_spec(args.spec), report))
+        sys.stdout.write("(dry run: no GitHub call)\n" + "\n\n".join(previews) + "\n")
+        return 0
     github = github_from_env()
     if args.action == "issue":
         action, number = sync_issue(github, report, args.bot)
@@ -320,5 +377,11 @@ def register(subparsers: Any) -> None:
         default=PR_WORKFLOW,
         help=f"workflow dispatched on the retrain branch without {RETRAIN_TOKEN} "
         f"(default {PR_WORKFLOW})",
+    )
+    parser.add_argument(
+        "--dry-run",
+        action="store_true",
+        help="print the issue (and, given SPEC, the retrain pull request) this report would "
+        "open: title, body, branch, files changed; call no GitHub API, need no token",
     )
     parser.set_defaults(handler=handle)

@@ -165,8 +165,9 @@ class Quality:
         """As a check: alert when degraded."""
         floor = self.floor
         op = ">=" if self.greater_is_better else "<="
+        sign = "-" if self.greater_is_better else "+"
         limit = (
-            f"{op} {floor:.4g} (holdout {self.holdout:.4g} ∓ {self.max_drop:g})"
+            f"{op} {floor:.4g} (holdout {self.holdout:.4g} {sign} max_drop {self.max_drop:g})"
             if floor is not None
             else ""
         )

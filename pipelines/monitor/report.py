@@ -80,11 +80,15 @@ def render(report: dict[str, Any]) -> str:
             + (f": {report['run_url']}" if report.get("run_url") else ""),
         ]
     if report.get("plot"):
-        lines += ["", f"History plot: `{report['plot']}` (also logged to the run)."]
+        lines += [
+            "",
+            f"History plot: `{report['plot']}` beside this report (the monitor job's "
+            "artifact), also logged to the MLflow run.",
+        ]
     return "\n".join(lines) + "\n"
 
 
 def _summary(check: dict[str, Any]) -> str:
     if check["kind"] == "quality":
-        return f"`{check['name']}` {check['detail']} below {check['limit']}"
+        return f"`{check['name']}` {check['detail']}, healthy {check['limit']}"
     return f"`{check['name']}` = {_value(check)} (limit {check['limit']})"

@@ -5,6 +5,7 @@ work (serving aside). Aliases only, never the deprecated stages.
 - `store`: tracking URI, artifact root, server health.
 - `failures`: which MLflow errors mean "absent" (only the exact not-found codes).
 - `records`: typed model versions and published runs.
+- `datasets`: the datasets a run read (`DatasetInput`, logged as MLflow dataset inputs).
 - `lock`: the promotion lock (a registered model created and deleted by its holder).
 - `models`: what is logged as a model (`PyfuncPackage`) and what loads back (`LoadedModel`).
 - `client`: `Registry`, the connected client.
@@ -14,6 +15,7 @@ from __future__ import annotations
 
 from pipelines.registry import digests
 from pipelines.registry.client import Registry
+from pipelines.registry.datasets import DatasetInput
 from pipelines.registry.lock import LockSettings, PromotionLock
 from pipelines.registry.models import LoadedModel, PyfuncPackage
 from pipelines.registry.names import *  # noqa: F403
@@ -23,6 +25,7 @@ from pipelines.registry.store import (
     artifact_root,
     display_uri,
     is_remote,
+    no_store_yet,
     ping,
     quiet_mlflow,
     retry_settings,
@@ -33,6 +36,7 @@ from pipelines.registry.store import (
 __all__ = [
     "CHAMPION",
     "STAGING",
+    "DatasetInput",
     "LoadedModel",
     "LockSettings",
     "ModelVersion",
@@ -44,6 +48,7 @@ __all__ = [
     "digests",
     "display_uri",
     "is_remote",
+    "no_store_yet",
     "ping",
     "quiet_mlflow",
     "retry_settings",

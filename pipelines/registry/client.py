@@ -14,13 +14,14 @@ import logging
 import re
 import shutil
 import tempfile
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, TypeVar
 
 from pipelines.errors import InfraError, PipelineError, PromotionConflict
 from pipelines.registry import digests as model_digests
+from pipelines.registry.datasets import DatasetInput
 from pipelines.registry.failures import already_exists, infra_failure, is_absent
 from pipelines.registry.lock import LockSettings, PromotionLock
 from pipelines.registry.models import LoadedModel, PyfuncPackage
@@ -206,10 +207,14 @@ class Registry:
         texts: Mapping[str, str],
         model_uri: str | None,
         model: PyfuncPackage | None,
+        datasets: Sequence[DatasetInput] = (),
+        scored_on: str | None = None,
     ) -> PublishedRun:
-        """One run: params, artifacts, JSON `dicts` and `texts`, the model (`model` logged,
-        or `model_uri` reused), metrics, then `final_tags` last so a run killed half-way
-        never looks gated.
+        """One run: params, the `datasets` it read (dataset inputs), artifacts, JSON `dicts`
+        and `texts`, the model (`model` logged, or `model_uri` reused), metrics, then
+        `final_tags` last so a run killed half-way never looks gated. Metrics whose name
+        starts with `scored_on` + "." are linked to the dataset of context "holdout" (and,
+        like the others, to the model logged here).
         """
         mlflow = self._mlflow
 
@@ -217,6 +222,13 @@ class Registry:
             with mlflow.start_run(experiment_id=experiment_id, run_name=run_name, tags=dict(tags)):
                 run_id = mlflow.active_run().info.run_id
                 mlflow.log_params(dict(params))
+                inputs = {d.context: d.to_mlflow() for d in datasets}
+                if datasets:
+                    mlflow.log_inputs(
+                        datasets=list(inputs.values()),
+                        contexts=list(inputs),
+                        tags_list=[dict(d.tags) for d in datasets],
+                    )
                 for name, value in dicts.items():
                     mlflow.log_dict(value, name)
                 for name, text in texts.items():
@@ -233,7 +245,16 @@ class Registry:
                     )
                 # After the model, linked to it in one batch (logged before, `log_model`
                 # would copy each metric to the model with one history query per metric).
-                mlflow.log_metrics(dict(metrics), model_id=model_id)
+                holdout = inputs.get("holdout")
+                scored = {
+                    k: v
+                    for k, v in metrics.items()
+                    if holdout is not None and scored_on and k.startswith(f"{scored_on}.")
+                }
+                rest = {k: v for k, v in metrics.items() if k not in scored}
+                mlflow.log_metrics(rest, model_id=model_id)
+                if scored:
+                    mlflow.log_metrics(scored, model_id=model_id, dataset=holdout)
                 # What the model's files are, as stored: read back, not as written locally.
                 found = self.stored_digests(str(uri))
                 encoded = model_digests.encode(found)

@@ -39,6 +39,16 @@ def tracking_uri(root: Path) -> str:
     return f"sqlite:///{(folder / 'mlflow.db').resolve()}"
 
 
+def no_store_yet(root: Path) -> bool:
+    """Whether the store is an embedded sqlite file that does not exist yet: nothing was
+    ever logged to it, so it holds no champion (and nothing needs MLflow to say so)."""
+    uri = os.environ.get("MLFLOW_TRACKING_URI") or f"sqlite:///{root / '.mlflow' / 'mlflow.db'}"
+    if not uri.startswith("sqlite:///"):
+        return False
+    path = uri.removeprefix("sqlite:///").partition("?")[0]
+    return path not in ("", ":memory:") and not Path(path).exists()
+
+
 def artifact_root(uri: str) -> str | None:
     """For a sqlite store, an `artifacts/` folder beside the database file."""
     if uri.startswith("sqlite:///"):

@@ -23,6 +23,7 @@ def environment() -> Environment:
     )
     env.filters["num"] = _num
     env.filters["signed"] = _signed
+    env.filters["small"] = _small
     env.filters["mark"] = lambda ok: "✅" if ok else "❌"
     env.globals["relative_margin"] = RELATIVE_MARGIN  # the bound of a margin from noise
     return env
@@ -36,6 +37,11 @@ def render_report(context: dict[str, Any]) -> str:
         .render(marker=MARKER.format(name=context["model"]), **context)
     )
     return text
+
+
+def _small(value: float) -> str:
+    """A positive figure in 4 decimals, or 2 significant digits when those would read 0."""
+    return f"{value:.4f}" if value >= 0.00005 else f"{value:.2g}"
 
 
 def _num(value: Any, digits: int = 4) -> str:

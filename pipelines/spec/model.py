@@ -482,7 +482,8 @@ class Spec(Strict):
         if self.evaluation.primary not in known:
             raise _located(
                 ("evaluation", "primary"),
-                f"unknown metric '{self.evaluation.primary}' for {self.task} (known: {names})",
+                f"unknown metric '{self.evaluation.primary}' for {self.task} (known: {names}; "
+                "README 'Metrics')",
             )
         for metric in self.evaluation.thresholds:
             if metric not in known:
@@ -498,8 +499,10 @@ class Spec(Strict):
                 loc = ("evaluation", "primary")
             raise _located(
                 loc,
-                f"'{champion_metric}' cannot be compared by paired bootstrap; set "
-                f"evaluation.champion.metric to one of: {', '.join(per_unit)}",
+                f"'{champion_metric}' is a {self.task} metric of the whole holdout, which the "
+                "champion comparison cannot bootstrap per unit; set evaluation.champion.metric "
+                f"to one of: {', '.join(per_unit)} (all {self.task} metrics: {names}; "
+                "README 'Metrics')",
             )
         self._check_roles()
         return self

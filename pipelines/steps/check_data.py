@@ -9,7 +9,7 @@ from typing import Any
 from pipelines.contracts import DataCheck, DataReport
 from pipelines.data.checks import as_dicts, run_checks
 from pipelines.errors import BadInput
-from pipelines.registry import CHAMPION, PROFILE_ARTIFACT
+from pipelines.registry import CHAMPION, PROFILE_ARTIFACT, no_store_yet
 from pipelines.state import ModelState
 
 log = logging.getLogger("pipelines")
@@ -51,6 +51,11 @@ def check_data(state: ModelState, args: argparse.Namespace | None = None) -> int
 def _champion_profile(state: ModelState) -> tuple[dict[str, Any] | None, str | None]:
     """The champion's training-data profile, when there is a champion and drift is checked."""
     if state.spec.data.checks.max_drift_psi is None:
+        return None, None
+    if no_store_yet(state.loaded.config.root):  # a first run: no champion, MLflow not imported
+        log.info(
+            "%s: no MLflow store yet, so no champion to compare the data with", state.spec.name
+        )
         return None, None
     registry = state.registry()
     version = registry.version_by_alias(state.spec.name, CHAMPION)

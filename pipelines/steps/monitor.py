@@ -105,7 +105,8 @@ def monitor(loaded: LoadedSpec, *, log_run: bool = True, out: Path | None = None
         plot = plot_history(history, metric, holdout.get(metric), out / PLOT)
         if plot is not None:
             runs.attach_artifact(registry, run_id, plot)
-            logged["plot"] = str(plot)
+            # Relative to the report's folder (report.md sits beside it), never a machine path.
+            logged["plot"] = plot.name
         report = MonitorReport.model_validate({**report.model_dump(), **logged})
         _write(out, report)
     _log_verdict(spec.name, report, outcome)

@@ -130,6 +130,13 @@ def handed_run_id(state: ModelState, given: str | None) -> str:
             f"`python -m pipelines run --release {state.loaded.display}` again, or pass --run-id",
             file=state.loaded.display,
         )
+    if not state.run.as_written(PUBLISH, state.content_hash):
+        raise BadInput(
+            f"{state.run.file(PUBLISH)} is not what `publish` wrote from this run directory's "
+            f"current results: run `python -m pipelines run --release {state.loaded.display}` "
+            "again, or pass --run-id",
+            file=state.loaded.display,
+        )
     if not published.release:
         raise BadInput(
             f"{state.run.file(PUBLISH)} records a pull-request run ({published.run_id}); a "

@@ -43,6 +43,7 @@ from pipelines.registry import (
     TAG_PR,
     TAG_SPEC_SHA,
     TAG_VERSION,
+    DatasetInput,
     PublishedRun,
     PyfuncPackage,
 )
@@ -204,9 +205,42 @@ def _log_run(
             texts={"reports/report.md": review},
             model_uri=model_uri,
             model=package,
+            datasets=datasets(state, evaluation.holdout_fingerprint),
+            scored_on="candidate",
         )
     log.info("%s: published run %s (%s)", state.spec.name, published.run_id, published.model_uri)
     return published
+
+
+def datasets(state: ModelState, holdout_fingerprint: str) -> list[DatasetInput]:
+    """The rows the model was fitted on (context "training", digest: the data's sha256;
+    the split rule is the run's `split.rule` parameter) and the holdout it was scored on
+    (context "holdout", digest: the holdout fingerprint), both from the spec's source."""
+    frame, split = state.data().frame, state.split()
+    source, sha = state.spec.data.source, state.data_sha256
+    name = state.spec.name
+    return [
+        DatasetInput(
+            frame.iloc[split.train],
+            f"{name}-training",
+            source,
+            sha,
+            "training",
+            {TAG_DATA_SHA: sha, "pipelines.rows": str(len(split.train))},
+        ),
+        DatasetInput(
+            frame.iloc[split.test],
+            f"{name}-holdout",
+            source,
+            holdout_fingerprint,
+            "holdout",
+            {
+                TAG_DATA_SHA: sha,
+                TAG_HOLDOUT: holdout_fingerprint,
+                "pipelines.rows": str(len(split.test)),
+            },
+        ),
+    ]
 
 
 @contextmanager

@@ -13,6 +13,8 @@ its store and run directory.
 
 from __future__ import annotations
 
+import json
+import re
 import shutil
 import sqlite3
 from collections.abc import Iterator
@@ -246,3 +248,21 @@ def test_an_absent_champion_alias_is_still_no_champion(
     caplog.set_level("INFO", logger="pipelines")
     assert main(["monitor", str(champion.spec), "--no-log"]) == 0
     assert "no champion version: nothing to monitor" in caplog.text
+
+
+def test_the_logged_report_names_its_plot_relative_and_its_floor_in_words(
+    champion: Champion, tmp_path: Path
+) -> None:
+    """A logged pass draws history.png beside report.md: the report (and the issue body made
+    from it) names it relative to that folder, never by a path of this machine; the quality
+    floor reads holdout minus max_drop."""
+    assert main(["monitor", str(champion.spec)]) == 0
+    folder = champion.runs / "_monitor" / "item-recs"
+    report = json.loads((folder / "report.json").read_text(encoding="utf-8"))
+    assert report["plot"] == "history.png" and (folder / report["plot"]).is_file()
+    text = (folder / "report.md").read_text(encoding="utf-8")
+    assert "History plot: `history.png` beside this report" in text
+    assert str(tmp_path) not in text and str(tmp_path) not in json.dumps(report)
+    (quality,) = [c for c in report["checks"] if c["kind"] == "quality"]
+    assert re.fullmatch(r">= [\d.]+ \(holdout [\d.]+ - max_drop [\d.]+\)", quality["limit"])
+    assert "∓" not in text

@@ -210,3 +210,39 @@ def test_the_lock_file_follows_a_rename(tmp_path: Path) -> None:
         [uv, "lock", "--check", "--offline"], cwd=dest, capture_output=True, text=True
     )
     assert result.returncode == 0, result.stderr
+
+
+def test_a_fork_gets_its_own_readme_and_pins_its_own_first_tag(tmp_path: Path) -> None:
+    """A new fork's README is about the fork (name, owner, how to start), not the template;
+    the callers' pins in its workflows and docs name the fork's first tag, which that README
+    says how to create, never a template tag the fork does not have."""
+    answers = ANSWER_SETS["renamed"]
+    dest = tmp_path / "project"
+    init(ROOT, answers, dest)
+    readme = (dest / "README.md").read_text(encoding="utf-8")
+    assert readme.startswith(f"# {answers.title}\n")
+    assert f"{answers.owner}/{answers.name}" in readme and "nox -s new-spec" in readme
+    assert "Fork the template" not in readme and TEMPLATE.name not in readme
+    assert "## Quickstart" not in readme and "### Metrics" in readme  # the manual is kept
+    assert f"template version {MANIFEST.version}" in readme
+    assert 'git tag -a v0.1.0 -m "churn-models 0.1.0"' in readme
+    template_tag = f"v{MANIFEST.version}"
+    pins: list[str] = []
+    for pattern in (".github/workflows/*.yml", "docs/*.md", "actions/*/README.md"):
+        for path in sorted(dest.glob(pattern)):
+            text = path.read_text(encoding="utf-8")
+            assert f"@{template_tag}" not in text and f"template-ref: {template_tag}" not in text
+            pins += [line for line in text.splitlines() if "@v0.1.0" in line]
+    assert any(f"uses: {answers.owner}/{answers.name}/.github/workflows/" in p for p in pins)
+    # what a fork runs itself refers to its own folders, never to a tag
+    for path in sorted((dest / ".github" / "workflows").glob("*.yml")):
+        for line in path.read_text(encoding="utf-8").splitlines():
+            if line.strip().startswith("uses:") and "/actions/" not in line.split("@")[0]:
+                assert line.split("uses:")[1].strip().startswith(("./", "actions/")), line
+    # update-template names the template's own tag, which the template has
+    fork_doc = (dest / "docs" / "fork.md").read_text(encoding="utf-8")
+    assert f"--to {template_tag}" in fork_doc
+    # rendered again, in place: the fork keeps its own README
+    (dest / "README.md").write_text(readme + "\nOur notes.\n", encoding="utf-8")
+    assert init(dest, answers) == ([], [])
+    assert (dest / "README.md").read_text(encoding="utf-8").endswith("Our notes.\n")

@@ -178,6 +178,9 @@ def test_refuses_a_dirty_tree_and_a_project_without_answers(
     assert main(["--from", str(template), "--project", str(tmp_path)]) == 2
 
 
+FORK_README = "scripts/template/README.fork.md"
+
+
 def test_update_to_a_tag_from_the_real_template(tmp_path: Path) -> None:
     """The real manifest renders at two template commits (base and theirs) into a fork."""
     template = tmp_path / "real"
@@ -189,11 +192,21 @@ def test_update_to_a_tag_from_the_real_template(tmp_path: Path) -> None:
     init(template, Answers(name="acme-models", owner="acme", examples=False), fork)
     _git(fork, "init", "-q", "-b", "main")
     _commit(fork, "init")
-    readme = (template / "README.md").read_text() + "\n## New section\n"
-    _write(template, {"README.md": readme})
+    # A fork's README: the fork README template, then the template README's manual (what
+    # follows its marker); the template's own introduction never reaches the fork.
+    own = (template / "README.md").read_text()
+    own = own.replace("## Quickstart\n", "## About the template\n\n## Quickstart\n")
+    fork_readme = (
+        (template / FORK_README)
+        .read_text()
+        .replace("## Start here\n", "## New section\n\n## Start here\n")
+    )
+    _write(template, {"README.md": own + "\n## New manual section\n", FORK_README: fork_readme})
     _commit(template, "docs")
     _git(template, "tag", "v9")
     outcome = update(fork, str(template), "v9")
-    assert outcome.conflicts == {} and outcome.updated == ["README.md"]
-    assert (fork / "README.md").read_text().endswith("## New section\n")
+    assert outcome.conflicts == {} and outcome.updated == ["README.md", FORK_README]
+    text = (fork / "README.md").read_text()
+    assert "## New section\n" in text and text.endswith("## New manual section\n")
+    assert "About the template" not in text
     assert 'name = "acme-models"' in (fork / "pyproject.toml").read_text()

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import math
+import os
 import shutil
 import sys
 from pathlib import Path
@@ -306,3 +307,44 @@ def test_retrain_with_the_retrain_token_lets_the_pull_request_start_the_pipeline
         )
         assert ("POST", "pulls") in writes
         assert "pipeline-trigger=pull_request" in (tmp_path / "out.txt").read_text()
+
+
+def test_dry_run_previews_the_issue_and_the_retrain_pull_request_without_github(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """No GITHUB_TOKEN, no GITHUB_REPOSITORY, an API URL that nothing answers: the preview
+    prints title, body, branch and files changed, and makes no request."""
+    import subprocess
+
+    section = (ROOT / "model_specs" / "item-recs.yaml").read_text().split("\nmonitoring:")[1]
+    spec = _spec(tmp_path, "monitoring:" + section)
+    report = tmp_path / "report.json"
+    report.write_text(json.dumps(_report("alert")), encoding="utf-8")
+    env = {
+        k: v for k, v in os.environ.items() if not k.startswith(("GITHUB_", "PIPELINES_RETRAIN"))
+    }
+    env["GITHUB_API_URL"] = "http://127.0.0.1:9"  # refused if anything were called
+
+    def preview(*args: str) -> str:
+        done = subprocess.run(
+            [sys.executable, "-m", "pipelines", "monitor-alert", *args, "--dry-run"],
+            cwd=spec.parents[1],
+            env=env,
+            capture_output=True,
+            text=True,
+            check=False,
+        )
+        assert done.returncode == 0, done.stderr
+        return done.stdout
+
+    out = preview("issue", str(report), str(spec))
+    assert out.startswith("(dry run: no GitHub call)")
+    assert "title: Monitoring alert: item-recs (item_id)" in out and marker("item-recs") in out
+    assert "branch monitor/retrain-item-recs" in out and "title: Retrain item-recs" in out
+    train = (ROOT / "data" / "interactions.csv").stat().st_size
+    assert f"  data/interactions.csv: {train} -> " in out
+    assert "  model_specs/item-recs.yaml: " in out and "<!-- pipelines-retrain:item-recs -->" in out
+    only_pr = preview("retrain-pr", str(report), str(spec))
+    assert "title: Monitoring alert" not in only_pr and "title: Retrain item-recs" in only_pr
+    report.write_text(json.dumps(_report("healthy")), encoding="utf-8")
+    assert "close the open one" in preview("issue", str(report))

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import pytest
+
 from pipelines.gate import VERDICTS
 from pipelines.report import render_report
 from tests.unit.report_context import report_context as _context
@@ -85,3 +87,32 @@ def test_report_says_when_a_margin_from_noise_is_wide() -> None:
     text = render_report(_context(comparison=wide))
     assert "more than 5% of the champion's value, so a clearly worse candidate can pass" in text
     assert "from the holdout's noise" not in render_report(_context())  # a spec margin
+
+
+def test_a_zero_width_interval_says_why_instead_of_a_zero_resolution() -> None:
+    same = {**_context()["comparison"], "delta": 0.0, "ci_low": 0.0, "ci_high": 0.0}
+    text = render_report(_context(comparison={**same, "resolution": 0.0}))
+    assert "score every holdout unit identically: the interval has zero width at 0" in text
+    assert "±0.0000" not in text and "cannot tell apart" not in text.split("Baseline")[0]
+    shifted = {**same, "delta": 0.01, "ci_low": 0.01, "ci_high": 0.01, "resolution": 0.0}
+    assert "every holdout unit differs by the same +0.0100" in render_report(
+        _context(comparison=shifted)
+    )
+    tiny = render_report(_context(comparison={**same, "resolution": 2e-6}))
+    assert "smaller than ±2e-06" in tiny
+
+
+@pytest.mark.slow
+def test_a_re_run_against_its_own_champion_reports_identical_scores(mlflow_store: str) -> None:
+    """The same content run twice: the second run's candidate is the champion's model."""
+    import os
+    from pathlib import Path
+
+    from pipelines.cli import main
+
+    spec = str(Path(__file__).resolve().parents[2] / "model_specs" / "breast-cancer.yaml")
+    assert main(["-q", "run", spec, "--promote", "champion"]) == 0
+    assert main(["-q", "run", spec]) == 0
+    text = (Path(os.environ["PIPELINES_RUNS_DIR"]) / "breast-cancer" / "report.md").read_text()
+    assert "Candidate and champion score every holdout unit identically" in text, text
+    assert "±0.0000" not in text

@@ -76,3 +76,41 @@ def test_outputs_of_another_spec_are_refused(
     assert "another spec, data or code" in _error(capsys)
     assert main(["build-index", str(spec), "--run-dir", str(evaluated)]) == 2
     assert "run `train` again" in _error(capsys)
+
+
+def test_check_data_alone_keeps_the_other_steps_outputs(
+    evaluated: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Re-running one step deletes only its own outputs; the same data report keeps every
+    later result usable (the report renders again from them)."""
+    assert main(["report", SPEC, "--run-dir", str(evaluated)]) == 0
+    kept = {n: (evaluated / n).read_bytes() for n in ("evaluation.json", "report.md")}
+    assert main(["check-data", SPEC, "--run-dir", str(evaluated)]) == 0
+    for name, content in kept.items():
+        assert (evaluated / name).read_bytes() == content, name
+    assert (evaluated / "model").is_dir() and (evaluated / "index.usearch").is_file()
+    capsys.readouterr()
+    assert main(["report", SPEC, "--run-dir", str(evaluated)]) == 0
+
+
+def test_a_changed_data_report_makes_the_later_results_stale(
+    evaluated: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A data report that differs from the one `train` read: the files stay, but no step
+    takes the results that followed from the old one, and each names `train` to run again."""
+    import pipelines.steps.check_data as check_data_module
+    from pipelines.data.checks import CheckResult, as_dicts
+
+    def one_more(results: list[CheckResult]) -> list[dict[str, object]]:
+        return as_dicts([*results, CheckResult("extra", "data", True, "an added check", False)])
+
+    monkeypatch.setattr(check_data_module, "as_dicts", one_more)
+    assert main(["check-data", SPEC, "--run-dir", str(evaluated)]) == 0
+    assert (evaluated / "evaluation.json").is_file()
+    capsys.readouterr()
+    for step in ("report", "publish", "evaluate"):
+        assert main([step, SPEC, "--run-dir", str(evaluated)]) == 2, step
+        error = _error(capsys)
+        assert "older data_report.json" in error and "run `train` again" in error, error
+    for step in ("train", "build-index", "evaluate", "report"):
+        assert main([step, SPEC, "--run-dir", str(evaluated)]) in (0, 1), step
