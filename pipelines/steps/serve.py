@@ -15,6 +15,7 @@ import os
 import re
 import shutil
 import signal
+import socket
 import subprocess
 import tempfile
 import time
@@ -108,33 +109,61 @@ def serve(args: argparse.Namespace) -> int:
         max_body_bytes=options.max_body_bytes or lean.MAX_BODY_BYTES,
         max_rows=options.max_rows or lean.MAX_ROWS,
     )
-    return _lean(settings, options)
+    return run_lean(settings, options.host, options.port, options.workers)
 
 
-def _lean(settings: Any, options: argparse.Namespace) -> int:
+def run_lean(settings: Any, host: str, port: int, workers: int) -> int:
     """uvicorn on the lean app: in this process for one worker, else its supervisor with
-    `options.workers` processes (each loads the model; the index pages are shared). Both
+    `workers` processes (each loads the model; the index pages are shared). Both
     stop gracefully on SIGTERM/SIGINT, the supervisor stopping its workers first."""
     import uvicorn
+    from uvicorn.supervisors import Multiprocess
 
     from pipelines import lean
 
     metrics_dir = tempfile.mkdtemp(prefix="serve-metrics-")
     os.environ["PROMETHEUS_MULTIPROC_DIR"] = metrics_dir
     os.environ[lean.ENV_SETTINGS] = settings.to_env()
+    config = uvicorn.Config(
+        "pipelines.lean:create_app",
+        factory=True,
+        host=host,
+        port=port,
+        workers=workers,
+        log_level="warning",
+        timeout_graceful_shutdown=GRACE,
+    )
     try:
-        uvicorn.run(
-            "pipelines.lean:create_app",
-            factory=True,
-            host=options.host,
-            port=options.port,
-            workers=options.workers,
-            log_level="warning",
-            timeout_graceful_shutdown=GRACE,
-        )
+        if workers == 1:
+            server = uvicorn.Server(config)
+            server.run()
+            if not server.started:
+                raise InfraError(f"the server did not start on {host}:{port}")
+            return 0
+        try:  # once here, so a model that does not load fails before any worker starts
+            lean.load_logged(Path(settings.model_dir))
+        except Exception as exc:
+            raise InfraError(f"{settings.model_dir}: the model does not load: {exc}") from exc
+        Multiprocess(config, sockets=[_bind(host, port)]).run()
     finally:
         shutil.rmtree(metrics_dir, ignore_errors=True)
     return 0
+
+
+def _bind(host: str, port: int) -> socket.socket:
+    """The listening socket the workers share. Made with protocol TCP (uvicorn's own has
+    protocol 0, on which asyncio sets no TCP_NODELAY: every answer then waits ~40 ms for
+    the client's delayed ACK)."""
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_STREAM, socket.IPPROTO_TCP)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    try:
+        sock.bind((host, port))
+    except OSError as exc:
+        sock.close()
+        raise InfraError(f"cannot listen on {host}:{port}: {exc}") from exc
+    sock.set_inheritable(True)
+    return sock
 
 
 def _mlflow(local: Path, options: argparse.Namespace, rest: list[str]) -> int:

@@ -139,13 +139,16 @@ def _start(
     proc_env = {**env, "PATH": f"{bin_dir}{os.pathsep}{env.get('PATH', '')}"}
     common = ["--host", "127.0.0.1", "--port", str(port), "--workers", str(workers)]
     if kind == "lean":
-        from pipelines.lean import ENV_SETTINGS, Settings
+        from pipelines.lean import Settings
 
         settings = Settings(model_dir=str(local), name="bench", digests_checked=True)
-        proc_env[ENV_SETTINGS] = settings.to_env()
         proc_env["PROMETHEUS_MULTIPROC_DIR"] = tempfile.mkdtemp(prefix="bench-metrics-")
-        command = [sys.executable, "-m", "uvicorn", "pipelines.lean:create_app", "--factory"]
-        command += [*common, "--log-level", "warning"]
+        run = (
+            "import json, sys; from pipelines.lean import Settings; "
+            "from pipelines.steps.serve import run_lean; "
+            "run_lean(Settings(**json.loads(sys.argv[1])), '127.0.0.1', *map(int, sys.argv[2:]))"
+        )
+        command = [sys.executable, "-c", run, settings.to_env(), str(port), str(workers)]
     else:
         command = [str(bin_dir / "mlflow"), "models", "serve", "-m", uri, "--env-manager", "local"]
         command += common
