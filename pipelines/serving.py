@@ -506,10 +506,10 @@ class TabularServer(Server):
             self.index, np.ascontiguousarray(vectors, dtype=np.float32), k
         )
         out = _rows(keys, distances)
-        query = out["query"]
-        answer: dict[str, Any] = {"query": query, "prediction": predictions[query]}
+        rows = out["query"]
+        answer: dict[str, Any] = {"query": rows, "prediction": predictions[rows]}
         if probability is not None:
-            answer["probability"] = probability[query]
+            answer["probability"] = probability[rows]
         answer["rank"] = out["rank"]
         answer["neighbour"] = out["key"]
         answer["distance"] = out["distance"]
