@@ -89,3 +89,21 @@ def test_serve_options_unknown_to_the_lean_server_need_mlflow() -> None:
     assert options.mlflow and rest == ["--timeout", "30"]
     with pytest.raises(BadInput, match="--workers must be at least 1"):
         parse_options(["--workers", "0"])
+
+
+def test_the_serve_bench_prints_each_server_over_bare_and_lean_over_mlflow() -> None:
+    from scripts.bench.serve import CONCURRENCY, markdown
+
+    def level(rps: float) -> dict[str, float]:
+        return {"rps": rps, "cpu_ms": 1.0, "p50_ms": 1.0, "p99_ms": 2.0, "requests": 10}
+
+    size = {
+        "items": 10_000,
+        "bare": {c: {"rps": 1000.0, "cpu_ms": 0.2} for c in CONCURRENCY},
+        "servers": {"lean": [level(500.0)] * 3, "mlflow": [level(100.0)] * 3},
+        "breakdown_ms": {"parse": 1.0},
+    }
+    text = markdown({"sizes": [size]})
+    rows = [line for line in text.splitlines() if line.startswith("| 10,000 | ")]
+    assert len(rows) == 4  # three concurrency levels and the breakdown
+    assert rows[0].split(" | ")[4:] == ["500", "1.00", "0.500", "100", "1.00", "0.100", "5.00 |"]
