@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import signal
 import socket
 import subprocess
@@ -129,10 +130,26 @@ class Served:
                 self.process.wait()
 
 
-@pytest.fixture
-def champions(mlflow_store: str, tmp_path: Path) -> Iterator[dict[str, Served]]:
-    """Both examples run to champion and served, each by the lean server (item-recs with
-    two workers) and by `mlflow models serve` (`<name>/mlflow`)."""
+@pytest.fixture(scope="module")
+def champions(
+    tmp_path_factory: pytest.TempPathFactory, _migrated_db: Path
+) -> Iterator[dict[str, Served]]:
+    """Both examples run to champion (in a store of this module's) and served, each by the
+    lean server (item-recs with two workers) and by `mlflow models serve` (`<name>/mlflow`).
+    The last test stops item-recs' servers itself."""
+    tmp_path = tmp_path_factory.mktemp("serve")
+    (tmp_path / "mlflow").mkdir()
+    shutil.copy(_migrated_db, tmp_path / "mlflow" / "mlflow.db")
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("MLFLOW_TRACKING_URI", f"sqlite:///{tmp_path / 'mlflow' / 'mlflow.db'}")
+        patch.setenv("PIPELINES_RUNS_DIR", str(tmp_path / "runs"))
+        for name in ("GITHUB_STEP_SUMMARY", "GITHUB_OUTPUT", "GITHUB_SHA", "GITHUB_REF"):
+            patch.delenv(name, raising=False)
+        yield from _serve_champions(tmp_path)
+
+
+def _serve_champions(tmp_path: Path) -> Iterator[dict[str, Served]]:
+    """Run both examples to champion and start their four servers; stop them after."""
     specs = [ROOT / "model_specs" / "item-recs.yaml", ROOT / "model_specs" / "breast-cancer.yaml"]
     assert main(["run", *map(str, specs), "--promote", "champion"]) == 0
     servers = {}
