@@ -123,23 +123,19 @@ def pipeline(session: nox.Session) -> None:
 @nox.session(python=False, default=False)
 def serve(session: nox.Session) -> None:
     """Serve a registered model over HTTP, from files checked against the digests the
-    release recorded: -- NAME[@ALIAS] [--port 5000 --host 127.0.0.1 ...]."""
+    release recorded: -- NAME[@ALIAS] [--port 5000 --host 127.0.0.1 --workers N --mlflow]."""
     if not session.posargs or session.posargs[0].startswith("-"):
-        session.error("usage: nox -s serve -- NAME[@ALIAS] [mlflow models serve options]")
+        session.error("usage: nox -s serve -- NAME[@ALIAS] [--port P] [--workers N] [--mlflow]")
     bin_dir = install(session)
-    target, *options = session.posargs
     # `mlflow models serve` execs uvicorn by name: this venv's bin must come first on PATH.
     path = os.pathsep.join([str(bin_dir), os.environ.get("PATH", "")])
     uri = os.environ.get("MLFLOW_TRACKING_URI") or f"sqlite:///{ROOT / '.mlflow' / 'mlflow.db'}"
-    session.run(
-        "python",
-        "-m",
-        "pipelines",
-        "serve",
-        target,
-        *options,
-        env={"PATH": path, "MLFLOW_TRACKING_URI": uri},
-    )
+    env = {**os.environ, "PATH": path, "MLFLOW_TRACKING_URI": uri}
+    python = str(bin_dir / "python")
+    # The server replaces nox: a SIGTERM to `nox -s serve` reaches it (and it stops its
+    # workers), instead of ending nox and leaving the server running.
+    sys.stdout.flush()
+    os.execve(python, [python, "-m", "pipelines", "serve", *session.posargs], env)  # noqa: S606
 
 
 @nox.session(python=PYTHON, default=False)

@@ -27,7 +27,7 @@ import json
 import logging
 import pickle
 from abc import ABC, abstractmethod
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -207,22 +207,52 @@ def server_class(meta: dict[str, Any]) -> type[Server]:
     return SERVERS.get(meta["task"], TabularServer)
 
 
+# A query or an answer as columns: name -> one value per row (a numpy array or a list).
+Columns = Mapping[str, Any]
+
+
+def frame_columns(frame: pd.DataFrame) -> dict[str, np.ndarray]:
+    """A query frame as columns (name -> numpy array)."""
+    return {str(name): frame[name].to_numpy() for name in frame.columns}
+
+
 class Server(ABC):
-    """A loaded model: `predict` answers a query frame (one subclass per task family)."""
+    """A loaded model: answers queries given as columns (one subclass per task family).
+
+    `columns` is the hot path, numpy only: the pyfunc's `predict` and the lean HTTP server
+    both call it, so what is served over either is what `evaluate` scores. A subclass
+    implements `columns` (or, as before, `predict` on a frame: the other is derived).
+    """
 
     def __init__(self, bundle: ServedBundle, index: Any, meta: dict[str, Any]) -> None:
         self.bundle = bundle
         self.index = index
         self.meta = meta
 
-    @abstractmethod
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        if cls.columns is Server.columns and cls.predict is Server.predict:
+            raise TypeError(f"{cls.__name__} must implement `columns` or `predict`")
+
+    def columns(self, query: Columns, params: dict[str, Any] | None = None) -> dict[str, Any]:
+        """Answer every row of `query` (columns in, columns out)."""
+        frame = pd.DataFrame({name: list(values) for name, values in query.items()})
+        return frame_columns(self.predict(frame, params))
+
     def predict(self, frame: pd.DataFrame, params: dict[str, Any] | None = None) -> pd.DataFrame:
-        """Answer every row of `frame`."""
+        """Answer every row of `frame`: `columns` as one frame."""
+        return pd.DataFrame(self.columns(frame_columns(frame), params))
+
+    def answer_columns(
+        self, query: Columns, params: dict[str, Any] | None = None
+    ) -> dict[str, np.ndarray]:
+        """`columns`, refused (ValueError naming row and column) if any number of the
+        answer is not finite: an answer is always valid JSON, never NaN or Infinity."""
+        return check_finite_columns(self.columns(query, params))
 
     def answer(self, frame: pd.DataFrame, params: dict[str, Any] | None = None) -> pd.DataFrame:
-        """`predict`, refused (ValueError naming row and column) if any number of the answer
-        is not finite: an answer is always valid JSON, never NaN or Infinity."""
-        return check_finite(self.predict(frame, params))
+        """`answer_columns` of a query frame, as one frame."""
+        return pd.DataFrame(self.answer_columns(frame_columns(frame), params))
 
     @abstractmethod
     def sample_input(self) -> pd.DataFrame:
@@ -270,28 +300,34 @@ class RetrievalServer(Server):
         row = self._positions(self.users, np.asarray([user]), self.user)[0]
         return np.asarray(self.items[self.indices[self.indptr[row] : self.indptr[row + 1]]])
 
-    def predict(self, frame: pd.DataFrame, params: dict[str, Any] | None = None) -> pd.DataFrame:
+    def columns(self, query: Columns, params: dict[str, Any] | None = None) -> dict[str, Any]:
         """Top-k per row of the one query column present."""
         k, exclude_seen = _params(params)
-        present = [c for c in self.query_columns() if c in frame.columns]
+        present = [c for c in self.query_columns() if c in query]
         if len(present) != 1:
+            sent = list(map(str, query))
+            got = (
+                short(sent)
+                if sent
+                else "no column it names (MLflow drops the columns its signature does not name)"
+            )
             raise ValueError(
                 f"retrieval input needs exactly one of the columns {self.query_columns()} "
                 f"({self.user!r}: a known user, {HISTORY!r}: a list of {self.item!r} values, "
-                f"{self.item!r}: similar items); got {short(list(map(str, frame.columns)))}"
+                f"{self.item!r}: similar items); got {got}"
             )
         column = present[0]
         if column == self.item:
-            wanted = frame[column].to_numpy()
+            wanted = np.asarray(query[column])
             pos = self._positions(self.items, wanted, self.item)
             queries = np.asarray(self.vectors[pos], dtype=np.float32)
             seen: list[np.ndarray] = [pos[i : i + 1] for i in range(len(pos))]
         elif column == self.user:
-            wanted = frame[column].to_numpy()
+            wanted = np.asarray(query[column])
             return self._answer(column, wanted, *self._for_users(wanted, k, exclude_seen))
         else:
-            wanted = np.asarray([None] * len(frame), dtype=object)
-            cols, values = self._histories(frame)
+            wanted = np.asarray([None] * len(query[column]), dtype=object)
+            cols, values = self._histories(query)
             queries = self._fold(cols, values)
             empty = np.empty(0, np.int64)
             seen = cols if exclude_seen else [empty] * len(cols)
@@ -339,8 +375,8 @@ class RetrievalServer(Server):
         keys: np.ndarray,
         distances: np.ndarray,
         fallback: np.ndarray,
-    ) -> pd.DataFrame:
-        """One row per (query, rank), as the module docstring says."""
+    ) -> dict[str, Any]:
+        """One row per (query, rank), as the module docstring says (as columns)."""
         out = _rows(keys, distances)
         query = out["query"]
         answer = {"query": query}
@@ -350,16 +386,17 @@ class RetrievalServer(Server):
         answer["neighbour"] = self.items[out["key"]]
         answer["distance"] = out["distance"]
         answer["fallback"] = fallback[query]
-        return pd.DataFrame(answer)
+        return answer
 
-    def _histories(self, frame: pd.DataFrame) -> tuple[list[np.ndarray], list[np.ndarray]]:
+    def _histories(self, query: Columns) -> tuple[list[np.ndarray], list[np.ndarray]]:
         """Item positions and weights of each anonymous history; unknown items dropped."""
-        weight = self.weight if self.weight in frame.columns else None
+        weight = self.weight if self.weight is not None and self.weight in query else None
+        weight_rows = query[weight] if weight is not None else None
         cols, values = [], []
-        for row, history in enumerate(frame[HISTORY].to_list()):
+        for row, history in enumerate(query[HISTORY]):
             ids = np.asarray(_as_list(history, HISTORY, row))
-            if weight is not None:
-                weights = _weights(_as_list(frame[weight].iat[row], weight, row), weight, row)
+            if weight is not None and weight_rows is not None:
+                weights = _weights(_as_list(weight_rows[row], weight, row), weight, row)
                 if len(weights) != len(ids):
                     raise ValueError(
                         f"row {row}: {weight!r} has {len(weights)} values, "
@@ -453,15 +490,15 @@ class TabularServer(Server):
             return pd.DataFrame(sample)[self.features]
         return pd.DataFrame(np.zeros((1, len(self.features))), columns=self.features)
 
-    def predict(self, frame: pd.DataFrame, params: dict[str, Any] | None = None) -> pd.DataFrame:
+    def columns(self, query: Columns, params: dict[str, Any] | None = None) -> dict[str, Any]:
         """Prediction and top-k similar cases per row."""
         k, _ = _params(params)
-        missing = [c for c in self.features if c not in frame.columns]
+        missing = [c for c in self.features if c not in query]
         if missing:
             raise ValueError(
                 f"missing feature column(s) {missing}; the model expects {self.features}"
             )
-        features = self._features(frame)
+        features = self._features(query)
         model = self.bundle.estimator
         with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
             vectors = model[:-1].transform(features) if len(model.steps) > 1 else features
@@ -486,41 +523,38 @@ class TabularServer(Server):
             self.index, np.ascontiguousarray(vectors, dtype=np.float32), k
         )
         out = _rows(keys, distances)
-        query = out["query"]
-        answer: dict[str, Any] = {"query": query, "prediction": predictions[query]}
+        rows = out["query"]
+        answer: dict[str, Any] = {"query": rows, "prediction": predictions[rows]}
         if probability is not None:
-            answer["probability"] = probability[query]
+            answer["probability"] = probability[rows]
         answer["rank"] = out["rank"]
         answer["neighbour"] = out["key"]
         answer["distance"] = out["distance"]
         pos = np.clip(np.searchsorted(self.rows, out["key"]), 0, max(len(self.rows) - 1, 0))
-        answer["label"] = self.labels[pos] if len(self.rows) else []
-        return pd.DataFrame(answer)
+        answer["label"] = self.labels[pos] if len(self.rows) else np.empty(0)
+        return answer
 
-    def _features(self, frame: pd.DataFrame) -> Any:
-        """The feature columns as the pipeline takes them (`feature_input`); a numeric value
-        that is not a finite number is an error naming its row and column."""
+    def _features(self, query: Columns) -> Any:
+        """The feature columns as the pipeline takes them (`feature_input`: a float64 array
+        unless some are categorical); a numeric value that is not a finite number is an
+        error naming its row and column."""
         columns: dict[str, Any] = {}
         for name in self.features:
+            raw = query[name]
             if name in self.categorical:  # text: a missing level is named, unseen ones shared
-                columns[name] = frame[name]
+                columns[name] = pd.Series(raw)
                 continue
-            try:
-                values = pd.to_numeric(frame[name], errors="coerce").to_numpy(dtype=np.float64)
-            except (TypeError, ValueError):
-                raise ValueError(
-                    f"{name!r} must hold one number per row, got {short(frame[name].to_list())}"
-                ) from None
+            values = _numbers(raw, name)
             bad = np.flatnonzero(~np.isfinite(values))
             if len(bad):
                 row = int(bad[0])
                 raise ValueError(
-                    f"row {row}: {name!r} is {short(frame[name].iat[row])}: "
-                    "features must be finite numbers"
+                    f"row {row}: {name!r} is {short(raw[row])}: features must be finite numbers"
                 )
             columns[name] = values
-        checked = pd.DataFrame(columns, index=frame.index)
-        return feature_input(checked, self.features, self.categorical)
+        if not self.categorical:
+            return np.column_stack([columns[name] for name in self.features])
+        return feature_input(pd.DataFrame(columns), self.features, self.categorical)
 
 
 # The server of each task kind; a kind not listed is served as a feature table (tabular).
@@ -580,6 +614,36 @@ def one_line(text: str, limit: int = MAX_MESSAGE) -> str:
     if len(flat) <= limit:
         return flat
     return f"{flat[:limit]}... ({len(flat):,} chars)"
+
+
+def _numbers(raw: Any, name: str) -> np.ndarray:
+    """A numeric column as float64: numbers as they are, anything else as `pd.to_numeric`
+    reads it (what it cannot read is NaN)."""
+    values = raw if isinstance(raw, np.ndarray) else np.asarray(raw)
+    if values.dtype.kind in "biuf":
+        return values.astype(np.float64)
+    try:
+        return pd.to_numeric(pd.Series(raw), errors="coerce").to_numpy(dtype=np.float64)
+    except (TypeError, ValueError):
+        raise ValueError(f"{name!r} must hold one number per row, got {short(list(raw))}") from None
+
+
+def check_finite_columns(answer: dict[str, Any]) -> dict[str, np.ndarray]:
+    """`answer` with every column a numpy array, or a ValueError naming the first query row
+    and column whose number is NaN or infinite (JSON has no such numbers)."""
+    arrays = {name: np.asarray(values) for name, values in answer.items()}
+    for name, values in arrays.items():
+        if values.dtype.kind != "f":
+            continue
+        bad = np.flatnonzero(~np.isfinite(values))
+        if len(bad):
+            rows = arrays["query"] if "query" in arrays else np.arange(len(values))
+            where = int(rows[bad[0]])
+            raise ValueError(
+                f"row {where}: the answer's {name!r} is {values[bad[0]]}, not a finite number: "
+                "an input too large for the model"
+            )
+    return arrays
 
 
 def check_finite(answer: pd.DataFrame) -> pd.DataFrame:

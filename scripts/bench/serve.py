@@ -1,12 +1,16 @@
 """Served speed under load: `python -m scripts.bench.serve [--sizes 10000 100000]`.
 
-For each catalogue size: run the pipeline in a workspace store, start `mlflow models serve`
-on the published model on loopback, and send known-user queries (k=10) from 1, 4 and 16
-concurrent clients (keep-alive connections; a fixed number of requests per level and a time
-cap, so it always stops). Beside it, in the same run, the bare usearch search of the same
-users' query vectors at the same depth and concurrency, and where one request's time goes
-in-process (JSON parsing, pyfunc wrapper and schema checks, our predict split into folding,
-index search and answer building, response serialisation). Writes docs/bench/serve.json.
+For each catalogue size: run the pipeline in a workspace store, then serve the published
+model on loopback with the lean server (`pipelines.lean`, the app `pipelines serve` runs)
+and with `mlflow models serve`, each with 1 and 2 workers, and send known-user queries
+(k=10) from 1, 4 and 16 concurrent clients (keep-alive connections; a fixed number of
+requests per level and a time cap, so it always stops). Each level records req/s, latency
+and the server's CPU per request (its whole process tree's, from /proc). Beside it, in the
+same run, the bare usearch search of the same users' query vectors at the same depth and
+concurrency (CPU of this process per search), and where one `mlflow models serve`
+request's time goes in-process (JSON parsing, pyfunc wrapper and schema checks, our
+predict split into folding, index search and answer building, response serialisation).
+Prints the ratios side by side; writes docs/bench/serve.json.
 """
 
 from __future__ import annotations
@@ -69,11 +73,22 @@ def main(argv: list[str] | None = None) -> int:
     return 0
 
 
+# (name, server, workers) of every served configuration measured.
+SERVERS = (
+    ("lean", "lean", 1),
+    ("lean w2", "lean", 2),
+    ("mlflow", "mlflow", 1),
+    ("mlflow w2", "mlflow", 2),
+)
+
+
 def measure_size(
     items: int, uri: str, env: dict[str, str], requests: int, cap: float
 ) -> dict[str, Any]:
-    """Served vs bare at each concurrency, and the in-process breakdown, for one model."""
+    """Every server configuration and bare search at each concurrency, and the in-process
+    breakdown, for one model."""
     os.environ["MLFLOW_TRACKING_URI"] = env["MLFLOW_TRACKING_URI"]
+    import mlflow.artifacts
     import mlflow.pyfunc
 
     model = mlflow.pyfunc.load_model(uri)
@@ -86,51 +101,82 @@ def measure_size(
     ]
     breakdown = in_process(model, server, bodies)
     vectors, depths = _bare_queries(server, users)
-    port = _free_port()
+    local = Path(tempfile.mkdtemp(prefix="bench-serve-model-"))
+    local = Path(mlflow.artifacts.download_artifacts(artifact_uri=uri, dst_path=str(local)))
+    bare = {
+        clients: _bare(server.index, vectors, depths, clients, requests * 20, cap)
+        for clients in CONCURRENCY
+    }
+    configs: dict[str, list[dict[str, Any]]] = {}
+    for name, kind, workers in SERVERS:
+        port = _free_port()
+        proc = _start(kind, workers, uri, local, port, env)
+        try:
+            _wait(port, proc)
+            levels = []
+            for clients in CONCURRENCY:
+                _load(port, bodies[:20], 1, 20, cap)  # warm-up
+                before = _tree_cpu(proc.pid)
+                served = _load(port, bodies, clients, requests, cap)
+                served["cpu_ms"] = round(
+                    (_tree_cpu(proc.pid) - before) * 1000 / served["requests"], 3
+                )
+                levels.append({"clients": clients, **served})
+                print(f"  {items:,} items, {name}, {clients:>2} clients: {served}", flush=True)
+            configs[name] = levels
+        finally:
+            os.killpg(proc.pid, signal.SIGTERM)
+            proc.wait(timeout=60)
+    return {"items": items, "bare": bare, "servers": configs, "breakdown_ms": breakdown}
+
+
+def _start(
+    kind: str, workers: int, uri: str, local: Path, port: int, env: dict[str, str]
+) -> subprocess.Popen[bytes]:
+    """The lean app (as `pipelines serve` runs it) on the downloaded copy, or `mlflow models
+    serve` on the model, with `workers` workers, in a process group of its own."""
     bin_dir = Path(sys.executable).parent
     proc_env = {**env, "PATH": f"{bin_dir}{os.pathsep}{env.get('PATH', '')}"}
-    serve = subprocess.Popen(
-        [
-            str(bin_dir / "mlflow"),
-            "models",
-            "serve",
-            "-m",
-            uri,
-            "--env-manager",
-            "local",
-            "--host",
-            "127.0.0.1",
-            "--port",
-            str(port),
-            "--workers",
-            "1",
-        ],
+    common = ["--host", "127.0.0.1", "--port", str(port), "--workers", str(workers)]
+    if kind == "lean":
+        from pipelines.lean import Settings
+
+        settings = Settings(model_dir=str(local), name="bench", digests_checked=True)
+        proc_env["PROMETHEUS_MULTIPROC_DIR"] = tempfile.mkdtemp(prefix="bench-metrics-")
+        run = (
+            "import json, sys; from pipelines.lean import Settings; "
+            "from pipelines.steps.serve import run_lean; "
+            "run_lean(Settings(**json.loads(sys.argv[1])), '127.0.0.1', *map(int, sys.argv[2:]))"
+        )
+        command = [sys.executable, "-c", run, settings.to_env(), str(port), str(workers)]
+    else:
+        command = [str(bin_dir / "mlflow"), "models", "serve", "-m", uri, "--env-manager", "local"]
+        command += common
+    return subprocess.Popen(
+        command,
         env=proc_env,
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
         start_new_session=True,
     )
-    try:
-        _wait(port, serve)
-        levels = []
-        for clients in CONCURRENCY:
-            _load(port, bodies[:20], 1, 20, cap)  # warm-up
-            served = _load(port, bodies, clients, requests, cap)
-            bare = _bare(server.index, vectors, depths, clients, requests * 20, cap)
-            levels.append(
-                {
-                    "clients": clients,
-                    "served": served,
-                    "bare": bare,
-                    "ratio_rps": round(served["rps"] / bare["rps"], 5),
-                    "ratio_p50": round(served["p50_ms"] / bare["p50_ms"], 1),
-                }
-            )
-            print(f"  {items:,} items, {clients:>2} clients: served {served}, bare {bare}")
-    finally:
-        os.killpg(serve.pid, signal.SIGTERM)
-        serve.wait(timeout=30)
-    return {"items": items, "levels": levels, "breakdown_ms": breakdown}
+
+
+def _tree_cpu(pid: int) -> float:
+    """CPU seconds (user + system) of `pid` and every process below it, from /proc."""
+    ticks = os.sysconf("SC_CLK_TCK")
+    stats: dict[int, tuple[int, float]] = {}
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        stats[int(stat.parent.name)] = (int(fields[1]), (int(fields[11]) + int(fields[12])) / ticks)
+    total, todo = 0.0, [pid]
+    while todo:
+        current = todo.pop()
+        total += stats.get(current, (0, 0.0))[1]
+        todo += [child for child, (parent, _) in stats.items() if parent == current]
+    return total
 
 
 def in_process(model: Any, server: Any, bodies: list[bytes]) -> dict[str, float]:
@@ -194,7 +240,10 @@ def _bare(
     def one(i: int) -> None:
         index.search(vectors[i % len(vectors)], int(depths[i % len(depths)]))
 
-    return _drive(one, clients, total, cap)
+    before = time.process_time()
+    result = _drive(one, clients, total, cap)
+    result["cpu_ms"] = round((time.process_time() - before) * 1000 / result["requests"], 4)
+    return result
 
 
 def _load(port: int, bodies: list[bytes], clients: int, total: int, cap: float) -> dict[str, float]:
@@ -262,20 +311,40 @@ def _drive(call: Any, clients: int, total: int, cap: float) -> dict[str, float]:
 
 
 def markdown(out: dict[str, Any]) -> str:
-    """The tables for README: per size and concurrency, and the breakdown."""
-    lines = [
-        "| items | clients | served req/s | p50 ms | p99 ms | bare search/s | bare p50 ms "
-        "| served/bare req/s |",
-        "|---:|---:|---:|---:|---:|---:|---:|---:|",
-    ]
+    """The tables for README: per size and concurrency, each server's req/s, CPU ms per
+    request and req/s over bare search's; then the in-process breakdown."""
+    names = list(out["sizes"][0]["servers"])
+    head = ["items", "clients", "bare req/s", "bare CPU ms"]
+    for name in names:
+        head += [f"{name} req/s", f"{name} CPU ms", f"{name} / bare"]
+    head += ["lean / mlflow"]
+    lines = ["| " + " | ".join(head) + " |", "|" + "---:|" * len(head)]
     for size in out["sizes"]:
-        for level in size["levels"]:
-            s, b = level["served"], level["bare"]
-            lines.append(
-                f"| {size['items']:,} | {level['clients']} | {s['rps']:,.0f} | {s['p50_ms']:.2f} "
-                f"| {s['p99_ms']:.2f} | {b['rps']:,.0f} | {b['p50_ms']:.3f} "
-                f"| {level['ratio_rps']:.4f} |"
+        for row, clients in enumerate(CONCURRENCY):
+            bare = (
+                size["bare"][str(clients)]
+                if str(clients) in size["bare"]
+                else size["bare"][clients]
             )
+            cells = [
+                f"{size['items']:,}",
+                str(clients),
+                f"{bare['rps']:,.0f}",
+                f"{bare['cpu_ms']:.3f}",
+            ]
+            rps = {}
+            for name in names:
+                level = size["servers"][name][row]
+                rps[name] = level["rps"]
+                cells += [
+                    f"{level['rps']:,.0f}",
+                    f"{level['cpu_ms']:.2f}",
+                    f"{level['rps'] / bare['rps']:.3f}",
+                ]
+            lean = rps.get("lean", 0.0)
+            mlflow = rps.get("mlflow", 0.0)
+            cells.append(f"{lean / mlflow:.2f}" if mlflow else "-")
+            lines.append("| " + " | ".join(cells) + " |")
     lines += ["", "| items | " + " | ".join(out["sizes"][0]["breakdown_ms"]) + " |"]
     lines.append("|---:|" + "---:|" * len(out["sizes"][0]["breakdown_ms"]))
     for size in out["sizes"]:
@@ -294,7 +363,7 @@ def _wait(port: int, proc: subprocess.Popen[bytes], seconds: float = 180) -> Non
     deadline = time.monotonic() + seconds
     while time.monotonic() < deadline:
         if proc.poll() is not None:
-            raise RuntimeError(f"mlflow models serve exited {proc.returncode}")
+            raise RuntimeError(f"the server exited {proc.returncode}")
         try:
             conn = http.client.HTTPConnection("127.0.0.1", port, timeout=2)
             conn.request("GET", "/ping")

@@ -61,7 +61,16 @@ def noxfile(monkeypatch: pytest.MonkeyPatch) -> ModuleType:
     module = importlib.util.module_from_spec(spec)
     monkeypatch.setattr(nox.registry, "_REGISTRY", {}, raising=False)
     spec.loader.exec_module(module)
+    # `serve` replaces nox with the server (os.execve): record that instead of doing it.
+    monkeypatch.setattr(os, "execve", _record_exec)
     return module
+
+
+EXECS: list[tuple[str, list[str], dict[str, str]]] = []
+
+
+def _record_exec(path: str, argv: list[str], env: dict[str, str]) -> None:
+    EXECS.append((path, argv, env))
 
 
 def _session(noxfile: ModuleType, name: str, posargs: list[str]) -> Recorder:
@@ -102,3 +111,15 @@ def test_a_session_runs_its_commands_from_its_environment(noxfile: ModuleType) -
     paths = os.environ["PATH"].split(os.pathsep)
     assert Path(paths[0]).parent == ROOT / ".nox" / "dev"
     assert str(ROOT / ".nox" / "runtime" / "bin") not in paths, "PATH is reset, never stacked"
+
+
+def test_serve_replaces_nox_with_the_server_from_the_shared_environment(
+    noxfile: ModuleType,
+) -> None:
+    EXECS.clear()
+    _session(noxfile, "serve", ["x@champion", "--workers", "2"])
+    (path, argv, env), *more = EXECS
+    assert not more
+    assert Path(path) == ROOT / ".nox" / "runtime" / "bin" / "python"
+    assert argv[1:] == ["-m", "pipelines", "serve", "x@champion", "--workers", "2"]
+    assert env["PATH"].split(os.pathsep)[0] == str(ROOT / ".nox" / "runtime" / "bin")
