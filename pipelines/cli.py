@@ -135,8 +135,8 @@ def save_traceback(exc: BaseException) -> Path | None:
     return path
 
 
-def entry() -> None:
-    """Console entry: run `main`, then exit without a final garbage collection.
+def entry(command: Callable[[], int] | None = None) -> None:
+    """Console entry: run `main` (or `command`), then exit without a final garbage collection.
 
     `gc.freeze()` moves every object to the permanent generation, so the interpreter's
     exit does not walk the ~300k objects MLflow, pandas and scikit-learn leave behind
@@ -145,7 +145,7 @@ def entry() -> None:
     raised by `console.emit`) and never a traceback.
     """
     try:
-        code = main()
+        code = (command or main)()
     finally:  # also after argparse's SystemExit (--help, --version, a usage error)
         console.finish()
     gc.freeze()
