@@ -60,11 +60,13 @@ COMMON_INPUTS = {
     },
     "tracking-uri": {
         "description": "MLflow tracking URI. Empty: the job's `MLFLOW_TRACKING_URI`, else an "
-        "embedded sqlite store in `.mlflow/`."
+        "embedded sqlite store in `.mlflow/`.",
+        "default": "",
     },
     "runs-dir": {
         "description": "Root of the run directories. Empty: the job's `PIPELINES_RUNS_DIR`, "
-        "else `.runs/`."
+        "else `.runs/`.",
+        "default": "",
     },
     "working-directory": {"description": "Repository root to run in.", "default": "."},
 }
@@ -96,6 +98,11 @@ def test_every_step_action_is_the_one_thin_composite(name: str) -> None:
     known = options(name)
     for input_name in set(inputs) - set(COMMON_INPUTS):
         assert input_name in known, f"{name}: input {input_name} is no option"
+        option, default = known[input_name], inputs[input_name].get("default")
+        if option.nargs == 0:
+            assert default == "false", f"{name}: flag {input_name} defaults to false"
+        elif option.default is not None:
+            assert default == option.default, f"{name}: {input_name} default as the CLI's"
     for output in action.get("outputs", {}).values():
         assert output["value"].startswith("${{ steps.cli.outputs.")
     assert len((ROOT / "actions" / name / "action.yml").read_text().splitlines()) <= 50
