@@ -21,6 +21,7 @@ from pathlib import Path
 
 from pipelines import __version__, console
 from pipelines.errors import EXIT_BAD_INPUT, EXIT_INFRA, EXIT_INTERNAL, PipelineError
+from pipelines.settings import apply_library_defaults, settings
 from pipelines.table import BY_NAME, PULL_REQUEST, STEPS
 
 log = logging.getLogger("pipelines")
@@ -76,8 +77,7 @@ def _setup_logging(verbose: bool, quiet: bool) -> None:
     for noisy in ("mlflow", "alembic", "urllib3", "git", "matplotlib", "numexpr"):
         logging.getLogger(noisy).setLevel(max(level, logging.WARNING))
     # MLflow prints tips and emojis to stdout; keep stdout for results.
-    os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
-    os.environ.setdefault("GIT_PYTHON_REFRESH", "quiet")
+    apply_library_defaults()
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -125,7 +125,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 def save_traceback(exc: BaseException) -> Path | None:
     """Write the traceback under the run directory root (PIPELINES_RUNS_DIR or ./.runs)."""
-    folder = Path(os.environ.get("PIPELINES_RUNS_DIR") or Path.cwd() / ".runs")
+    folder = settings().runs_dir or Path.cwd() / ".runs"
     path = folder / f"crash-{time.strftime('%Y%m%dT%H%M%SZ', time.gmtime())}-{os.getpid()}.txt"
     try:
         folder.mkdir(parents=True, exist_ok=True)

@@ -16,7 +16,6 @@ import argparse
 import glob
 import json
 import logging
-import os
 import re
 import time
 import urllib.error
@@ -28,6 +27,7 @@ from typing import Any
 
 from pipelines.config import find_root, load_config
 from pipelines.errors import BadInput, InfraError
+from pipelines.settings import settings
 
 log = logging.getLogger("pipelines")
 
@@ -175,16 +175,17 @@ def pr_number(explicit: int | None, github: GitHub | None = None) -> int:
     `workflow_dispatch` run (with `github`), the open pull request of the branch."""
     if explicit:
         return explicit
-    if os.environ.get("PR_NUMBER", "").strip().isdigit():
-        return int(os.environ["PR_NUMBER"])
-    event_path = os.environ.get("GITHUB_EVENT_PATH")
+    env = settings()
+    if env.text("PR_NUMBER").isdigit():
+        return int(env.text("PR_NUMBER"))
+    event_path = env.text("GITHUB_EVENT_PATH")
     if event_path and Path(event_path).is_file():
         event = json.loads(Path(event_path).read_text(encoding="utf-8"))
         number = (event.get("pull_request") or {}).get("number") or event.get("number")
         if number:
             return int(number)
-    if os.environ.get("GITHUB_EVENT_NAME") == "workflow_dispatch" and github is not None:
-        branch = os.environ.get("GITHUB_REF_NAME", "")
+    if env.text("GITHUB_EVENT_NAME") == "workflow_dispatch" and github is not None:
+        branch = env.text("GITHUB_REF_NAME")
         found = branch_pr(github, branch) if branch else None
         if found is not None:
             return found
@@ -222,11 +223,11 @@ def expand(sources: list[str]) -> list[str]:
 
 def handle(args: argparse.Namespace) -> int:
     """Create or update one comment per report."""
-    token = os.environ.get("GITHUB_TOKEN", "")
-    repository = os.environ.get("GITHUB_REPOSITORY", "")
+    env = settings()
+    token, repository = env.text("GITHUB_TOKEN"), env.text("GITHUB_REPOSITORY")
     if not token or not repository:
         raise BadInput("GITHUB_TOKEN and GITHUB_REPOSITORY must be set")
-    github = GitHub(os.environ.get("GITHUB_API_URL", "https://api.github.com"), repository, token)
+    github = GitHub(env.text("GITHUB_API_URL"), repository, token)
     pr = pr_number(args.pr, github)
     login = token_login(github)
     for source in expand(args.sources):

@@ -17,21 +17,15 @@ import urllib.request
 from importlib import metadata
 from pathlib import Path
 
-from pipelines.errors import BadInput, InfraError
+from pipelines.errors import InfraError
+from pipelines.settings import settings
 
 log = logging.getLogger(__name__)
-
-# MLflow's own HTTP retries default to minutes; keep them short and retry in `ping` instead.
-os.environ.setdefault("MLFLOW_HTTP_REQUEST_MAX_RETRIES", "2")
-os.environ.setdefault("MLFLOW_HTTP_REQUEST_BACKOFF_FACTOR", "1")
-os.environ.setdefault("MLFLOW_HTTP_REQUEST_TIMEOUT", "30")
-# stdout carries results only; the report links the run instead.
-os.environ.setdefault("MLFLOW_SUPPRESS_PRINTING_URL_TO_STDOUT", "true")
 
 
 def tracking_uri(root: Path) -> str:
     """`MLFLOW_TRACKING_URI`, or the embedded sqlite store of the repository."""
-    uri = os.environ.get("MLFLOW_TRACKING_URI")
+    uri = settings().tracking_uri
     if uri:
         return uri
     folder = root / ".mlflow"
@@ -64,18 +58,8 @@ def display_uri(uri: str) -> str:
 
 def retry_settings() -> tuple[int, float]:
     """Attempts and first delay of `ping`: PIPELINES_MLFLOW_RETRIES / _RETRY_DELAY, or 4 / 0.5s."""
-    try:
-        attempts = int(os.environ.get("PIPELINES_MLFLOW_RETRIES", "4"))
-        delay = float(os.environ.get("PIPELINES_MLFLOW_RETRY_DELAY", "0.5"))
-    except ValueError as exc:
-        raise BadInput(
-            f"PIPELINES_MLFLOW_RETRIES / PIPELINES_MLFLOW_RETRY_DELAY must be numbers: {exc}"
-        ) from exc
-    if not 1 <= attempts <= 100 or not 0 <= delay <= 60:
-        raise BadInput(
-            "PIPELINES_MLFLOW_RETRIES must be 1..100 and PIPELINES_MLFLOW_RETRY_DELAY 0..60 s"
-        )
-    return attempts, delay
+    env = settings()
+    return env.mlflow_retries, env.mlflow_retry_delay
 
 
 def ping(uri: str, attempts: int | None = None, first_delay: float | None = None) -> None:
@@ -156,7 +140,7 @@ def seed_sqlite_store(uri: str) -> None:
 def _store_template() -> Path:
     """The migrated empty store for this MLflow and SQLAlchemy, created on first use."""
     versions = "-".join(metadata.version(name) for name in ("mlflow", "sqlalchemy", "alembic"))
-    cache = Path(os.environ.get("PIPELINES_CACHE_DIR") or Path.home() / ".cache" / "pipelines")
+    cache = settings().cache_dir
     template = cache / f"mlflow-store-{versions}.db"
     if template.is_file():
         return template

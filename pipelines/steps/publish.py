@@ -10,7 +10,6 @@ from __future__ import annotations
 import argparse
 import json
 import logging
-import os
 import subprocess
 from collections.abc import Iterator
 from contextlib import ExitStack, contextmanager
@@ -46,6 +45,7 @@ from pipelines.registry import (
     PublishedRun,
     PyfuncPackage,
 )
+from pipelines.settings import settings
 from pipelines.state import ModelState
 from pipelines.steps.check_data import PROFILE_ARTIFACT
 
@@ -279,8 +279,8 @@ def _finite(value: Any) -> bool:
 
 def git_sha(root: Path) -> str:
     """The commit being built: GITHUB_SHA in Actions, else git, else 'unknown'."""
-    if os.environ.get("GITHUB_SHA"):
-        return os.environ["GITHUB_SHA"]
+    if sha := settings().text("GITHUB_SHA"):
+        return sha
     try:
         out = subprocess.run(
             ["git", "rev-parse", "HEAD"],
@@ -306,10 +306,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def pr_number() -> str:
     """The pull request number, from PIPELINES_PR_NUMBER or GITHUB_REF (refs/pull/N/...)."""
-    explicit = os.environ.get("PIPELINES_PR_NUMBER")
+    explicit = settings().text("PIPELINES_PR_NUMBER")
     if explicit:
         return explicit
-    ref = os.environ.get("GITHUB_REF", "")
+    ref = settings().text("GITHUB_REF")
     parts = ref.split("/")
     if len(parts) >= 3 and parts[1] == "pull":
         return parts[2]

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import argparse
 import logging
-import os
 from pathlib import Path
 from typing import Any
 
@@ -12,6 +11,7 @@ from pipelines.contracts import REPORT_MD, DataReport, Evaluation, IndexReport, 
 from pipelines.gate import VERDICTS
 from pipelines.kinds import METRICS
 from pipelines.report import render_report
+from pipelines.settings import settings
 from pipelines.state import ModelState
 from pipelines.tasks.splitting import SplitRule
 
@@ -22,7 +22,7 @@ def report(state: ModelState, args: argparse.Namespace | None = None) -> int:
     """Write report.md; append to $GITHUB_STEP_SUMMARY when set."""
     text = render_report(build_context(state))
     path = state.run.write_text(REPORT_MD, text)
-    summary = os.environ.get("GITHUB_STEP_SUMMARY")
+    summary = settings().text("GITHUB_STEP_SUMMARY")
     if summary:
         with Path(summary).open("a", encoding="utf-8") as handle:
             handle.write(text + "\n")
