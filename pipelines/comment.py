@@ -17,7 +17,6 @@ import glob
 import json
 import logging
 import re
-import time
 import urllib.error
 import urllib.parse
 import urllib.request
@@ -27,6 +26,7 @@ from typing import Any
 
 from pipelines.config import find_root, load_config
 from pipelines.errors import BadInput, InfraError
+from pipelines.http import Retry, send
 from pipelines.settings import settings
 
 log = logging.getLogger("pipelines")
@@ -35,7 +35,7 @@ BOT = "github-actions[bot]"
 MARKER_RE = re.compile(r"<!--\s*pipelines-report:([A-Za-z0-9._-]+)\s*-->")
 MAX_BODY = 65_000  # GitHub refuses comment bodies over 65,536 characters
 PAGE_SIZE = 100
-RETRIES = 3
+RETRY = Retry(attempts=3, first_delay=0.5, max_delay=5.0)
 
 
 def marker(name: str) -> str:
@@ -67,7 +67,7 @@ class GitHub:
     timeout: float = 30.0
 
     def request(self, method: str, path: str, payload: dict[str, Any] | None = None) -> Any:
-        """One JSON request, retried on 5xx and connection errors."""
+        """One JSON request under `pipelines.http`'s retry policy; a 4xx is one line."""
         url = f"{self.api_url.rstrip('/')}{path}"
         if not url.startswith(("https://", "http://")):
             raise BadInput(f"GitHub API URL must be http(s): {self.api_url}")
@@ -80,22 +80,16 @@ class GitHub:
         }
         if data is not None:
             headers["Content-Type"] = "application/json"
-        last: Exception | None = None
-        for attempt in range(RETRIES):
-            req = urllib.request.Request(url, data=data, method=method, headers=headers)  # noqa: S310
-            try:
-                with urllib.request.urlopen(req, timeout=self.timeout) as response:  # noqa: S310
-                    raw = response.read()
-                return json.loads(raw) if raw else None
-            except urllib.error.HTTPError as exc:
-                detail = exc.read().decode(errors="replace")[:300]
-                if exc.code < 500:
-                    raise InfraError(f"GitHub API {method} {path}: {exc.code} {detail}") from exc
-                last = exc
-            except (urllib.error.URLError, TimeoutError) as exc:
-                last = exc
-            time.sleep(min(2**attempt, 5) * 0.5)
-        raise InfraError(f"GitHub API {method} {path} failed after {RETRIES} tries: {last}")
+        req = urllib.request.Request(url, data=data, method=method, headers=headers)  # noqa: S310
+        server = urllib.parse.urlsplit(url).netloc
+        response = send(
+            req, operation=f"GitHub API {method} {path}", server=server, retry=RETRY,
+            timeout=self.timeout,
+        )  # fmt: skip
+        if response.status >= 400:
+            detail = response.body.decode(errors="replace")[:300]
+            raise InfraError(f"GitHub API {method} {path}: {response.status} {detail}")
+        return json.loads(response.body) if response.body else None
 
     def comments(self, pr: int) -> list[dict[str, Any]]:
         """All comments of a pull request (issue comments), page by page."""

@@ -11,13 +11,13 @@ import os
 import shutil
 import sqlite3
 import tempfile
-import time
 import urllib.error
 import urllib.request
 from importlib import metadata
 from pathlib import Path
 
 from pipelines.errors import InfraError
+from pipelines.http import Retry, send
 from pipelines.settings import settings
 
 log = logging.getLogger(__name__)
@@ -69,32 +69,14 @@ def ping(uri: str, attempts: int | None = None, first_delay: float | None = None
     default_attempts, default_delay = retry_settings()
     attempts = default_attempts if attempts is None else attempts
     first_delay = default_delay if first_delay is None else first_delay
-    url = uri.rstrip("/") + "/health"
-    delay = first_delay
-    last = ""
-    for attempt in range(1, attempts + 1):
-        try:
-            with urllib.request.urlopen(url, timeout=5) as response:  # noqa: S310
-                if response.status == 200:
-                    return
-                last = f"HTTP {response.status}"
-        except urllib.error.HTTPError as exc:
-            last = f"HTTP {exc.code}"
-        except (urllib.error.URLError, OSError) as exc:
-            last = str(getattr(exc, "reason", exc))
-        if attempt < attempts:
-            log.warning(
-                "MLflow at %s not reachable (%s); retry %d in %.1fs",
-                display_uri(uri),
-                last,
-                attempt,
-                delay,
-            )
-            time.sleep(delay)
-            delay *= 2
-    raise InfraError(
-        f"MLflow tracking server {display_uri(uri)} unreachable after {attempts} attempts: {last}"
+    request = urllib.request.Request(uri.rstrip("/") + "/health")  # noqa: S310
+    server = display_uri(uri)
+    policy = Retry(attempts=attempts, first_delay=first_delay, max_delay=60.0)
+    response = send(
+        request, operation="MLflow health check", server=server, retry=policy, timeout=5
     )
+    if response.status != 200:
+        raise InfraError(f"MLflow health check at {server}: HTTP {response.status}")
 
 
 def quiet_mlflow() -> None:
