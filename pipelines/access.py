@@ -9,10 +9,11 @@ from __future__ import annotations
 
 import json
 import logging
-import os
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
+
+from pipelines.settings import Settings, settings
 
 log = logging.getLogger("pipelines")
 
@@ -39,15 +40,15 @@ def champion_unavailable(environ: Mapping[str, str] | None = None) -> str | None
     anyway (`MLFLOW_TRACKING_URI`: then it is asked). Anything unreadable means "can try":
     the registry's own errors then speak.
     """
-    env = os.environ if environ is None else environ
-    reason = env.get("PIPELINES_CHAMPION_UNAVAILABLE", "").strip()
+    env = settings() if environ is None else Settings.of(environ)
+    reason = env.text("PIPELINES_CHAMPION_UNAVAILABLE")
     if reason:
         return reason
-    if env.get("MLFLOW_TRACKING_URI", "").strip():
+    if env.tracking_uri:
         return None
-    if env.get("GITHUB_EVENT_NAME") not in {"pull_request", "pull_request_target"}:
+    if env.text("GITHUB_EVENT_NAME") not in {"pull_request", "pull_request_target"}:
         return None
-    path = env.get("GITHUB_EVENT_PATH")
+    path = env.text("GITHUB_EVENT_PATH")
     if not path:
         return None
     try:

@@ -21,6 +21,7 @@ from pathlib import Path
 
 from pipelines import __version__, console
 from pipelines.errors import EXIT_BAD_INPUT, EXIT_INFRA, EXIT_INTERNAL, PipelineError
+from pipelines.settings import apply_library_defaults, settings
 from pipelines.table import BY_NAME, PULL_REQUEST, STEPS
 
 log = logging.getLogger("pipelines")
@@ -76,8 +77,7 @@ def _setup_logging(verbose: bool, quiet: bool) -> None:
     for noisy in ("mlflow", "alembic", "urllib3", "git", "matplotlib", "numexpr"):
         logging.getLogger(noisy).setLevel(max(level, logging.WARNING))
     # MLflow prints tips and emojis to stdout; keep stdout for results.
-    os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
-    os.environ.setdefault("GIT_PYTHON_REFRESH", "quiet")
+    apply_library_defaults()
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -125,7 +125,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 def save_traceback(exc: BaseException) -> Path | None:
     """Write the traceback under the run directory root (PIPELINES_RUNS_DIR or ./.runs)."""
-    folder = Path(os.environ.get("PIPELINES_RUNS_DIR") or Path.cwd() / ".runs")
+    folder = settings().runs_dir or Path.cwd() / ".runs"
     path = folder / f"crash-{time.strftime('%Y%m%dT%H%M%SZ', time.gmtime())}-{os.getpid()}.txt"
     try:
         folder.mkdir(parents=True, exist_ok=True)
@@ -135,8 +135,8 @@ def save_traceback(exc: BaseException) -> Path | None:
     return path
 
 
-def entry() -> None:
-    """Console entry: run `main`, then exit without a final garbage collection.
+def entry(command: Callable[[], int] | None = None) -> None:
+    """Console entry: run `main` (or `command`), then exit without a final garbage collection.
 
     `gc.freeze()` moves every object to the permanent generation, so the interpreter's
     exit does not walk the ~300k objects MLflow, pandas and scikit-learn leave behind
@@ -145,7 +145,7 @@ def entry() -> None:
     raised by `console.emit`) and never a traceback.
     """
     try:
-        code = main()
+        code = (command or main)()
     finally:  # also after argparse's SystemExit (--help, --version, a usage error)
         console.finish()
     gc.freeze()

@@ -16,9 +16,7 @@ import argparse
 import glob
 import json
 import logging
-import os
 import re
-import time
 import urllib.error
 import urllib.parse
 import urllib.request
@@ -28,6 +26,8 @@ from typing import Any
 
 from pipelines.config import find_root, load_config
 from pipelines.errors import BadInput, InfraError
+from pipelines.http import Retry, send
+from pipelines.settings import settings
 
 log = logging.getLogger("pipelines")
 
@@ -35,7 +35,7 @@ BOT = "github-actions[bot]"
 MARKER_RE = re.compile(r"<!--\s*pipelines-report:([A-Za-z0-9._-]+)\s*-->")
 MAX_BODY = 65_000  # GitHub refuses comment bodies over 65,536 characters
 PAGE_SIZE = 100
-RETRIES = 3
+RETRY = Retry(attempts=3, first_delay=0.5, max_delay=5.0)
 
 
 def marker(name: str) -> str:
@@ -67,7 +67,7 @@ class GitHub:
     timeout: float = 30.0
 
     def request(self, method: str, path: str, payload: dict[str, Any] | None = None) -> Any:
-        """One JSON request, retried on 5xx and connection errors."""
+        """One JSON request under `pipelines.http`'s retry policy; a 4xx is one line."""
         url = f"{self.api_url.rstrip('/')}{path}"
         if not url.startswith(("https://", "http://")):
             raise BadInput(f"GitHub API URL must be http(s): {self.api_url}")
@@ -80,22 +80,16 @@ class GitHub:
         }
         if data is not None:
             headers["Content-Type"] = "application/json"
-        last: Exception | None = None
-        for attempt in range(RETRIES):
-            req = urllib.request.Request(url, data=data, method=method, headers=headers)  # noqa: S310
-            try:
-                with urllib.request.urlopen(req, timeout=self.timeout) as response:  # noqa: S310
-                    raw = response.read()
-                return json.loads(raw) if raw else None
-            except urllib.error.HTTPError as exc:
-                detail = exc.read().decode(errors="replace")[:300]
-                if exc.code < 500:
-                    raise InfraError(f"GitHub API {method} {path}: {exc.code} {detail}") from exc
-                last = exc
-            except (urllib.error.URLError, TimeoutError) as exc:
-                last = exc
-            time.sleep(min(2**attempt, 5) * 0.5)
-        raise InfraError(f"GitHub API {method} {path} failed after {RETRIES} tries: {last}")
+        req = urllib.request.Request(url, data=data, method=method, headers=headers)  # noqa: S310
+        server = urllib.parse.urlsplit(url).netloc
+        response = send(
+            req, operation=f"GitHub API {method} {path}", server=server, retry=RETRY,
+            timeout=self.timeout,
+        )  # fmt: skip
+        if response.status >= 400:
+            detail = response.body.decode(errors="replace")[:300]
+            raise InfraError(f"GitHub API {method} {path}: {response.status} {detail}")
+        return json.loads(response.body) if response.body else None
 
     def comments(self, pr: int) -> list[dict[str, Any]]:
         """All comments of a pull request (issue comments), page by page."""
@@ -175,16 +169,17 @@ def pr_number(explicit: int | None, github: GitHub | None = None) -> int:
     `workflow_dispatch` run (with `github`), the open pull request of the branch."""
     if explicit:
         return explicit
-    if os.environ.get("PR_NUMBER", "").strip().isdigit():
-        return int(os.environ["PR_NUMBER"])
-    event_path = os.environ.get("GITHUB_EVENT_PATH")
+    env = settings()
+    if env.text("PR_NUMBER").isdigit():
+        return int(env.text("PR_NUMBER"))
+    event_path = env.text("GITHUB_EVENT_PATH")
     if event_path and Path(event_path).is_file():
         event = json.loads(Path(event_path).read_text(encoding="utf-8"))
         number = (event.get("pull_request") or {}).get("number") or event.get("number")
         if number:
             return int(number)
-    if os.environ.get("GITHUB_EVENT_NAME") == "workflow_dispatch" and github is not None:
-        branch = os.environ.get("GITHUB_REF_NAME", "")
+    if env.text("GITHUB_EVENT_NAME") == "workflow_dispatch" and github is not None:
+        branch = env.text("GITHUB_REF_NAME")
         found = branch_pr(github, branch) if branch else None
         if found is not None:
             return found
@@ -222,11 +217,11 @@ def expand(sources: list[str]) -> list[str]:
 
 def handle(args: argparse.Namespace) -> int:
     """Create or update one comment per report."""
-    token = os.environ.get("GITHUB_TOKEN", "")
-    repository = os.environ.get("GITHUB_REPOSITORY", "")
+    env = settings()
+    token, repository = env.text("GITHUB_TOKEN"), env.text("GITHUB_REPOSITORY")
     if not token or not repository:
         raise BadInput("GITHUB_TOKEN and GITHUB_REPOSITORY must be set")
-    github = GitHub(os.environ.get("GITHUB_API_URL", "https://api.github.com"), repository, token)
+    github = GitHub(env.text("GITHUB_API_URL"), repository, token)
     pr = pr_number(args.pr, github)
     login = token_login(github)
     for source in expand(args.sources):

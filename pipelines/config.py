@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 import re
 import tomllib
 import unicodedata
@@ -11,6 +10,7 @@ from functools import lru_cache
 from pathlib import Path
 
 from pipelines.errors import BadInput
+from pipelines.settings import settings
 
 DEFAULT_ALLOWED_PREFIXES = ("sklearn.",)
 # A registered model name prefix: empty, or a short slug ending in a separator. MLflow
@@ -35,8 +35,7 @@ class ProjectConfig:
 
     def run_dir(self, model_name: str) -> Path:
         """Where the steps of one model read and write (`PIPELINES_RUNS_DIR` overrides)."""
-        base = os.environ.get("PIPELINES_RUNS_DIR")
-        root = Path(base) if base else self.root / self.runs_dir
+        root = settings().runs_dir or self.root / self.runs_dir
         return root / model_name
 
 

@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
+
+from pipelines.settings import settings
 
 
 def write_github_output(values: dict[str, str]) -> None:
     """Append `key=value` lines to `$GITHUB_OUTPUT`; a no-op outside Actions."""
-    target = os.environ.get("GITHUB_OUTPUT")
+    target = settings().text("GITHUB_OUTPUT")
     if not target:
         return
     with Path(target).open("a", encoding="utf-8") as handle:

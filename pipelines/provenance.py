@@ -2,15 +2,16 @@
 
 from __future__ import annotations
 
-import os
 import subprocess
 from pathlib import Path
+
+from pipelines.settings import settings
 
 
 def git_sha(root: Path) -> str:
     """The commit being built: GITHUB_SHA in Actions, else git, else 'unknown'."""
-    if os.environ.get("GITHUB_SHA"):
-        return os.environ["GITHUB_SHA"]
+    if sha := settings().text("GITHUB_SHA"):
+        return sha
     try:
         out = subprocess.run(
             ["git", "rev-parse", "HEAD"],
@@ -27,10 +28,10 @@ def git_sha(root: Path) -> str:
 
 def pr_number() -> str:
     """The pull request number, from PIPELINES_PR_NUMBER or GITHUB_REF (refs/pull/N/...)."""
-    explicit = os.environ.get("PIPELINES_PR_NUMBER")
+    explicit = settings().text("PIPELINES_PR_NUMBER")
     if explicit:
         return explicit
-    ref = os.environ.get("GITHUB_REF", "")
+    ref = settings().text("GITHUB_REF")
     parts = ref.split("/")
     if len(parts) >= 3 and parts[1] == "pull":
         return parts[2]

@@ -25,7 +25,6 @@ import argparse
 import base64
 import hashlib
 import logging
-import os
 import re
 import sys
 import urllib.parse
@@ -41,6 +40,7 @@ from pipelines.errors import BadInput, InfraError
 from pipelines.github_output import write_github_output
 from pipelines.monitor.record import MonitorReport
 from pipelines.monitor.report import marker, render
+from pipelines.settings import settings
 from pipelines.spec import LoadedSpec, load_spec
 
 log = logging.getLogger("pipelines")
@@ -54,11 +54,11 @@ PR_WORKFLOW = "pull-request.yml"
 
 def github_from_env() -> GitHub:
     """The REST client from GITHUB_TOKEN, GITHUB_REPOSITORY and GITHUB_API_URL."""
-    token = os.environ.get("GITHUB_TOKEN", "")
-    repository = os.environ.get("GITHUB_REPOSITORY", "")
+    env = settings()
+    token, repository = env.text("GITHUB_TOKEN"), env.text("GITHUB_REPOSITORY")
     if not token or not repository:
         raise BadInput("GITHUB_TOKEN and GITHUB_REPOSITORY must be set")
-    return GitHub(os.environ.get("GITHUB_API_URL", "https://api.github.com"), repository, token)
+    return GitHub(env.text("GITHUB_API_URL"), repository, token)
 
 
 def read_report(path: Path) -> dict[str, Any]:
@@ -335,7 +335,7 @@ def handle(args: argparse.Namespace) -> int:
         return 0
     if args.spec is None:
         raise BadInput("retrain-pr needs the model's spec file")
-    token = os.environ.get(RETRAIN_TOKEN, "").strip()
+    token = settings().text(RETRAIN_TOKEN)
     action, number, how = retrain(github, load_spec(args.spec), report, token, args.workflow)
     if how == "pull_request":
         log.info(

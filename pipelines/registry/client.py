@@ -45,6 +45,7 @@ from pipelines.registry.store import (
     quiet_mlflow,
     tracking_uri,
 )
+from pipelines.settings import apply_library_defaults
 
 log = logging.getLogger(__name__)
 
@@ -61,6 +62,7 @@ class Registry:
         self.uri = tracking_uri(root)
         self.server = display_uri(self.uri)
         ping(self.uri)
+        apply_library_defaults()  # before MLflow's first request reads them
         import mlflow
         from mlflow.tracking import MlflowClient
 

@@ -32,8 +32,9 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Protocol
 
-from pipelines.errors import BadInput, PromotionConflict
+from pipelines.errors import PromotionConflict
 from pipelines.registry.names import TAG_LOCK_HOLDER, lock_model_name, takeover_model_name
+from pipelines.settings import settings
 
 log = logging.getLogger(__name__)
 
@@ -64,16 +65,8 @@ class LockSettings:
     @classmethod
     def from_env(cls) -> LockSettings:
         """PIPELINES_PROMOTION_LOCK_SECONDS (300) and _GRACE_SECONDS (30); margin = ttl / 10."""
-        try:
-            ttl = float(os.environ.get("PIPELINES_PROMOTION_LOCK_SECONDS", "300"))
-            grace = float(os.environ.get("PIPELINES_PROMOTION_LOCK_GRACE_SECONDS", "30"))
-        except ValueError as exc:
-            raise BadInput(f"promotion lock settings must be numbers: {exc}") from exc
-        if not 1 <= ttl <= 86_400 or not 0 <= grace <= 3_600:
-            raise BadInput(
-                "PIPELINES_PROMOTION_LOCK_SECONDS must be 1..86400 and "
-                "PIPELINES_PROMOTION_LOCK_GRACE_SECONDS 0..3600"
-            )
+        env = settings()
+        ttl, grace = env.lock_seconds, env.lock_grace_seconds
         return cls(ttl=ttl, margin=min(30.0, ttl / 10), grace=grace)
 
 
@@ -109,8 +102,7 @@ class Holder:
 
 def current_owner() -> str:
     """The GitHub actor and run, or the user, host and process."""
-    actor = os.environ.get("GITHUB_ACTOR") or os.environ.get("USER") or "unknown"
-    run = os.environ.get("GITHUB_RUN_ID")
+    actor, run = settings().actor, settings().text("GITHUB_RUN_ID")
     where = f"run {run}" if run else f"{socket.gethostname()} pid {os.getpid()}"
     return f"{actor} ({where})"
 

@@ -11,27 +11,21 @@ import os
 import shutil
 import sqlite3
 import tempfile
-import time
 import urllib.error
 import urllib.request
 from importlib import metadata
 from pathlib import Path
 
-from pipelines.errors import BadInput, InfraError
+from pipelines.errors import InfraError
+from pipelines.http import Retry, send
+from pipelines.settings import settings
 
 log = logging.getLogger(__name__)
-
-# MLflow's own HTTP retries default to minutes; keep them short and retry in `ping` instead.
-os.environ.setdefault("MLFLOW_HTTP_REQUEST_MAX_RETRIES", "2")
-os.environ.setdefault("MLFLOW_HTTP_REQUEST_BACKOFF_FACTOR", "1")
-os.environ.setdefault("MLFLOW_HTTP_REQUEST_TIMEOUT", "30")
-# stdout carries results only; the report links the run instead.
-os.environ.setdefault("MLFLOW_SUPPRESS_PRINTING_URL_TO_STDOUT", "true")
 
 
 def tracking_uri(root: Path) -> str:
     """`MLFLOW_TRACKING_URI`, or the embedded sqlite store of the repository."""
-    uri = os.environ.get("MLFLOW_TRACKING_URI")
+    uri = settings().tracking_uri
     if uri:
         return uri
     folder = root / ".mlflow"
@@ -42,7 +36,7 @@ def tracking_uri(root: Path) -> str:
 def no_store_yet(root: Path) -> bool:
     """Whether the store is an embedded sqlite file that does not exist yet: nothing was
     ever logged to it, so it holds no champion (and nothing needs MLflow to say so)."""
-    uri = os.environ.get("MLFLOW_TRACKING_URI") or f"sqlite:///{root / '.mlflow' / 'mlflow.db'}"
+    uri = settings().tracking_uri or f"sqlite:///{root / '.mlflow' / 'mlflow.db'}"
     if not uri.startswith("sqlite:///"):
         return False
     path = uri.removeprefix("sqlite:///").partition("?")[0]
@@ -74,18 +68,8 @@ def display_uri(uri: str) -> str:
 
 def retry_settings() -> tuple[int, float]:
     """Attempts and first delay of `ping`: PIPELINES_MLFLOW_RETRIES / _RETRY_DELAY, or 4 / 0.5s."""
-    try:
-        attempts = int(os.environ.get("PIPELINES_MLFLOW_RETRIES", "4"))
-        delay = float(os.environ.get("PIPELINES_MLFLOW_RETRY_DELAY", "0.5"))
-    except ValueError as exc:
-        raise BadInput(
-            f"PIPELINES_MLFLOW_RETRIES / PIPELINES_MLFLOW_RETRY_DELAY must be numbers: {exc}"
-        ) from exc
-    if not 1 <= attempts <= 100 or not 0 <= delay <= 60:
-        raise BadInput(
-            "PIPELINES_MLFLOW_RETRIES must be 1..100 and PIPELINES_MLFLOW_RETRY_DELAY 0..60 s"
-        )
-    return attempts, delay
+    env = settings()
+    return env.mlflow_retries, env.mlflow_retry_delay
 
 
 def ping(uri: str, attempts: int | None = None, first_delay: float | None = None) -> None:
@@ -95,32 +79,14 @@ def ping(uri: str, attempts: int | None = None, first_delay: float | None = None
     default_attempts, default_delay = retry_settings()
     attempts = default_attempts if attempts is None else attempts
     first_delay = default_delay if first_delay is None else first_delay
-    url = uri.rstrip("/") + "/health"
-    delay = first_delay
-    last = ""
-    for attempt in range(1, attempts + 1):
-        try:
-            with urllib.request.urlopen(url, timeout=5) as response:  # noqa: S310
-                if response.status == 200:
-                    return
-                last = f"HTTP {response.status}"
-        except urllib.error.HTTPError as exc:
-            last = f"HTTP {exc.code}"
-        except (urllib.error.URLError, OSError) as exc:
-            last = str(getattr(exc, "reason", exc))
-        if attempt < attempts:
-            log.warning(
-                "MLflow at %s not reachable (%s); retry %d in %.1fs",
-                display_uri(uri),
-                last,
-                attempt,
-                delay,
-            )
-            time.sleep(delay)
-            delay *= 2
-    raise InfraError(
-        f"MLflow tracking server {display_uri(uri)} unreachable after {attempts} attempts: {last}"
+    request = urllib.request.Request(uri.rstrip("/") + "/health")  # noqa: S310
+    server = display_uri(uri)
+    policy = Retry(attempts=attempts, first_delay=first_delay, max_delay=60.0)
+    response = send(
+        request, operation="MLflow health check", server=server, retry=policy, timeout=5
     )
+    if response.status != 200:
+        raise InfraError(f"MLflow health check at {server}: HTTP {response.status}")
 
 
 def quiet_mlflow() -> None:
@@ -166,7 +132,7 @@ def seed_sqlite_store(uri: str) -> None:
 def _store_template() -> Path:
     """The migrated empty store for this MLflow and SQLAlchemy, created on first use."""
     versions = "-".join(metadata.version(name) for name in ("mlflow", "sqlalchemy", "alembic"))
-    cache = Path(os.environ.get("PIPELINES_CACHE_DIR") or Path.home() / ".cache" / "pipelines")
+    cache = settings().cache_dir
     template = cache / f"mlflow-store-{versions}.db"
     if template.is_file():
         return template

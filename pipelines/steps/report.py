@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import argparse
 import logging
-import os
 from pathlib import Path
 
 from pipelines.contracts import REPORT_MD, DataReport, Evaluation, IndexReport, Publish
 from pipelines.report import render_report
 from pipelines.report.context import build_context
+from pipelines.settings import settings
 from pipelines.state import ModelState
 
 log = logging.getLogger("pipelines")
@@ -29,7 +29,7 @@ def report(state: ModelState, args: argparse.Namespace | None = None) -> int:
     )
     text = render_report(context)
     path = run.write_text(REPORT_MD, text)
-    summary = os.environ.get("GITHUB_STEP_SUMMARY")
+    summary = settings().text("GITHUB_STEP_SUMMARY")
     if summary:
         with Path(summary).open("a", encoding="utf-8") as handle:
             handle.write(text + "\n")

@@ -5,7 +5,6 @@ from __future__ import annotations
 import argparse
 import json
 import logging
-import os
 import re
 import tempfile
 import time
@@ -20,6 +19,7 @@ from pipelines.registry import (
     TAG_ROLLBACK_PREFIX,
     TAG_ROLLED_BACK,
 )
+from pipelines.settings import settings
 from pipelines.state import ModelState
 
 log = logging.getLogger("pipelines")
@@ -56,9 +56,9 @@ def rollback(state: ModelState, args: argparse.Namespace) -> int:
     audit = {
         "from": str(current.version),
         "to": str(target.version),
-        "by": os.environ.get("GITHUB_ACTOR") or os.environ.get("USER") or "unknown",
+        "by": settings().actor,
         "at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
-        "run": os.environ.get("GITHUB_RUN_ID", "local"),
+        "run": settings().text("GITHUB_RUN_ID") or "local",
     }
     # Under the promotion lock: a rollback never interleaves with a promotion.
     with registry.promotion_lock(name, "rollback") as lock:

@@ -44,7 +44,7 @@ def test_unreachable_server_retries_then_exits_3(tmp_path: Path) -> None:
     )
     elapsed = time.monotonic() - started
     line = assert_clean_failure(result, 3)
-    assert "unreachable after 3 attempts" in line and "127.0.0.1" in line
+    assert "MLflow health check at http://127.0.0.1" in line and "gave up after 3 attempts" in line
     retries = [x for x in result.stderr.splitlines() if "retry" in x]
     assert [r.split("retry ")[1].split(" ")[0] for r in retries] == ["1", "2"]
     assert "in 0.1s" in retries[0] and "in 0.2s" in retries[1]  # backoff doubles

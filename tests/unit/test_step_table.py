@@ -6,10 +6,13 @@ from __future__ import annotations
 
 import re
 from pathlib import Path
+from typing import Any, cast
 
 import pytest
+import yaml
 
 from pipelines import contracts
+from pipelines.action import ActionInputError, command_line, environment, options
 from pipelines.cli import COMMANDS
 from pipelines.errors import StepOrderError
 from pipelines.rundir import RunDir
@@ -48,10 +51,94 @@ def test_each_contract_file_is_written_by_one_step() -> None:
     assert len(written) == len(set(written)), "a file written by two steps"
 
 
-def test_every_step_has_an_action_that_runs_it() -> None:
-    for step in STEPS:
-        action = (ROOT / "actions" / step.name / "action.yml").read_text(encoding="utf-8")
-        assert f"-m pipelines {step.name} " in action, step.name
+# Every step action is the same composite: its inputs as JSON, `pipelines.action <step>`.
+ACTION_STEPS = (*(s.name for s in STEPS), "run")
+COMMON_INPUTS = {
+    "spec": {
+        "description": "Path of the model spec file (`model_specs/<name>.yaml`).",
+        "required": True,
+    },
+    "tracking-uri": {
+        "description": "MLflow tracking URI. Empty: the job's `MLFLOW_TRACKING_URI`, else an "
+        "embedded sqlite store in `.mlflow/`.",
+        "default": "",
+    },
+    "runs-dir": {
+        "description": "Root of the run directories. Empty: the job's `PIPELINES_RUNS_DIR`, "
+        "else `.runs/`.",
+        "default": "",
+    },
+    "working-directory": {"description": "Repository root to run in.", "default": "."},
+}
+
+
+def _action(name: str) -> dict[str, Any]:
+    path = ROOT / "actions" / name / "action.yml"
+    return cast("dict[str, Any]", yaml.safe_load(path.read_text(encoding="utf-8")))
+
+
+@pytest.mark.parametrize("name", ACTION_STEPS)
+def test_every_step_action_is_the_one_thin_composite(name: str) -> None:
+    action = _action(name)
+    (step,) = action["runs"]["steps"]
+    assert action["runs"]["using"] == "composite"
+    assert {k: v for k, v in step.items() if k != "name"} == {
+        "id": "cli",
+        "shell": "bash",
+        "working-directory": "${{ inputs.working-directory }}",
+        "env": {
+            "PIPELINES_HOME": "${{ github.action_path }}/../..",
+            "INPUTS": "${{ toJSON(inputs) }}",
+        },
+        "run": f'PYTHONPATH="$PIPELINES_HOME" python -P -m pipelines.action {name}',
+    }
+    inputs = action["inputs"]
+    assert {k: inputs[k] for k in COMMON_INPUTS} == COMMON_INPUTS
+    # every other input is an option of the step's command, with its default when it has one
+    known = options(name)
+    for input_name in set(inputs) - set(COMMON_INPUTS):
+        assert input_name in known, f"{name}: input {input_name} is no option"
+        option, default = known[input_name], inputs[input_name].get("default")
+        if option.nargs == 0:
+            assert default == "false", f"{name}: flag {input_name} defaults to false"
+        elif option.default is not None:
+            assert default == option.default, f"{name}: {input_name} default as the CLI's"
+    for output in action.get("outputs", {}).values():
+        assert output["value"].startswith("${{ steps.cli.outputs.")
+    assert len((ROOT / "actions" / name / "action.yml").read_text().splitlines()) <= 50
+
+
+def test_the_step_actions_are_the_step_table() -> None:
+    shared = {"plan", "pr-comment", "setup"}  # actions that are not one step of the table
+    folders = {p.parent.name for p in (ROOT / "actions").glob("*/action.yml")}
+    assert folders - shared == set(ACTION_STEPS)
+
+
+def test_action_inputs_become_the_command_line() -> None:
+    inputs = {
+        "spec": "model_specs/m.yaml",
+        "alias": "champion",
+        "run-id": "",
+        "digest": "abc",
+        "tracking-uri": "http://mlflow:5000",
+        "runs-dir": "",
+        "working-directory": ".",
+    }
+    assert command_line("promote", inputs) == [
+        "promote",
+        "model_specs/m.yaml",
+        "--alias",
+        "champion",
+        "--digest",
+        "abc",
+    ]
+    assert environment(inputs) == {"MLFLOW_TRACKING_URI": "http://mlflow:5000"}
+    flags = {"spec": "s.yaml", "release": "false", "reuse": "true", "promote": ""}
+    assert command_line("run", flags) == ["run", "s.yaml", "--reuse"]
+    with pytest.raises(ActionInputError, match="input reuse: expected true or false"):
+        command_line("run", {**flags, "reuse": "yes"})
+    with pytest.raises(ActionInputError, match="input alias: `pipelines train` has no option"):
+        command_line("train", {"spec": "s.yaml", "alias": "staging"})
 
 
 def test_the_pipeline_workflow_runs_the_pull_request_steps_in_table_order() -> None:

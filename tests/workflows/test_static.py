@@ -405,10 +405,10 @@ def test_release_legs_are_per_model() -> None:
     production = jobs["production"]
     assert production["if"].startswith("${{ !cancelled() && needs.plan.result == 'success'")
     (wait,) = [s for s in production["steps"] if "download-artifact" in str(s.get("uses"))]
-    assert wait["with"]["name"] == "staged-${{ steps.model.outputs.name }}"
+    assert wait["with"]["name"] == "staged-${{ matrix.model }}"
     steps = jobs["staging"]["steps"]
     (upload,) = [s for s in steps if "upload-artifact" in str(s.get("uses"))]
-    assert upload["with"]["name"] == "staged-${{ steps.model.outputs.name }}"
+    assert upload["with"]["name"] == "staged-${{ matrix.model }}"
     assert upload["with"]["overwrite"] is True
     assert steps.index(upload) == len(steps) - 1, "handed on only after every step passed"
 
