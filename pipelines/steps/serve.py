@@ -133,6 +133,9 @@ def run_lean(settings: Any, host: str, port: int, workers: int) -> int:
         log_level="warning",
         timeout_graceful_shutdown=GRACE,
     )
+    # uvicorn re-raises the SIGTERM it stopped on once it has shut down: exiting here, by
+    # SystemExit, still runs the clean-up below (the default action would skip it).
+    previous = signal.signal(signal.SIGTERM, _exit_on_term)
     try:
         if workers == 1:
             server = uvicorn.Server(config)
@@ -146,8 +149,14 @@ def run_lean(settings: Any, host: str, port: int, workers: int) -> int:
             raise InfraError(f"{settings.model_dir}: the model does not load: {exc}") from exc
         Multiprocess(config, sockets=[_bind(host, port)]).run()
     finally:
+        signal.signal(signal.SIGTERM, previous)
         shutil.rmtree(metrics_dir, ignore_errors=True)
     return 0
+
+
+def _exit_on_term(signum: int, frame: object) -> None:
+    """A SIGTERM after a graceful shutdown ends the command with exit 0."""
+    raise SystemExit(0)
 
 
 def _bind(host: str, port: int) -> socket.socket:
