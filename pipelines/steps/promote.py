@@ -130,7 +130,9 @@ def handed_run_id(state: ModelState, given: str | None) -> str:
             f"`python -m pipelines run --release {state.loaded.display}` again, or pass --run-id",
             file=state.loaded.display,
         )
-    if not state.run.as_written(PUBLISH, state.content_hash):
+    # A reused record names a release verdict of this content found in the registry (checked
+    # again by `_identified_verdict`), not a result of this directory's steps.
+    if not published.reused and not state.run.as_written(PUBLISH, state.content_hash):
         raise BadInput(
             f"{state.run.file(PUBLISH)} is not what `publish` wrote from this run directory's "
             f"current results: run `python -m pipelines run --release {state.loaded.display}` "

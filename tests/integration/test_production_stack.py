@@ -18,6 +18,9 @@ recorded; nothing that belongs in the store (an `mlruns/` or `mlartifacts/` fold
 file, anything at all) is left on a job's local disk outside the run folder `.runs/` (and,
 for serving, the checked copy it serves); the clients got only `mlflow-artifacts:` URIs,
 never the bucket's; the server's own working folder holds only its log.
+
+The model is the breast-cancer example spec under another name (test_auth's `write_spec`),
+so a fork made with `--no-examples` drops this module with the example.
 """
 
 from __future__ import annotations

@@ -114,3 +114,20 @@ def test_a_changed_data_report_makes_the_later_results_stale(
         assert "older data_report.json" in error and "run `train` again" in error, error
     for step in ("train", "build-index", "evaluate", "report"):
         assert main([step, SPEC, "--run-dir", str(evaluated)]) in (0, 1), step
+
+
+def test_a_reused_release_verdict_is_promoted_from_a_fresh_or_kept_run_directory(
+    mlflow_store: str, tmp_path: Path
+) -> None:
+    """`run --reuse` of released content writes a publish record naming the release's
+    verdict without running the steps; `promote` takes it, in the directory that published
+    and in a fresh one (each GitHub job starts with an empty workspace)."""
+    kept, fresh = tmp_path / "kept", tmp_path / "fresh"
+    assert main(["run", "--reuse", SPEC, "--run-dir", str(kept)]) == 0
+    published = json.loads((kept / "publish.json").read_text(encoding="utf-8"))
+    assert published["reused"] is False
+    for run_dir in (kept, fresh):
+        assert main(["run", "--reuse", SPEC, "--run-dir", str(run_dir)]) == 0
+        record = json.loads((run_dir / "publish.json").read_text(encoding="utf-8"))
+        assert record["reused"] is True and record["run_id"] == published["run_id"]
+        assert main(["promote", "--alias", "staging", SPEC, "--run-dir", str(run_dir)]) == 0
