@@ -63,7 +63,8 @@ class TemplateError(Exception):
 
 def control_character(text: str) -> str | None:
     """The first control character (C0 such as CR or ESC, DEL, C1), line or paragraph
-    separator or bidi control in `text`, shown as U+XXXX; None when there is none."""
+    separator or bidi control in `text`, as its code point (U+000D for a carriage return);
+    None when there is none."""
     for char in text:
         if unicodedata.category(char) in {"Cc", "Zl", "Zp"} or char in _BIDI_CONTROLS:
             return f"U+{ord(char):04X}"

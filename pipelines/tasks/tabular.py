@@ -6,6 +6,7 @@ query returns the most similar known cases with their labels.
 
 from __future__ import annotations
 
+from abc import ABC, abstractmethod
 from typing import Any, cast
 
 import numpy as np
@@ -23,7 +24,7 @@ from pipelines.tasks.splitting import row_hashes, split_rows
 ROW_KEY_SEED = 0
 
 
-class TabularTask:
+class TabularTask(ABC):
     """Base for classification and regression on a feature table."""
 
     kind: str
@@ -161,9 +162,9 @@ class TabularTask:
         """The feature columns, each required."""
         return [InputColumn(c, spec.data.columns[c].dtype) for c in spec.feature_columns()]
 
+    @abstractmethod
     def target_strata(self, target: np.ndarray) -> tuple[np.ndarray, str]:
-        """(stratum of each holdout row's target, how) for `holdout_units`."""
-        raise NotImplementedError
+        """(stratum of each holdout row's target, how) for `holdout_units`: each kind says."""
 
     def holdout_units(self, spec: Spec, frame: pd.DataFrame, split: Split) -> HoldoutUnits:
         """Holdout rows (by row id), stratified by their target (`target_strata`)."""
